@@ -1,0 +1,221 @@
+//! snaprun's guest agent. Runs inside the VM (started by the image's init): announces itself on
+//! the virtio-serial port, takes a job, mounts the code snapshot at /work, runs the command under
+//! /bin/sh, streams its output and reports how it ended. The protocol is in `snaprun::agent`.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use snaprun::agent::{AgentError, Decoder, Exit, Frame, Job, Kind, PORT_NAME, PROTOCOL_VERSION, Ready};
+
+fn main() {
+    // `--mount-code DIR`: only mount the code snapshot (the image's init uses it for a shell).
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "--mount-code" {
+        if let Err(e) = mount_code(snaprun::codesnap::CODE_LABEL, &args[2], Duration::from_secs(5)) {
+            eprintln!("snaprun-agent: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.len() > 1 {
+        eprintln!("usage: snaprun-agent [--mount-code DIR]  (runs inside a snaprun guest as its init)");
+        std::process::exit(2);
+    }
+    if let Err(e) = serve() {
+        eprintln!("snaprun-agent: {e}");
+    }
+    // As the guest's init, exiting would panic the kernel; the host stops the VM instead.
+    if std::process::id() == 1 {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
+fn serve() -> io::Result<()> {
+    let port = find_port(Duration::from_secs(30))?;
+    let mut reader = OpenOptions::new().read(true).write(true).open(&port)?;
+    let writer = Arc::new(Mutex::new(reader.try_clone()?));
+    send(&writer, &Frame::json(Kind::Ready, &Ready { version: PROTOCOL_VERSION }))?;
+    let mut decoder = Decoder::default();
+    loop {
+        let frame = match decoder.read_frame(&mut reader) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            // The host side is not connected (yet, or any more): wait for it.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if frame.kind != Kind::Job {
+            continue;
+        }
+        let reply = match frame.parse::<Job>().and_then(|job| run_job(&job, &writer)) {
+            Ok(exit) => Frame::json(Kind::Exit, &exit),
+            Err(e) => Frame::json(Kind::Error, &AgentError { message: e.to_string() }),
+        };
+        // Whatever the command wrote reaches the disk before the host may stop the VM, so a
+        // kept overlay shows the state the failure left.
+        unsafe { libc::sync() };
+        send(&writer, &reply)?;
+    }
+}
+
+fn send(writer: &Mutex<File>, frame: &Frame) -> io::Result<()> {
+    let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+    frame.write_to(&mut *w)
+}
+
+/// `/dev/vportNpM` whose name is [`PORT_NAME`].
+fn find_port(wait: Duration) -> io::Result<PathBuf> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(entries) = fs::read_dir("/sys/class/virtio-ports") {
+            for e in entries.flatten() {
+                let name = fs::read_to_string(e.path().join("name")).unwrap_or_default();
+                if name.trim() == PORT_NAME {
+                    return Ok(Path::new("/dev").join(e.file_name()));
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!("virtio-serial port {PORT_NAME} not found")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
+    if let Some(label) = &job.code_label {
+        mount_code(label, &job.workdir, Duration::from_secs(30))?;
+    } else {
+        fs::create_dir_all(&job.workdir)?;
+    }
+    let started = Instant::now();
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&job.command)
+        .current_dir(&job.workdir)
+        .env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .env("TERM", "dumb")
+        .env("SNAPRUN_ITERATION", job.iteration.to_string())
+        .env("SNAPRUN_SEED", job.seed.to_string())
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pumps: Vec<_> = [
+        (child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), Kind::Stdout),
+        (child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), Kind::Stderr),
+    ]
+    .into_iter()
+    .filter_map(|(r, kind)| r.map(|r| (r, kind)))
+    .map(|(mut r, kind)| {
+        let writer = Arc::clone(writer);
+        std::thread::spawn(move || -> io::Result<()> {
+            let mut buf = vec![0u8; 32 << 10];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                send(&writer, &Frame { kind, payload: buf[..n].to_vec() })?;
+            }
+        })
+    })
+    .collect();
+    let status = child.wait()?;
+    for p in pumps {
+        p.join().map_err(|_| io::Error::other("output pump panicked"))??;
+    }
+    Ok(Exit {
+        code: status.code(),
+        signal: status.signal(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Mounts the ext4 disk labelled `label` read-only, with a writable overlay on top at
+/// `workdir` (writes land on the iteration's own disk and vanish with it).
+fn mount_code(label: &str, workdir: &str, wait: Duration) -> io::Result<()> {
+    let dev = find_by_label(label, wait)?;
+    let lower = "/run/snaprun/code";
+    for d in [lower, "/var/lib/snaprun/upper", "/var/lib/snaprun/work", workdir] {
+        fs::create_dir_all(d)?;
+    }
+    mount(&dev.to_string_lossy(), lower, "ext4", libc::MS_RDONLY, "")?;
+    let opts = format!("lowerdir={lower},upperdir=/var/lib/snaprun/upper,workdir=/var/lib/snaprun/work");
+    if mount("overlay", workdir, "overlay", 0, &opts).is_err() {
+        // Without overlayfs the snapshot is still there, read-only.
+        mount(lower, workdir, "", libc::MS_BIND, "")?;
+        mount("", workdir, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY, "")?;
+    }
+    Ok(())
+}
+
+fn mount(src: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: &str) -> io::Result<()> {
+    let c = |s: &str| CString::new(s).map_err(io::Error::other);
+    let (src_c, target_c, fs_c, data_c) = (c(src)?, c(target)?, c(fstype)?, c(data)?);
+    let rc = unsafe {
+        libc::mount(
+            src_c.as_ptr(),
+            target_c.as_ptr(),
+            if fstype.is_empty() { std::ptr::null() } else { fs_c.as_ptr() },
+            flags,
+            if data.is_empty() { std::ptr::null() } else { data_c.as_ptr().cast() },
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        let e = io::Error::last_os_error();
+        Err(io::Error::new(e.kind(), format!("mounting {src} at {target}: {e}")))
+    }
+}
+
+/// The virtio disk whose ext4 superblock carries `label`.
+fn find_by_label(label: &str, wait: Duration) -> io::Result<PathBuf> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(entries) = fs::read_dir("/sys/class/block") {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !name.starts_with("vd") {
+                    continue;
+                }
+                let dev = Path::new("/dev").join(&name);
+                if ext4_label(&dev).is_ok_and(|l| l == label) {
+                    return Ok(dev);
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!("no disk labelled {label} appeared")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ext4_label(dev: &Path) -> io::Result<String> {
+    let mut f = File::open(dev)?;
+    let mut sb = [0u8; 136];
+    f.seek(SeekFrom::Start(1024))?;
+    f.read_exact(&mut sb)?;
+    if sb[0x38..0x3a] != [0x53, 0xef] {
+        return Err(io::Error::other("not ext4"));
+    }
+    let raw = &sb[0x78..0x88];
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+}

@@ -1,0 +1,84 @@
+//! The library's error type. Every message names the problem and the next step.
+
+use std::io;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("image `{0}` not found; {hint}", hint = image_hint(.0))]
+    ImageNotFound(String),
+    #[error(
+        "image `{name}` was modified behind snaprun's back ({detail}); a frozen base that changed \
+         cannot be trusted: remove it with `snaprun image rm {name}` and add it again"
+    )]
+    ImageModified { name: String, detail: String },
+    #[error("image `{name}` is unusable: {detail}; remove it with `snaprun image rm {name}` and add it again")]
+    ImageCorrupt { name: String, detail: String },
+    #[error(
+        "no space left on device while {what} ({path}); free some space, or put the store \
+         elsewhere with --store DIR or SNAPRUN_STORE"
+    )]
+    DiskFull { what: String, path: PathBuf },
+    #[error("{what} ({path}): {source}")]
+    Io { what: String, path: PathBuf, source: io::Error },
+    #[error("`{tool}` is not installed; run `scripts/setup` or `apt-get install {package}`")]
+    ToolMissing { tool: String, package: String },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    ToolFailed { command: String, status: String, stderr: String },
+    #[error(
+        "results database {path} is unreadable ({detail}); move it aside and snaprun starts a new \
+         one (the images and kept overlays are not affected)"
+    )]
+    Database { path: PathBuf, detail: String },
+    #[error("{0}")]
+    Usage(String),
+    #[error("QEMU: {0}")]
+    Qemu(String),
+    #[error("workspace snapshot: {0}")]
+    Workspace(String),
+    #[error("image build: {0}")]
+    ImageBuild(String),
+    #[error("batch `{0}` not found; list batches with `snaprun ls`")]
+    BatchNotFound(String),
+    #[error("iteration {iteration} of batch `{batch}` not found; see `snaprun show {batch}`")]
+    IterationNotFound { batch: String, iteration: u32 },
+}
+
+fn image_hint(name: &str) -> String {
+    if name == crate::image_build::DEFAULT_IMAGE {
+        "build it with `snaprun image build-default`".to_string()
+    } else {
+        format!("add it with `snaprun image add {name} DISK.qcow2`, or see `snaprun image ls`")
+    }
+}
+
+impl Error {
+    /// Wraps an I/O error, turning ENOSPC/EDQUOT into [`Error::DiskFull`] so a full disk reads
+    /// as what it is wherever it happens.
+    pub fn io(what: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        let what = what.into();
+        let path = path.into();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull { what, path },
+            _ => Error::Io { what, path, source },
+        }
+    }
+
+    /// Whether this is a problem with the machine or the store rather than with the test.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::DiskFull { .. })
+    }
+}
+
+/// `.ctx("reading X", &path)` on any `io::Result`.
+pub trait IoContext<T> {
+    fn ctx(self, what: &str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, what: &str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(what, path, e))
+    }
+}

@@ -1,0 +1,22 @@
+//! snaprun: re-runs a stress test many times, each iteration in a fresh QEMU VM on its own
+//! copy-on-write overlay of a frozen image, against a frozen snapshot of the workspace.
+//!
+//! Pure logic ([`stats`], the [`agent`] frame codec) sits apart from the I/O around it: the
+//! image [`store`], [`overlay`]s, [`codesnap`]shots, [`image_build`], [`qemu`] (the only module
+//! that starts QEMU), [`results`] in SQLite, [`junit`] reports and the [`batch`] orchestration.
+
+pub mod activity;
+pub mod agent;
+pub mod batch;
+pub mod codesnap;
+pub mod error;
+pub mod image_build;
+pub mod junit;
+pub mod overlay;
+pub mod qemu;
+pub mod results;
+pub mod stats;
+pub mod store;
+pub mod tools;
+
+pub use error::{Error, Result};

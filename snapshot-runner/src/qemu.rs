@@ -1,0 +1,481 @@
+//! The only module that starts QEMU. A [`Vm`] is one `qemu-system-x86_64` process with its QMP
+//! monitor and the agent's virtio-serial port, both Unix sockets that QEMU connects to. A `Vm`
+//! kills its process when dropped, and the process also gets SIGKILL if snaprun's thread that
+//! started it dies (PR_SET_PDEATHSIG), so no QEMU outlives snaprun.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::agent::PORT_NAME;
+use crate::error::{Error, IoContext, Result};
+use crate::store::Image;
+
+pub const QEMU: &str = "qemu-system-x86_64";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+impl std::str::FromStr for Accel {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Accel, String> {
+        match s {
+            "kvm" => Ok(Accel::Kvm),
+            "tcg" => Ok(Accel::Tcg),
+            _ => Err(format!("unknown accelerator `{s}`; use kvm or tcg")),
+        }
+    }
+}
+
+/// Where the console goes.
+#[derive(Debug, Clone)]
+pub enum Console {
+    /// Appended to a file (batch iterations).
+    File(PathBuf),
+    /// The user's terminal (`repro --shell`).
+    Terminal,
+}
+
+/// Everything one VM boots with.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    pub image: Image,
+    /// The iteration's overlay; QEMU writes only here.
+    pub root_disk: PathBuf,
+    /// The code snapshot's ext4 disk, attached read-only.
+    pub code_disk: Option<PathBuf>,
+    pub accel: Accel,
+    pub console: Console,
+    /// Appended to the image's kernel command line.
+    pub extra_append: Option<String>,
+    /// Where QEMU's own stderr goes.
+    pub qemu_log: PathBuf,
+}
+
+/// The QEMU command line for `spec` (without the sockets, which [`Vm::start`] adds).
+pub fn command_line(spec: &VmSpec) -> Vec<String> {
+    let m = &spec.image.manifest;
+    let mut a: Vec<String> = [
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-action",
+        "panic=shutdown",
+        "-machine",
+        "pc",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+    match spec.accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => push(&["-accel", "tcg", "-cpu", "max"]),
+    }
+    push(&["-m", &m.memory_mib.to_string(), "-smp", &m.cpus.to_string()]);
+    if let Some(k) = &spec.image.kernel {
+        push(&["-kernel", &k.to_string_lossy()]);
+        if let Some(i) = &spec.image.initrd {
+            push(&["-initrd", &i.to_string_lossy()]);
+        }
+        let append = [m.append.as_deref(), spec.extra_append.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        push(&["-append", &append]);
+    }
+    push(&[
+        "-drive",
+        &format!("file={},if=none,id=root,format=qcow2,cache=unsafe,discard=unmap", qemu_path(&spec.root_disk)),
+        "-device",
+        "virtio-blk-pci,drive=root",
+    ]);
+    if let Some(code) = &spec.code_disk {
+        push(&[
+            "-drive",
+            &format!("file={},if=none,id=code,format=raw,readonly=on", qemu_path(code)),
+            "-device",
+            "virtio-blk-pci,drive=code",
+        ]);
+    }
+    push(&["-device", "pvpanic-pci"]);
+    match &spec.console {
+        Console::File(p) => push(&["-chardev", &format!("file,id=con,path={}", qemu_path(p))]),
+        Console::Terminal => push(&["-chardev", "stdio,id=con,signal=off"]),
+    }
+    push(&["-serial", "chardev:con"]);
+    a
+}
+
+/// QEMU option values separate with `,`; a literal comma is written `,,`.
+fn qemu_path(p: &Path) -> String {
+    p.to_string_lossy().replace(',', ",,")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The guest kernel reported a panic (pvpanic).
+    Panicked,
+    /// QEMU is shutting down; `reason` as QMP gives it (`guest-panic`, `guest-reset`, ...).
+    Shutdown { reason: String },
+    Other(String),
+}
+
+/// One running QEMU.
+pub struct Vm {
+    child: Child,
+    qmp: Option<UnixStream>,
+    agent: UnixStream,
+    events: mpsc::Receiver<Event>,
+    seen: Vec<Event>,
+    _sockets: tempfile::TempDir,
+}
+
+impl Vm {
+    /// Starts QEMU for `spec` and waits (up to `connect_timeout`) until it has connected to the
+    /// QMP and agent sockets. The guest is booting when this returns.
+    pub fn start(spec: &VmSpec, connect_timeout: Duration) -> Result<Vm> {
+        // Unix socket paths are limited to 108 bytes, so they live in a short temporary
+        // directory rather than in the (possibly deep) store.
+        let sockets = tempfile::Builder::new()
+            .prefix("snaprun-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a socket directory", std::env::temp_dir(), e))?;
+        let qmp_path = sockets.path().join("qmp");
+        let agent_path = sockets.path().join("agent");
+        let qmp_listener = UnixListener::bind(&qmp_path).ctx("creating the QMP socket", &qmp_path)?;
+        let agent_listener = UnixListener::bind(&agent_path).ctx("creating the agent socket", &agent_path)?;
+        let log = fs::File::create(&spec.qemu_log).ctx("creating the QEMU log", &spec.qemu_log)?;
+        let mut cmd = Command::new(QEMU);
+        cmd.args(command_line(spec))
+            .args(["-chardev", &format!("socket,id=qmp,path={}", qemu_path(&qmp_path)), "-mon", "chardev=qmp,mode=control"])
+            .args([
+                "-device",
+                "virtio-serial-pci,id=vser",
+                "-chardev",
+                &format!("socket,id=agent,path={}", qemu_path(&agent_path)),
+                "-device",
+                &format!("virtserialport,bus=vser.0,chardev=agent,name={PORT_NAME}"),
+            ])
+            .stderr(log);
+        let interactive = matches!(spec.console, Console::Terminal);
+        if !interactive {
+            cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        }
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The parent may have died before prctl took effect.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                // Out of the terminal's process group, so Ctrl-C reaches snaprun (which stops
+                // the VMs itself) rather than killing QEMU under it. A shell keeps the terminal.
+                if !interactive {
+                    libc::setpgid(0, 0);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::ToolMissing { tool: QEMU.into(), package: "qemu-system-x86".into() }
+            } else {
+                Error::io("starting QEMU", QEMU, e)
+            }
+        })?;
+        let (tx, events) = mpsc::channel();
+        let mut vm = Vm {
+            child,
+            qmp: None,
+            // Replaced below once QEMU connects; a placeholder pair keeps the type simple.
+            agent: UnixStream::pair().ctx("creating a socket pair", Path::new("socketpair"))?.0,
+            events,
+            seen: Vec::new(),
+            _sockets: sockets,
+        };
+        let deadline = Instant::now() + connect_timeout;
+        let qmp = vm.accept(&qmp_listener, deadline, &spec.qemu_log)?;
+        vm.agent = vm.accept(&agent_listener, deadline, &spec.qemu_log)?;
+        match qmp_handshake(qmp, tx) {
+            Ok(q) => vm.qmp = Some(q),
+            Err(e) => {
+                return Err(match vm.wait_exit(Duration::from_secs(2)) {
+                    Some(status) => Error::Qemu(format!(
+                        "QEMU exited at start ({status}): {}",
+                        log_tail(&spec.qemu_log, 20)
+                    )),
+                    None => e,
+                });
+            }
+        }
+        Ok(vm)
+    }
+
+    fn accept(&mut self, listener: &UnixListener, deadline: Instant, log: &Path) -> Result<UnixStream> {
+        listener.set_nonblocking(true).ctx("configuring a socket", Path::new("qmp"))?;
+        loop {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).ctx("configuring a socket", Path::new("qmp"))?;
+                    return Ok(s);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::io("accepting QEMU's connection", Path::new("socket"), e)),
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::Qemu(format!("QEMU exited at start ({status}): {}", log_tail(log, 20))));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Qemu(format!("QEMU did not connect its sockets in time: {}", log_tail(log, 20))));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The agent's channel (see [`crate::agent`]).
+    pub fn agent(&mut self) -> &mut UnixStream {
+        &mut self.agent
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// QEMU's exit status if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Every QMP event seen so far.
+    pub fn events(&mut self) -> &[Event] {
+        while let Ok(e) = self.events.try_recv() {
+            self.seen.push(e);
+        }
+        &self.seen
+    }
+
+    /// Whether the guest kernel reported a panic.
+    pub fn guest_panicked(&mut self) -> bool {
+        self.events()
+            .iter()
+            .any(|e| matches!(e, Event::Panicked) || matches!(e, Event::Shutdown { reason } if reason == "guest-panic"))
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the VM: QMP `quit`, then SIGKILL if it has not gone within a second.
+    pub fn stop(mut self) {
+        if let Some(q) = &mut self.qmp {
+            let _ = q.write_all(b"{\"execute\":\"quit\"}\n");
+        }
+        if self.wait_exit(Duration::from_secs(1)).is_none() {
+            self.kill();
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// Completes the QMP greeting and capabilities negotiation on `stream`, then forwards events to
+/// `tx` from a reader thread. Returns the stream for writing commands.
+fn qmp_handshake(stream: UnixStream, tx: mpsc::Sender<Event>) -> Result<UnixStream> {
+    let io_err = |e| Error::io("talking to QEMU's QMP monitor", Path::new("qmp"), e);
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(io_err)?;
+    let mut reader = BufReader::new(stream.try_clone().map_err(io_err)?);
+    let mut writer = stream;
+    let mut line = String::new();
+    reader.read_line(&mut line).map_err(io_err)?;
+    let greeting: Value = serde_json::from_str(&line).map_err(|e| Error::Qemu(format!("bad QMP greeting: {e}")))?;
+    if greeting.get("QMP").is_none() {
+        return Err(Error::Qemu(format!("unexpected QMP greeting: {line}")));
+    }
+    writer.write_all(format!("{}\n", json!({"execute": "qmp_capabilities"})).as_bytes()).map_err(io_err)?;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(io_err)? == 0 {
+            return Err(Error::Qemu("QMP closed during negotiation".into()));
+        }
+        let v: Value = serde_json::from_str(&line).map_err(|e| Error::Qemu(format!("bad QMP reply: {e}")))?;
+        if v.get("return").is_some() {
+            break;
+        }
+        if let Some(e) = v.get("error") {
+            return Err(Error::Qemu(format!("QMP refused qmp_capabilities: {e}")));
+        }
+        if let Some(ev) = parse_event(&v) {
+            let _ = tx.send(ev);
+        }
+    }
+    reader.get_ref().set_read_timeout(None).map_err(io_err)?;
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Some(ev) = parse_event(&v)
+                && tx.send(ev).is_err()
+            {
+                return;
+            }
+            line.clear();
+        }
+    });
+    Ok(writer)
+}
+
+fn parse_event(v: &Value) -> Option<Event> {
+    let name = v.get("event")?.as_str()?;
+    Some(match name {
+        "GUEST_PANICKED" => Event::Panicked,
+        "SHUTDOWN" => Event::Shutdown {
+            reason: v["data"]["reason"].as_str().unwrap_or("unknown").to_string(),
+        },
+        other => Event::Other(other.to_string()),
+    })
+}
+
+/// The last `lines` lines of a log file, for error messages.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    let tail = all[all.len().saturating_sub(lines)..].join("\n");
+    if tail.trim().is_empty() { "(no output)".to_string() } else { tail }
+}
+
+/// Whether `console` shows a guest kernel panic.
+pub fn console_shows_panic(console: &Path) -> bool {
+    fs::read(console).is_ok_and(|b| {
+        let text = String::from_utf8_lossy(&b);
+        text.contains("Kernel panic - not syncing") || text.contains("---[ end Kernel panic")
+    })
+}
+
+/// Runs an interactive VM in the foreground until it exits (`repro --shell`).
+pub fn run_interactive(spec: &VmSpec) -> Result<ExitStatus> {
+    let mut vm = Vm::start(spec, Duration::from_secs(30))?;
+    loop {
+        if let Some(s) = vm.exited() {
+            return Ok(s);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Picks the accelerator: `requested` if given (KVM is still checked to exist), otherwise KVM
+/// when a probe VM actually runs guest code under it within a few seconds, else TCG. Nested KVM
+/// can open /dev/kvm and then hang, so only running code counts. The answer is cached per host
+/// boot in `cache`.
+pub fn choose_accel(requested: Option<Accel>, cache: &Path) -> Result<Accel> {
+    match requested {
+        Some(Accel::Tcg) => Ok(Accel::Tcg),
+        Some(Accel::Kvm) => {
+            if kvm_works(cache) {
+                Ok(Accel::Kvm)
+            } else {
+                Err(Error::Usage(
+                    "--accel kvm: KVM is not usable here (/dev/kvm missing, not accessible, or a \
+                     probe VM hung); use --accel tcg or leave --accel out"
+                        .into(),
+                ))
+            }
+        }
+        None => Ok(if kvm_works(cache) { Accel::Kvm } else { Accel::Tcg }),
+    }
+}
+
+fn kvm_works(cache: &Path) -> bool {
+    if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+        return false;
+    }
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let key = format!("{}", boot_id.trim());
+    if let Ok(text) = fs::read_to_string(cache)
+        && let Some((k, v)) = text.trim().rsplit_once(' ')
+        && k == key
+    {
+        return v == "yes";
+    }
+    let ok = probe_kvm(Duration::from_secs(3)).unwrap_or(false);
+    let _ = fs::write(cache, format!("{key} {}\n", if ok { "yes" } else { "no" }));
+    ok
+}
+
+/// Boots a 64 KiB "BIOS" whose reset vector writes to QEMU's isa-debug-exit port under KVM.
+/// QEMU then exits with status (0x2a << 1) | 1 = 85; anything else, or no exit within
+/// `timeout`, means KVM does not work here.
+pub fn probe_kvm(timeout: Duration) -> std::io::Result<bool> {
+    let dir = tempfile::tempdir()?;
+    let bios = dir.path().join("probe.bin");
+    let mut image = vec![0xf4u8; 64 << 10];
+    // mov al, 0x2a; out 0xf4, al; hlt; jmp $-1
+    image[0xfff0..0xfff8].copy_from_slice(&[0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0xf4]);
+    fs::write(&bios, image)?;
+    let mut child = Command::new(QEMU)
+        .args(["-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc", "-accel", "kvm", "-cpu", "host", "-m", "16"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-bios"])
+        .arg(&bios)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.code() == Some(85));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

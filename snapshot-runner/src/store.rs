@@ -1,0 +1,471 @@
+//! The image store: frozen disks, kernels and initrds kept by content hash, read-only, with a
+//! manifest per image name. Also owns the store's directory layout.
+//!
+//! ```text
+//! <root>/images/objects/<sha256>   disk, kernel and initrd files, mode 0444, never written again
+//! <root>/images/<name>.json        manifest: which objects, kernel command line, memory, CPUs
+//! <root>/code/                     code snapshots (see `codesnap`)
+//! <root>/runs/<batch>/             per-iteration overlays; only kept failures outlive a batch
+//! <root>/results.db                batches and iterations (see `results`)
+//! ```
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Result};
+use crate::tools;
+
+/// One immutable file in the store, with what the fast check compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Object {
+    pub sha256: String,
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch, as it was when the object was stored.
+    pub mtime_ns: i64,
+}
+
+/// A named frozen image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    /// Content hash of the whole image: its objects and how it boots.
+    pub hash: String,
+    pub disk: Object,
+    pub kernel: Option<Object>,
+    pub initrd: Option<Object>,
+    /// Kernel command line; only meaningful with `kernel`.
+    pub append: Option<String>,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    /// RFC 3339.
+    pub created: String,
+    /// Free text on where the image came from (e.g. what `build-default` used).
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+/// What an image boots from, as `image add` takes it.
+#[derive(Debug, Clone, Default)]
+pub struct ImageSpec {
+    pub disk: PathBuf,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub append: Option<String>,
+    pub memory_mib: Option<u32>,
+    pub cpus: Option<u32>,
+    pub origin: Option<String>,
+}
+
+pub const DEFAULT_MEMORY_MIB: u32 = 512;
+pub const DEFAULT_CPUS: u32 = 1;
+
+/// An image checked and ready to boot: the paths of its objects inside the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest: Manifest,
+    pub disk: PathBuf,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// The default store: `$XDG_DATA_HOME/snaprun` (usually `~/.local/share/snaprun`).
+    pub fn default_root() -> Result<PathBuf> {
+        directories::ProjectDirs::from("", "retrace", "snaprun")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or_else(|| {
+                Error::Usage(
+                    "cannot find a home directory for the snaprun store; pass --store DIR or set \
+                     SNAPRUN_STORE"
+                        .into(),
+                )
+            })
+    }
+
+    /// Opens (creating if needed) the store at `root`, or the default store.
+    pub fn open(root: Option<&Path>) -> Result<Store> {
+        let root = match root {
+            Some(r) => r.to_path_buf(),
+            None => Store::default_root()?,
+        };
+        let store = Store { root };
+        for dir in [store.objects_dir(), store.code_dir(), store.runs_dir(), store.tmp_dir()] {
+            fs::create_dir_all(&dir).ctx("creating the store directory", &dir)?;
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    fn images_dir(&self) -> PathBuf {
+        self.root.join("images")
+    }
+    fn objects_dir(&self) -> PathBuf {
+        self.images_dir().join("objects")
+    }
+    pub fn code_dir(&self) -> PathBuf {
+        self.root.join("code")
+    }
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+    /// Scratch space on the store's own file system, so finished files can be renamed into place.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    pub fn results_db(&self) -> PathBuf {
+        self.root.join("results.db")
+    }
+    fn manifest_path(&self, name: &str) -> PathBuf {
+        self.images_dir().join(format!("{name}.json"))
+    }
+    fn object_path(&self, sha256: &str) -> PathBuf {
+        self.objects_dir().join(sha256)
+    }
+
+    /// Registers `spec` as image `name`: copies its files in by content hash, read-only.
+    /// An existing image of that name is replaced (its objects stay while referenced).
+    pub fn add(&self, name: &str, spec: &ImageSpec) -> Result<Manifest> {
+        validate_name(name)?;
+        check_qcow2(&spec.disk)?;
+        if spec.initrd.is_some() && spec.kernel.is_none() {
+            return Err(Error::Usage("--initrd needs --kernel".into()));
+        }
+        if spec.append.is_some() && spec.kernel.is_none() {
+            return Err(Error::Usage("--append needs --kernel".into()));
+        }
+        let disk = self.add_object(&spec.disk)?;
+        let kernel = spec.kernel.as_deref().map(|k| self.add_object(k)).transpose()?;
+        let initrd = spec.initrd.as_deref().map(|i| self.add_object(i)).transpose()?;
+        let mut manifest = Manifest {
+            name: name.to_string(),
+            hash: String::new(),
+            disk,
+            kernel,
+            initrd,
+            append: spec.append.clone(),
+            memory_mib: spec.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
+            cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
+            created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            origin: spec.origin.clone(),
+        };
+        manifest.hash = image_hash(&manifest);
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        write_atomically(&self.manifest_path(name), &json, &self.tmp_dir())?;
+        Ok(manifest)
+    }
+
+    /// Copies `src` into the object store (hashing on the way) unless that content is there.
+    fn add_object(&self, src: &Path) -> Result<Object> {
+        let mut input = fs::File::open(src).ctx("opening", src)?;
+        let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())
+            .ctx("creating a temporary file in the store", &self.tmp_dir())?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        loop {
+            let n = input.read(&mut buf).ctx("reading", src)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).ctx("copying an image file into the store", tmp.path())?;
+        }
+        out.flush().ctx("copying an image file into the store", tmp.path())?;
+        drop(out);
+        tmp.as_file().sync_all().ctx("copying an image file into the store", tmp.path())?;
+        let sha256 = hex(&hasher.finalize());
+        let dest = self.object_path(&sha256);
+        if !dest.exists() {
+            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444))
+                .ctx("making an object read-only", tmp.path())?;
+            tmp.persist(&dest).map_err(|e| Error::io("storing", &dest, e.error))?;
+        }
+        let meta = fs::metadata(&dest).ctx("reading", &dest)?;
+        Ok(Object { sha256, size: meta.len(), mtime_ns: mtime_ns(&meta) })
+    }
+
+    /// Every image manifest, sorted by name.
+    pub fn list(&self) -> Result<Vec<Manifest>> {
+        let dir = self.images_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).ctx("listing images", &dir)? {
+            let path = entry.ctx("listing images", &dir)?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                out.push(self.manifest(&name)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The manifest of image `name`.
+    pub fn manifest(&self, name: &str) -> Result<Manifest> {
+        validate_name(name)?;
+        let path = self.manifest_path(name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::ImageNotFound(name.to_string()));
+            }
+            Err(e) => return Err(Error::io("reading the image manifest", &path, e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| Error::ImageCorrupt {
+            name: name.to_string(),
+            detail: format!("its manifest {} is not valid: {e}", path.display()),
+        })
+    }
+
+    /// Image `name`, checked: every object exists with its recorded size and mtime, and with
+    /// `full` every object is re-hashed too. A base modified behind snaprun's back is refused.
+    pub fn image(&self, name: &str, full: bool) -> Result<Image> {
+        let manifest = self.manifest(name)?;
+        if image_hash(&manifest) != manifest.hash {
+            return Err(Error::ImageModified {
+                name: name.to_string(),
+                detail: "its manifest was edited".into(),
+            });
+        }
+        let check = |obj: &Object| self.check_object(name, obj, full);
+        let disk = check(&manifest.disk)?;
+        let kernel = manifest.kernel.as_ref().map(check).transpose()?;
+        let initrd = manifest.initrd.as_ref().map(check).transpose()?;
+        Ok(Image { manifest, disk, kernel, initrd })
+    }
+
+    fn check_object(&self, name: &str, obj: &Object, full: bool) -> Result<PathBuf> {
+        let path = self.object_path(&obj.sha256);
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::ImageCorrupt {
+                    name: name.to_string(),
+                    detail: format!("its file {} is missing", path.display()),
+                });
+            }
+            Err(e) => return Err(Error::io("checking an image file", &path, e)),
+        };
+        let modified = |detail: String| Error::ImageModified { name: name.to_string(), detail };
+        if meta.len() != obj.size {
+            return Err(modified(format!(
+                "{} is {} bytes, was {}",
+                path.display(),
+                meta.len(),
+                obj.size
+            )));
+        }
+        if mtime_ns(&meta) != obj.mtime_ns {
+            return Err(modified(format!("{} has a new modification time", path.display())));
+        }
+        if meta.permissions().mode() & 0o222 != 0 {
+            return Err(modified(format!("{} was made writable", path.display())));
+        }
+        if full {
+            let actual = sha256_file(&path)?;
+            if actual != obj.sha256 {
+                return Err(modified(format!(
+                    "{} hashes to {actual}, expected {}",
+                    path.display(),
+                    obj.sha256
+                )));
+            }
+        }
+        Ok(path)
+    }
+
+    /// Re-hashes every object of image `name` and checks the disk's qcow2 structure.
+    pub fn verify(&self, name: &str) -> Result<Image> {
+        let image = self.image(name, true)?;
+        check_qcow2(&image.disk).map_err(|e| Error::ImageCorrupt {
+            name: name.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(image)
+    }
+
+    /// Removes image `name`, and each of its objects that no other image uses.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let manifest = self.manifest(name).or_else(|e| match e {
+            // A manifest that no longer parses can still be removed.
+            Error::ImageCorrupt { .. } => Ok(Manifest {
+                name: name.to_string(),
+                hash: String::new(),
+                disk: Object { sha256: String::new(), size: 0, mtime_ns: 0 },
+                kernel: None,
+                initrd: None,
+                append: None,
+                memory_mib: 0,
+                cpus: 0,
+                created: String::new(),
+                origin: None,
+            }),
+            e => Err(e),
+        })?;
+        let path = self.manifest_path(name);
+        fs::remove_file(&path).ctx("removing the image manifest", &path)?;
+        let still_used: Vec<String> = self
+            .list()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(objects_of)
+            .map(|o| o.sha256.clone())
+            .collect();
+        for obj in objects_of(&manifest) {
+            if !obj.sha256.is_empty() && !still_used.contains(&obj.sha256) {
+                let p = self.object_path(&obj.sha256);
+                if let Err(e) = fs::remove_file(&p)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(Error::io("removing an image file", &p, e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn objects_of(m: &Manifest) -> Vec<&Object> {
+    std::iter::once(&m.disk).chain(m.kernel.as_ref()).chain(m.initrd.as_ref()).collect()
+}
+
+/// The content hash of an image: everything that decides what a boot of it does.
+pub fn image_hash(m: &Manifest) -> String {
+    let mut h = Sha256::new();
+    let opt = |o: &Option<Object>| o.as_ref().map(|o| o.sha256.clone()).unwrap_or_default();
+    h.update(format!(
+        "snaprun-image-v1\ndisk={}\nkernel={}\ninitrd={}\nappend={}\nmemory={}\ncpus={}\n",
+        m.disk.sha256,
+        opt(&m.kernel),
+        opt(&m.initrd),
+        m.append.as_deref().unwrap_or(""),
+        m.memory_mib,
+        m.cpus
+    ));
+    hex(&h.finalize())
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "image name `{name}` is not valid; use letters, digits, `-`, `_` and `.` (at most 64)"
+        )))
+    }
+}
+
+/// Refuses anything but a self-contained, structurally sound qcow2 file.
+pub fn check_qcow2(disk: &Path) -> Result<()> {
+    if !disk.is_file() {
+        return Err(Error::Usage(format!("disk image {} does not exist", disk.display())));
+    }
+    let info = tools::run("qemu-img", ["info".as_ref(), "--output=json".as_ref(), disk.as_os_str()], None)
+        .map_err(|e| Error::Usage(format!("{} is not a disk image QEMU can read: {e}", disk.display())))?;
+    let info: serde_json::Value = serde_json::from_slice(&info)
+        .map_err(|e| Error::Qemu(format!("qemu-img info printed invalid JSON: {e}")))?;
+    let format = info["format"].as_str().unwrap_or("unknown");
+    if format != "qcow2" {
+        return Err(Error::Usage(format!(
+            "{} is a {format} image, not qcow2; convert it with `qemu-img convert -O qcow2 {} OUT.qcow2`",
+            disk.display(),
+            disk.display()
+        )));
+    }
+    if let Some(backing) = info["backing-filename"].as_str() {
+        return Err(Error::Usage(format!(
+            "{} has a backing file ({backing}); flatten it with `qemu-img convert -O qcow2 {} OUT.qcow2`",
+            disk.display(),
+            disk.display()
+        )));
+    }
+    tools::run("qemu-img", ["check".as_ref(), "-q".as_ref(), "-f".as_ref(), "qcow2".as_ref(), disk.as_os_str()], None)
+        .map_err(|e| Error::Usage(format!("{} is a damaged qcow2 image: {e}", disk.display())))?;
+    Ok(())
+}
+
+pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The sha256 of a file's content, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).ctx("opening", path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).ctx("reading", path)?;
+        if n == 0 {
+            return Ok(hex(&h.finalize()));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Writes `bytes` to `dest` through a temporary file in `tmp_dir` and a rename, so a reader
+/// never sees half a file and a full disk leaves the old one intact.
+pub fn write_atomically(dest: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir).ctx("creating a temporary file", tmp_dir)?;
+    tmp.write_all(bytes).ctx("writing", dest)?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).ctx("writing", dest)?;
+    tmp.as_file().sync_all().ctx("writing", dest)?;
+    tmp.persist(dest).map_err(|e| Error::io("writing", dest, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("default").is_ok());
+        assert!(validate_name("debian-ci_1.2").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "sp ace"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn image_hash_covers_boot_parameters() {
+        let obj = Object { sha256: "ab".into(), size: 1, mtime_ns: 1 };
+        let mut m = Manifest {
+            name: "x".into(),
+            hash: String::new(),
+            disk: obj.clone(),
+            kernel: None,
+            initrd: None,
+            append: None,
+            memory_mib: 512,
+            cpus: 1,
+            created: String::new(),
+            origin: None,
+        };
+        let a = image_hash(&m);
+        m.append = Some("quiet".into());
+        let b = image_hash(&m);
+        m.name = "other".into();
+        assert_ne!(a, b);
+        assert_eq!(b, image_hash(&m), "the name is not part of the content");
+    }
+}
