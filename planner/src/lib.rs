@@ -1,0 +1,17 @@
+//! The Retrace planner: a day of 10-minute blocks, plans with revisions, templates, actual
+//! time, planned vs actual, and the `blocks` command line.
+//!
+//! The pure core (`clock`, `grid`, `plan`, `template`, `actual`, `compare`, `render`,
+//! `settings`) does no I/O and reads no clock: callers pass `now`. `store` (SQLite), `ical`
+//! (RFC 5545), `backup` (JSON), `sources` (other tools' activity) and `cli` sit around it.
+
+pub mod actual;
+pub mod clock;
+pub mod compare;
+pub mod error;
+pub mod grid;
+pub mod plan;
+pub mod settings;
+pub mod template;
+
+pub use error::{PlannerError, Result};
