@@ -1,1 +1,143 @@
-fn main() {}
+//! `retrace-lsp`: the LSP server (default), and a small CLI over the same history.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+
+use retrace_lsp::render::{tree_text, tree_view};
+use retrace_lsp::server::{self, Config};
+use retrace_lsp::store::{self, Store};
+use retrace_lsp::workspace::Workspace;
+
+/// Keeps your file-navigation history as a tree, per workspace, and serves it over LSP.
+///
+/// With no command (or with --stdio), speaks LSP on stdin/stdout; logs go to stderr.
+/// History lives in $XDG_DATA_HOME/retrace/history (by default ~/.local/share/...).
+///
+/// Exit codes: 0 success; 1 the command failed (the message says why); 2 usage error.
+#[derive(Parser, Debug)]
+#[command(name = "retrace-lsp", version, about, long_about)]
+struct Cli {
+    /// Serve LSP on stdin/stdout (the default; accepted because LSP clients pass it).
+    #[arg(long, global = false)]
+    stdio: bool,
+
+    /// Use this database file instead of the one derived from the workspace root.
+    #[arg(long, value_name = "PATH", global = true)]
+    db: Option<PathBuf>,
+
+    /// Log level for stderr: error, warn, info, debug, trace (or RETRACE_LOG).
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "RETRACE_LOG",
+        default_value = "warn"
+    )]
+    log: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a workspace's navigation tree from its database.
+    Tree {
+        /// The workspace root (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+        /// Print the JSON form (as the `retrace.tree` command returns it).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print where a workspace's history database is.
+    DbPath {
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let result = match cli.command {
+        None => serve(cli.db),
+        Some(Command::Tree { workspace, json }) => print_tree(cli.db, workspace, json),
+        Some(Command::DbPath { workspace }) => {
+            database(cli.db, workspace).map(|(db, _)| println!("{}", db.display()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("retrace-lsp: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(db: Option<PathBuf>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(server::serve_stdio(Config { db }));
+    // Stdin may be a terminal still open; do not wait on it at exit.
+    runtime.shutdown_background();
+    Ok(())
+}
+
+fn database(db: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<(PathBuf, Workspace)> {
+    let root = match workspace {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("workspace {} does not exist", root.display()))?;
+    let ws = Workspace::new(root);
+    let db = match db {
+        Some(db) => db,
+        None => {
+            let dir = store::data_dir().ok_or_else(|| {
+                anyhow!("cannot find a data directory: set XDG_DATA_HOME or HOME, or pass --db")
+            })?;
+            store::database_path(&dir, ws.root())
+        }
+    };
+    Ok((db, ws))
+}
+
+fn print_tree(db: Option<PathBuf>, workspace: Option<PathBuf>, json: bool) -> Result<()> {
+    let (db, ws) = database(db, workspace)?;
+    if !db.exists() {
+        return Err(anyhow!(
+            "no history for {} yet (looked for {}); open the workspace in an editor with the retrace plugin",
+            ws.root().display(),
+            db.display()
+        ));
+    }
+    let mut store = Store::open_read_only(&db)?;
+    let tree = store.load(usize::MAX)?;
+    // The CLI has no cursor of its own: mark where the history was last.
+    let current = tree.most_recent();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&tree_view(&tree, current, &ws))?
+        );
+    } else {
+        print!("{}", tree_text(&tree, current, &ws));
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! One session's view of a workspace history: the tree and its store together.
+//!
+//! Every operation is one store transaction (sync with other processes, apply, commit), so
+//! a visit is on disk before the next message is handled. This layer also owns the rules
+//! that need a session's recent past rather than the tree: which URIs are accepted, and
+//! the *arrival* after a move the server made (the editor reporting where we sent it is
+//! not a new visit).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tower_lsp_server::ls_types::{Location, Position, Range, Uri};
+
+use crate::render::{NodeView, TreeView, tree_text, tree_view};
+use crate::store::{SessionInfo, Store, StoreError};
+use crate::tree::{
+    BackOutcome, ForwardOutcome, ForwardPolicy, NodeId, Place, Precision, Reason, SessionId, Tree,
+    TreeError, VisitOutcome,
+};
+use crate::workspace::{UriError, Workspace, normalize_uri, path_for_uri, uri_for_path};
+
+/// How long after a move the editor's report of arriving there is still expected.
+const ARRIVAL_MS: i64 = 2_000;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub limit: usize,
+    /// Record places outside the workspace root (e.g. a dependency's source) instead of
+    /// refusing them.
+    pub record_outside_workspace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limit: crate::tree::DEFAULT_LIMIT,
+            record_outside_workspace: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    #[error(
+        "{path} is outside the workspace {root}; retrace keeps one history per workspace (set the initialization option `recordOutsideWorkspace: true` to record such places too)"
+    )]
+    OutsideWorkspace { path: String, root: String },
+}
+
+/// A file system event, as the watcher or the editor reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FsChange {
+    Renamed { from: PathBuf, to: PathBuf },
+    Removed(PathBuf),
+    Created(PathBuf),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// visit: a new node.
+    Added,
+    /// visit: an existing child was the same place.
+    Revisited,
+    /// visit: already there.
+    Unchanged,
+    /// visit: the editor arrived where the server sent it.
+    Arrived,
+    /// back/forward/jump: the cursor moved.
+    Moved,
+    AtRoot,
+    AtLeaf,
+    /// forward: several branches; pick one with `{node}`.
+    Choose,
+    /// No history yet.
+    Empty,
+}
+
+/// What a command returns: where the cursor is now and how to get the editor there.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub status: Status,
+    pub message: String,
+    pub node: Option<NodeView>,
+    /// Where to move the editor; absent when nothing moved or the file is gone.
+    pub location: Option<Location>,
+    /// For `choose`: the branches, most recently visited first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<NodeView>,
+}
+
+/// The cursor's surroundings, for status bars.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub workspace: String,
+    pub database: String,
+    pub nodes: usize,
+    pub node: Option<NodeView>,
+    pub depth: usize,
+    pub branches: usize,
+    pub sessions: usize,
+}
+
+struct Arrival {
+    uri: String,
+    line: u32,
+    until_ms: i64,
+}
+
+pub struct History {
+    tree: Tree,
+    store: Store,
+    ws: Workspace,
+    session: SessionId,
+    options: Options,
+    arrival: Option<Arrival>,
+}
+
+impl History {
+    pub fn open(
+        db: &Path,
+        ws: Workspace,
+        session: &SessionInfo,
+        options: Options,
+        now_ms: i64,
+    ) -> Result<History, StoreError> {
+        let mut store = Store::open(db, ws.root())?;
+        store.add_session(session, now_ms)?;
+        let mut tree = store.load(options.limit)?;
+        let id = session.id.clone();
+        store.write(&mut tree, |t| t.open_session(&id))?;
+        Ok(History {
+            tree,
+            store,
+            ws,
+            session: session.id.clone(),
+            options,
+            arrival: None,
+        })
+    }
+
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    pub fn database(&self) -> &Path {
+        self.store.path()
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    pub fn current(&self) -> Option<NodeId> {
+        self.tree.cursor(&self.session)
+    }
+
+    /// Records that the user reached `uri` at `line` (zero-based) by a jump.
+    pub fn visit(
+        &mut self,
+        uri: &str,
+        line: u32,
+        character: u32,
+        reason: Reason,
+        precision: Precision,
+        now_ms: i64,
+    ) -> Result<Outcome, HistoryError> {
+        let uri = normalize_uri(uri)?;
+        if !self.options.record_outside_workspace && !self.ws.contains(&uri) {
+            return Err(HistoryError::OutsideWorkspace {
+                path: self.ws.display(&uri),
+                root: self.ws.root().display().to_string(),
+            });
+        }
+        if let Some(a) = &self.arrival {
+            if now_ms <= a.until_ms && a.uri == uri {
+                let there = precision == Precision::Line
+                    && a.line.abs_diff(line) <= crate::tree::LINE_WINDOW;
+                if there {
+                    self.arrival = None;
+                }
+                return Ok(self.outcome(Status::Arrived, self.current(), "arrived"));
+            }
+            self.arrival = None;
+        }
+        let place = Place {
+            uri,
+            line,
+            character,
+        };
+        let session = self.session.clone();
+        let out = self.store.write(&mut self.tree, |t| {
+            t.visit(&session, &place, reason, precision, now_ms)
+        })?;
+        Ok(match out {
+            VisitOutcome::Added(n) => self.outcome(Status::Added, Some(n), "recorded a new place"),
+            VisitOutcome::Revisited(n) => self.outcome(
+                Status::Revisited,
+                Some(n),
+                "moved to a place already recorded here",
+            ),
+            VisitOutcome::Unchanged(n) => {
+                self.outcome(Status::Unchanged, Some(n), "already at this place")
+            }
+        })
+    }
+
+    pub fn back(&mut self, now_ms: i64) -> Result<Outcome, HistoryError> {
+        let session = self.session.clone();
+        let out = self
+            .store
+            .write(&mut self.tree, |t| t.back(&session, now_ms))?;
+        Ok(match out {
+            BackOutcome::Moved(n) => self.moved(n, now_ms),
+            BackOutcome::AtRoot(n) => self.outcome(
+                Status::AtRoot,
+                Some(n),
+                "already at the oldest place of this history; nothing to go back to",
+            ),
+            BackOutcome::Empty => self.empty(),
+        })
+    }
+
+    pub fn forward(
+        &mut self,
+        choice: Option<NodeId>,
+        policy: ForwardPolicy,
+        now_ms: i64,
+    ) -> Result<Outcome, HistoryError> {
+        let session = self.session.clone();
+        let out = self.store.write(&mut self.tree, |t| {
+            t.forward(&session, choice, policy, now_ms)
+        })??;
+        Ok(match out {
+            ForwardOutcome::Moved(n) => self.moved(n, now_ms),
+            ForwardOutcome::AtLeaf(n) => self.outcome(
+                Status::AtLeaf,
+                Some(n),
+                "nothing forward of this place: it is the newest on its branch",
+            ),
+            ForwardOutcome::Choose(children) => {
+                let mut out = self.outcome(
+                    Status::Choose,
+                    self.current(),
+                    &format!(
+                        "{} branches lead on from here; choose one with {{\"node\": ID}}",
+                        children.len()
+                    ),
+                );
+                out.choices = children.iter().filter_map(|c| self.view(*c)).collect();
+                out
+            }
+            ForwardOutcome::Empty => self.empty(),
+        })
+    }
+
+    pub fn jump(&mut self, node: NodeId, now_ms: i64) -> Result<Outcome, HistoryError> {
+        let session = self.session.clone();
+        let n = self
+            .store
+            .write(&mut self.tree, |t| t.jump(&session, node, now_ms))??;
+        Ok(self.moved(n, now_ms))
+    }
+
+    /// Catches up with other processes' writes, for reads.
+    pub fn refresh(&mut self) -> Result<(), HistoryError> {
+        self.store.refresh(&mut self.tree)?;
+        Ok(())
+    }
+
+    pub fn text(&mut self) -> Result<String, HistoryError> {
+        self.refresh()?;
+        Ok(tree_text(&self.tree, self.current(), &self.ws))
+    }
+
+    pub fn json(&mut self) -> Result<TreeView, HistoryError> {
+        self.refresh()?;
+        Ok(tree_view(&self.tree, self.current(), &self.ws))
+    }
+
+    pub fn status(&mut self) -> Result<StatusView, HistoryError> {
+        self.refresh()?;
+        let current = self.current();
+        Ok(StatusView {
+            workspace: self.ws.root().display().to_string(),
+            database: self.store.path().display().to_string(),
+            nodes: self.tree.len(),
+            node: current.and_then(|n| self.view(n)),
+            depth: current.map_or(0, |n| self.tree.depth(n)),
+            branches: current
+                .and_then(|n| self.tree.node(n))
+                .map_or(0, |n| n.children().len()),
+            sessions: self.tree.cursors().count(),
+        })
+    }
+
+    /// Follows renames and deletions. Each event is checked against the disk as it is now,
+    /// because editors save by renaming (`a` to `a~`, then a new `a`): a rename whose
+    /// source exists again is a save, not a move. Returns how many files changed.
+    pub fn apply_fs(&mut self, changes: &[FsChange]) -> Result<usize, HistoryError> {
+        let mut ops: Vec<(String, Option<String>, bool)> = Vec::new();
+        for change in changes {
+            match change {
+                FsChange::Renamed { from, to } => {
+                    if from.exists() {
+                        continue;
+                    }
+                    let from = uri_for_path(from);
+                    if to.exists() {
+                        ops.push((from, Some(uri_for_path(to)), false));
+                    } else {
+                        ops.push((from, None, true));
+                    }
+                }
+                FsChange::Removed(p) if !p.exists() => ops.push((uri_for_path(p), None, true)),
+                FsChange::Created(p) if p.exists() => ops.push((uri_for_path(p), None, false)),
+                _ => {}
+            }
+        }
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        let changed = self.store.write(&mut self.tree, |t| {
+            ops.iter()
+                .map(|(uri, to, gone)| match to {
+                    Some(to) => t.rename(uri, to),
+                    None => t.set_gone(uri, *gone),
+                })
+                .sum()
+        })?;
+        Ok(changed)
+    }
+
+    /// Directories to watch for renames and deletions: those holding a recorded file,
+    /// and their ancestors up to the workspace root (a renamed directory moves its files).
+    pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
+        let mut dirs = BTreeSet::new();
+        let root = self.ws.root();
+        for f in self.tree.files().filter(|f| !f.gone) {
+            let Some(path) = path_for_uri(&f.uri) else {
+                continue;
+            };
+            if !path.starts_with(root) {
+                continue;
+            }
+            let mut dir = path.parent();
+            while let Some(d) = dir {
+                if !dirs.insert(d.to_owned()) || d == root {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        dirs
+    }
+
+    /// Ends this session: its cursor no longer pins nodes against pruning.
+    pub fn close(mut self) -> Result<(), HistoryError> {
+        let session = self.session.clone();
+        self.store
+            .write(&mut self.tree, |t| t.close_session(&session))?;
+        self.store.remove_session(&session)?;
+        Ok(())
+    }
+
+    // ----- results ---------------------------------------------------------------------
+
+    fn view(&self, id: NodeId) -> Option<NodeView> {
+        self.tree
+            .node(id)
+            .map(|n| NodeView::new(&self.tree, n, &self.ws))
+    }
+
+    fn location(&self, id: NodeId) -> Option<Location> {
+        let node = self.tree.node(id)?;
+        if self.tree.is_gone(node) {
+            return None;
+        }
+        let uri: Uri = self.tree.uri_of(node).parse().ok()?;
+        let at = Position::new(node.line, node.character);
+        Some(Location::new(uri, Range::new(at, at)))
+    }
+
+    fn moved(&mut self, id: NodeId, now_ms: i64) -> Outcome {
+        let Some(node) = self.tree.node(id) else {
+            return self.empty();
+        };
+        if self.tree.is_gone(node) {
+            let path = self.ws.display(self.tree.uri_of(node));
+            return self.outcome(
+                Status::Moved,
+                Some(id),
+                &format!(
+                    "{path} was deleted; the history still holds its place, but there is no file to open"
+                ),
+            );
+        }
+        self.arrival = Some(Arrival {
+            uri: self.tree.uri_of(node).to_owned(),
+            line: node.line,
+            until_ms: now_ms + ARRIVAL_MS,
+        });
+        let label = format!(
+            "{}:{}",
+            self.ws.display(self.tree.uri_of(node)),
+            node.line + 1
+        );
+        let mut out = self.outcome(Status::Moved, Some(id), &label);
+        out.location = self.location(id);
+        out
+    }
+
+    fn empty(&self) -> Outcome {
+        self.outcome(
+            Status::Empty,
+            None,
+            "no history yet in this workspace: visit a file first",
+        )
+    }
+
+    fn outcome(&self, status: Status, node: Option<NodeId>, message: &str) -> Outcome {
+        Outcome {
+            status,
+            message: message.to_owned(),
+            node: node.and_then(|n| self.view(n)),
+            location: None,
+            choices: Vec::new(),
+        }
+    }
+}

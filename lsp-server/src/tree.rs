@@ -1,0 +1,958 @@
+//! The navigation tree: every place the user reached by a jump, kept as a tree.
+//!
+//! This module is pure: no I/O, no clock, no LSP, no SQLite. Callers pass the time in and
+//! drain [`Change`]s out (the store persists them). Each editor connection is a *session*
+//! with its own cursor in the shared tree.
+//!
+//! The rules, in one place:
+//! - **visit(place)** from the cursor's node N: a place that is N itself (see
+//!   [`Tree::is_same_place`]) changes nothing; a child of N at the same place is moved to;
+//!   anything else becomes a new child of N.
+//! - **back** moves to the parent; **forward** moves to the only child, or returns the
+//!   choices, most recently visited first; **jump** moves to any node.
+//! - The tree holds at most `limit` nodes; past that, [`Tree::prune`] drops the least
+//!   recently visited nodes that no cursor stands on and that hold no branches together
+//!   (leaves go; a node in a chain is spliced out, as a jumplist drops its oldest entry).
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Lines within this distance (inclusive) of a node's line, in the same file, are the same
+/// place: jumping to `fn foo` and landing one line lower must not fork the history. Kept
+/// well below the 10-line jump that editor plugins report as a new visit.
+pub const LINE_WINDOW: u32 = 5;
+
+/// Default node limit per workspace.
+pub const DEFAULT_LIMIT: usize = 50_000;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub i64);
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FileId(pub i64);
+
+/// An editor connection. Each has its own cursor.
+pub type SessionId = Arc<str>;
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How the user got to a place. Unknown names from newer clients become `Other`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    Definition,
+    Declaration,
+    Implementation,
+    TypeDefinition,
+    Reference,
+    Open,
+    Switch,
+    Jump,
+    Tag,
+    Manual,
+    #[serde(other)]
+    Other,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 11] = [
+        Reason::Definition,
+        Reason::Declaration,
+        Reason::Implementation,
+        Reason::TypeDefinition,
+        Reason::Reference,
+        Reason::Open,
+        Reason::Switch,
+        Reason::Jump,
+        Reason::Tag,
+        Reason::Manual,
+        Reason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Definition => "definition",
+            Reason::Declaration => "declaration",
+            Reason::Implementation => "implementation",
+            Reason::TypeDefinition => "type-definition",
+            Reason::Reference => "reference",
+            Reason::Open => "open",
+            Reason::Switch => "switch",
+            Reason::Jump => "jump",
+            Reason::Tag => "tag",
+            Reason::Manual => "manual",
+            Reason::Other => "other",
+        }
+    }
+
+    /// Parses a stored or client-sent name; unknown names are `Other`.
+    pub fn from_name(name: &str) -> Reason {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .unwrap_or(Reason::Other)
+    }
+}
+
+/// A place in a file. Lines and characters are zero-based, as in LSP (UTF-16 columns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub uri: String,
+    pub line: u32,
+    pub character: u32,
+}
+
+/// How precisely a visit names its place: `didOpen` knows the file but not the line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Precision {
+    Line,
+    File,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub id: FileId,
+    pub uri: Arc<str>,
+    /// Deleted outside the editor; its nodes stay, and moving to one says so.
+    pub gone: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub id: NodeId,
+    pub parent: Option<NodeId>,
+    pub file: FileId,
+    pub line: u32,
+    pub character: u32,
+    pub reason: Reason,
+    pub created_ms: i64,
+    pub visited_ms: i64,
+    pub visits: u32,
+    /// In creation order (ascending id).
+    children: Vec<NodeId>,
+}
+
+impl Node {
+    pub fn children(&self) -> &[NodeId] {
+        &self.children
+    }
+}
+
+/// What happened to the tree, for the store to persist. Removing a node and moving a cursor
+/// are their own entries; `Node` and `File` mean "write the current state of this row".
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Change {
+    Node(NodeId),
+    NodeRemoved(NodeId),
+    File(FileId),
+    Cursor(SessionId),
+    /// A session arrived at a node (for activity reports).
+    Arrived {
+        session: SessionId,
+        node: NodeId,
+        how: Move,
+        at_ms: i64,
+    },
+}
+
+/// How a session arrived at a node.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Move {
+    Visit,
+    Back,
+    Forward,
+    Jump,
+}
+
+impl Move {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Move::Visit => "visit",
+            Move::Back => "back",
+            Move::Forward => "forward",
+            Move::Jump => "jump",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VisitOutcome {
+    /// The place is the cursor's own node: nothing changed.
+    Unchanged(NodeId),
+    /// An existing child was the same place; the cursor moved there.
+    Revisited(NodeId),
+    /// A new node was added (the first one becomes the root).
+    Added(NodeId),
+}
+
+impl VisitOutcome {
+    pub fn node(&self) -> NodeId {
+        match *self {
+            VisitOutcome::Unchanged(n) | VisitOutcome::Revisited(n) | VisitOutcome::Added(n) => n,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackOutcome {
+    Moved(NodeId),
+    AtRoot(NodeId),
+    Empty,
+}
+
+/// Whether `forward` asks which branch to take or takes the most recently visited one.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardPolicy {
+    #[default]
+    Ask,
+    Latest,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    Moved(NodeId),
+    /// Several branches: the children, most recently visited first. Nothing moved.
+    Choose(Vec<NodeId>),
+    AtLeaf(NodeId),
+    Empty,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    #[error("there is no node {0} in this history; run `retrace.tree` to see the nodes")]
+    UnknownNode(NodeId),
+    #[error(
+        "node {chosen} is not a branch forward from the current node {current}; pick one of the choices `retrace.forward` returned"
+    )]
+    NotAChild { current: NodeId, chosen: NodeId },
+}
+
+#[derive(Clone, Debug)]
+pub struct Tree {
+    nodes: HashMap<NodeId, Node>,
+    files: HashMap<FileId, File>,
+    file_by_uri: HashMap<Arc<str>, FileId>,
+    root: Option<NodeId>,
+    cursors: HashMap<SessionId, NodeId>,
+    next_node: i64,
+    next_file: i64,
+    limit: usize,
+    changes: Vec<Change>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new(DEFAULT_LIMIT)
+    }
+}
+
+impl Tree {
+    pub fn new(limit: usize) -> Tree {
+        Tree {
+            nodes: HashMap::new(),
+            files: HashMap::new(),
+            file_by_uri: HashMap::new(),
+            root: None,
+            cursors: HashMap::new(),
+            next_node: 1,
+            next_file: 1,
+            limit: limit.max(2),
+            changes: Vec::new(),
+        }
+    }
+
+    // ----- reading -------------------------------------------------------------------
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub fn root(&self) -> Option<NodeId> {
+        self.root
+    }
+
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(&id)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    pub fn file(&self, id: FileId) -> Option<&File> {
+        self.files.get(&id)
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &File> {
+        self.files.values()
+    }
+
+    pub fn file_id(&self, uri: &str) -> Option<FileId> {
+        self.file_by_uri.get(uri).copied()
+    }
+
+    pub fn uri_of(&self, node: &Node) -> &str {
+        self.files.get(&node.file).map_or("", |f| &f.uri)
+    }
+
+    pub fn is_gone(&self, node: &Node) -> bool {
+        self.files.get(&node.file).is_some_and(|f| f.gone)
+    }
+
+    pub fn cursor(&self, session: &str) -> Option<NodeId> {
+        self.cursors.get(session).copied()
+    }
+
+    pub fn cursors(&self) -> impl Iterator<Item = (&SessionId, &NodeId)> {
+        self.cursors.iter()
+    }
+
+    pub fn next_ids(&self) -> (i64, i64) {
+        (self.next_node, self.next_file)
+    }
+
+    /// Number of edges from the root to `id`.
+    pub fn depth(&self, id: NodeId) -> usize {
+        let mut depth = 0;
+        let mut cur = self.nodes.get(&id).and_then(|n| n.parent);
+        while let Some(p) = cur {
+            depth += 1;
+            cur = self.nodes.get(&p).and_then(|n| n.parent);
+        }
+        depth
+    }
+
+    /// The children of `id`, most recently visited first (ties: newest node first).
+    pub fn children_by_recency(&self, id: NodeId) -> Vec<NodeId> {
+        let Some(node) = self.nodes.get(&id) else {
+            return Vec::new();
+        };
+        let mut children = node.children.clone();
+        children.sort_by_key(|c| {
+            let n = &self.nodes[c];
+            std::cmp::Reverse((n.visited_ms, n.id))
+        });
+        children
+    }
+
+    /// The most recently visited node, where a new session starts.
+    pub fn most_recent(&self) -> Option<NodeId> {
+        self.nodes
+            .values()
+            .max_by_key(|n| (n.visited_ms, n.id))
+            .map(|n| n.id)
+    }
+
+    /// Same file, and the line within [`LINE_WINDOW`] (any line for [`Precision::File`]).
+    pub fn is_same_place(&self, node: &Node, uri: &str, line: u32, precision: Precision) -> bool {
+        self.uri_of(node) == uri
+            && (precision == Precision::File || node.line.abs_diff(line) <= LINE_WINDOW)
+    }
+
+    /// Drains what changed since the last call, without duplicates, in first-seen order.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut seen = HashSet::new();
+        std::mem::take(&mut self.changes)
+            .into_iter()
+            .filter(|c| matches!(c, Change::Arrived { .. }) || seen.insert(c.clone()))
+            .collect()
+    }
+
+    // ----- sessions ------------------------------------------------------------------
+
+    /// Places a new session's cursor on the most recently visited node, so a restarted
+    /// editor continues where the history left off.
+    pub fn open_session(&mut self, session: &SessionId) -> Option<NodeId> {
+        if let Some(cur) = self.cursor(session) {
+            return Some(cur);
+        }
+        let start = self.most_recent()?;
+        self.set_cursor(session, start);
+        Some(start)
+    }
+
+    pub fn close_session(&mut self, session: &SessionId) {
+        if self.cursors.remove(session).is_some() {
+            self.changes.push(Change::Cursor(session.clone()));
+        }
+    }
+
+    fn set_cursor(&mut self, session: &SessionId, node: NodeId) {
+        if self.cursors.insert(session.clone(), node) != Some(node) {
+            self.changes.push(Change::Cursor(session.clone()));
+        }
+    }
+
+    // ----- the operations --------------------------------------------------------------
+
+    pub fn visit(
+        &mut self,
+        session: &SessionId,
+        place: &Place,
+        reason: Reason,
+        precision: Precision,
+        now_ms: i64,
+    ) -> VisitOutcome {
+        let file = self.intern_file(&place.uri);
+        let Some(current) = self.open_session(session) else {
+            let id = self.add_node(None, file, place, reason, now_ms);
+            self.arrive(session, id, Move::Visit, now_ms);
+            return VisitOutcome::Added(id);
+        };
+        let cur = &self.nodes[&current];
+        if self.is_same_place(cur, &place.uri, place.line, precision) {
+            return VisitOutcome::Unchanged(current);
+        }
+        // Among children at the same place, the nearest line wins, then the most recent.
+        let existing = cur
+            .children
+            .iter()
+            .map(|c| &self.nodes[c])
+            .filter(|c| self.is_same_place(c, &place.uri, place.line, precision))
+            .min_by_key(|c| {
+                (
+                    c.line.abs_diff(place.line),
+                    std::cmp::Reverse((c.visited_ms, c.id)),
+                )
+            })
+            .map(|c| c.id);
+        if let Some(id) = existing {
+            if precision == Precision::Line {
+                let node = self.nodes.get_mut(&id).expect("child exists");
+                node.line = place.line;
+                node.character = place.character;
+            }
+            self.arrive(session, id, Move::Visit, now_ms);
+            return VisitOutcome::Revisited(id);
+        }
+        let id = self.add_node(Some(current), file, place, reason, now_ms);
+        self.arrive(session, id, Move::Visit, now_ms);
+        self.prune_if_over_limit();
+        VisitOutcome::Added(id)
+    }
+
+    pub fn back(&mut self, session: &SessionId, now_ms: i64) -> BackOutcome {
+        let Some(current) = self.open_session(session) else {
+            return BackOutcome::Empty;
+        };
+        match self.nodes[&current].parent {
+            Some(parent) => {
+                self.arrive(session, parent, Move::Back, now_ms);
+                BackOutcome::Moved(parent)
+            }
+            None => BackOutcome::AtRoot(current),
+        }
+    }
+
+    /// `choice` names the branch to take (it must be a child of the cursor's node).
+    pub fn forward(
+        &mut self,
+        session: &SessionId,
+        choice: Option<NodeId>,
+        policy: ForwardPolicy,
+        now_ms: i64,
+    ) -> Result<ForwardOutcome, TreeError> {
+        let Some(current) = self.open_session(session) else {
+            return Ok(ForwardOutcome::Empty);
+        };
+        let target = match choice {
+            Some(chosen) => {
+                if !self.nodes.contains_key(&chosen) {
+                    return Err(TreeError::UnknownNode(chosen));
+                }
+                if !self.nodes[&current].children.contains(&chosen) {
+                    return Err(TreeError::NotAChild { current, chosen });
+                }
+                chosen
+            }
+            None => {
+                let children = self.children_by_recency(current);
+                match (children.as_slice(), policy) {
+                    ([], _) => return Ok(ForwardOutcome::AtLeaf(current)),
+                    ([only], _) => *only,
+                    ([latest, ..], ForwardPolicy::Latest) => *latest,
+                    (_, ForwardPolicy::Ask) => return Ok(ForwardOutcome::Choose(children)),
+                }
+            }
+        };
+        self.arrive(session, target, Move::Forward, now_ms);
+        Ok(ForwardOutcome::Moved(target))
+    }
+
+    pub fn jump(
+        &mut self,
+        session: &SessionId,
+        node: NodeId,
+        now_ms: i64,
+    ) -> Result<NodeId, TreeError> {
+        if !self.nodes.contains_key(&node) {
+            return Err(TreeError::UnknownNode(node));
+        }
+        self.arrive(session, node, Move::Jump, now_ms);
+        Ok(node)
+    }
+
+    /// Follows a rename of a file, or of a directory (every file under it). Nodes keep their
+    /// place in the tree under the new path. Returns how many files were renamed.
+    pub fn rename(&mut self, from_uri: &str, to_uri: &str) -> usize {
+        if from_uri == to_uri {
+            return 0;
+        }
+        let moved: Vec<(FileId, String)> = self
+            .files
+            .values()
+            .filter_map(|f| {
+                let rest = under(&f.uri, from_uri)?;
+                Some((f.id, format!("{to_uri}{rest}")))
+            })
+            .collect();
+        for (id, new_uri) in &moved {
+            let new_uri: Arc<str> = Arc::from(new_uri.as_str());
+            match self.file_by_uri.get(&new_uri).copied() {
+                // The new path is already known: its history and the renamed file's merge.
+                Some(existing) if existing != *id => {
+                    let ids: Vec<NodeId> = self
+                        .nodes
+                        .values()
+                        .filter(|n| n.file == *id)
+                        .map(|n| n.id)
+                        .collect();
+                    for n in ids {
+                        self.nodes.get_mut(&n).expect("listed").file = existing;
+                        self.changes.push(Change::Node(n));
+                    }
+                    let target = self.files.get_mut(&existing).expect("indexed");
+                    target.gone = false;
+                    self.changes.push(Change::File(existing));
+                    // The old entry keeps no nodes; mark it gone so it is never shown.
+                    let old = self.files.get_mut(id).expect("listed");
+                    old.gone = true;
+                    self.changes.push(Change::File(*id));
+                }
+                _ => {
+                    let file = self.files.get_mut(id).expect("listed");
+                    self.file_by_uri.remove(&file.uri);
+                    file.uri = new_uri.clone();
+                    file.gone = false;
+                    self.file_by_uri.insert(new_uri, *id);
+                    self.changes.push(Change::File(*id));
+                }
+            }
+        }
+        moved.len()
+    }
+
+    /// Marks a file, or every file under a directory, as deleted (or back again).
+    /// Returns how many files changed.
+    pub fn set_gone(&mut self, uri: &str, gone: bool) -> usize {
+        let mut changed = 0;
+        for f in self.files.values_mut() {
+            if f.gone != gone && under(&f.uri, uri).is_some() {
+                f.gone = gone;
+                self.changes.push(Change::File(f.id));
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    // ----- pruning -----------------------------------------------------------------------
+
+    fn prune_if_over_limit(&mut self) {
+        if self.nodes.len() > self.limit {
+            // Prune a little below the limit, so the scan runs once per many visits.
+            let target = self.limit - self.limit / 20;
+            self.prune(target);
+        }
+    }
+
+    /// Removes the least recently visited removable nodes until at most `target` remain.
+    /// Removable: a node with at most one child that no cursor stands on. A leaf just goes;
+    /// a node with one child is spliced out (the child takes its place), so a long chain
+    /// loses its oldest end, as a jumplist does. Nodes that hold branches together stay
+    /// until their branches are gone. Returns the removed ids.
+    pub fn prune(&mut self, target: usize) -> Vec<NodeId> {
+        let pinned: HashSet<NodeId> = self.cursors.values().copied().collect();
+        let mut heap: BinaryHeap<std::cmp::Reverse<(i64, NodeId)>> = self
+            .nodes
+            .values()
+            .filter(|n| self.is_removable(n, &pinned))
+            .map(|n| std::cmp::Reverse((n.visited_ms, n.id)))
+            .collect();
+        let mut removed = Vec::new();
+        while self.nodes.len() > target {
+            let Some(std::cmp::Reverse((_, id))) = heap.pop() else {
+                break; // everything left is pinned by a cursor or holds branches together
+            };
+            let Some(node) = self.nodes.get(&id) else {
+                continue;
+            };
+            if !self.is_removable(node, &pinned) {
+                continue;
+            }
+            let parent = node.parent;
+            let was_leaf = node.children.is_empty();
+            self.remove_node(id);
+            removed.push(id);
+            // A parent that lost its last child may now go too.
+            if was_leaf
+                && let Some(p) = parent.and_then(|p| self.nodes.get(&p))
+                && self.is_removable(p, &pinned)
+            {
+                heap.push(std::cmp::Reverse((p.visited_ms, p.id)));
+            }
+        }
+        removed
+    }
+
+    fn is_removable(&self, node: &Node, pinned: &HashSet<NodeId>) -> bool {
+        node.children.len() <= 1 && !pinned.contains(&node.id)
+    }
+
+    /// Removes a node with at most one child; the child, if any, takes its place.
+    fn remove_node(&mut self, id: NodeId) {
+        let node = self.nodes.remove(&id).expect("caller checked");
+        let child = node.children.first().copied();
+        if let Some(c) = child {
+            self.nodes.get_mut(&c).expect("child exists").parent = node.parent;
+            self.changes.push(Change::Node(c));
+        }
+        match node.parent {
+            Some(parent) => {
+                let p = self.nodes.get_mut(&parent).expect("parent exists");
+                p.children.retain(|c| *c != id);
+                if let Some(c) = child {
+                    let pos = p.children.partition_point(|x| *x < c);
+                    p.children.insert(pos, c);
+                }
+            }
+            None => self.root = child,
+        }
+        self.changes.push(Change::NodeRemoved(id));
+    }
+
+    // ----- building blocks -----------------------------------------------------------------
+
+    fn intern_file(&mut self, uri: &str) -> FileId {
+        if let Some(&id) = self.file_by_uri.get(uri) {
+            let file = self.files.get_mut(&id).expect("indexed");
+            if file.gone {
+                // Visiting it again means it is back.
+                file.gone = false;
+                self.changes.push(Change::File(id));
+            }
+            return id;
+        }
+        let id = FileId(self.next_file);
+        self.next_file += 1;
+        let uri: Arc<str> = Arc::from(uri);
+        self.files.insert(
+            id,
+            File {
+                id,
+                uri: uri.clone(),
+                gone: false,
+            },
+        );
+        self.file_by_uri.insert(uri, id);
+        self.changes.push(Change::File(id));
+        id
+    }
+
+    fn add_node(
+        &mut self,
+        parent: Option<NodeId>,
+        file: FileId,
+        place: &Place,
+        reason: Reason,
+        now_ms: i64,
+    ) -> NodeId {
+        let id = NodeId(self.next_node);
+        self.next_node += 1;
+        self.nodes.insert(
+            id,
+            Node {
+                id,
+                parent,
+                file,
+                line: place.line,
+                character: place.character,
+                reason,
+                created_ms: now_ms,
+                visited_ms: now_ms,
+                // `arrive` counts the first visit.
+                visits: 0,
+                children: Vec::new(),
+            },
+        );
+        match parent {
+            Some(p) => self
+                .nodes
+                .get_mut(&p)
+                .expect("parent exists")
+                .children
+                .push(id),
+            None => self.root = Some(id),
+        }
+        self.changes.push(Change::Node(id));
+        id
+    }
+
+    fn arrive(&mut self, session: &SessionId, id: NodeId, how: Move, now_ms: i64) {
+        let node = self.nodes.get_mut(&id).expect("caller checked");
+        node.visited_ms = now_ms;
+        node.visits = node.visits.saturating_add(1);
+        self.changes.push(Change::Node(id));
+        self.set_cursor(session, id);
+        self.changes.push(Change::Arrived {
+            session: session.clone(),
+            node: id,
+            how,
+            at_ms: now_ms,
+        });
+    }
+
+    // ----- loading from, and syncing with, the store ------------------------------------------
+    //
+    // These apply rows that are already persisted (by this or another process), so they
+    // record no changes.
+
+    /// Inserts or replaces a node as stored. Parent links are fixed up; apply nodes in
+    /// ascending id order (parents before children) and removals after upserts.
+    pub fn load_node(&mut self, record: NodeRecord) {
+        let id = record.id;
+        if let Some(old) = self.nodes.get(&id) {
+            let old_parent = old.parent;
+            if old_parent != record.parent {
+                self.detach(id, old_parent);
+            }
+        }
+        let children = self
+            .nodes
+            .get(&id)
+            .map(|n| n.children.clone())
+            .unwrap_or_default();
+        let had_parent = self.nodes.get(&id).map(|n| n.parent);
+        self.nodes.insert(
+            id,
+            Node {
+                id,
+                parent: record.parent,
+                file: record.file,
+                line: record.line,
+                character: record.character,
+                reason: record.reason,
+                created_ms: record.created_ms,
+                visited_ms: record.visited_ms,
+                visits: record.visits,
+                children,
+            },
+        );
+        if had_parent != Some(record.parent) {
+            match record.parent {
+                Some(p) => {
+                    if let Some(parent) = self.nodes.get_mut(&p) {
+                        let pos = parent.children.partition_point(|c| *c < id);
+                        parent.children.insert(pos, id);
+                    }
+                }
+                None => self.root = Some(id),
+            }
+        }
+        self.next_node = self.next_node.max(id.0 + 1);
+    }
+
+    /// Removes a node that the store says is gone (pruned by another process).
+    pub fn unload_node(&mut self, id: NodeId) {
+        let Some(node) = self.nodes.remove(&id) else {
+            return;
+        };
+        self.detach(id, node.parent);
+        if self.root == Some(id) {
+            self.root = None;
+        }
+        // Children still pointing here were removed too, or re-parented by an upsert that
+        // has not been applied; either way they hang on as roots until the next rows say.
+        for c in node.children {
+            if let Some(child) = self.nodes.get_mut(&c)
+                && child.parent == Some(id)
+            {
+                child.parent = None;
+                self.root.get_or_insert(c);
+            }
+        }
+        self.cursors.retain(|_, n| *n != id);
+    }
+
+    /// After applying a batch of stored rows: make `root` the node without a parent again,
+    /// if the batch's order left it pointing elsewhere. O(1) when nothing is off.
+    pub fn repair_root(&mut self) {
+        let fine = match self.root {
+            None => self.nodes.is_empty(),
+            Some(r) => self.nodes.get(&r).is_some_and(|n| n.parent.is_none()),
+        };
+        if !fine {
+            self.root = self
+                .nodes
+                .values()
+                .find(|n| n.parent.is_none())
+                .map(|n| n.id);
+        }
+    }
+
+    fn detach(&mut self, id: NodeId, parent: Option<NodeId>) {
+        if let Some(p) = parent.and_then(|p| self.nodes.get_mut(&p)) {
+            p.children.retain(|c| *c != id);
+        }
+    }
+
+    pub fn load_file(&mut self, file: File) {
+        if let Some(old) = self.files.get(&file.id)
+            && self.file_by_uri.get(&old.uri) == Some(&file.id)
+        {
+            self.file_by_uri.remove(&old.uri);
+        }
+        self.file_by_uri.insert(file.uri.clone(), file.id);
+        self.next_file = self.next_file.max(file.id.0 + 1);
+        self.files.insert(file.id, file);
+    }
+
+    /// Replaces every cursor with the stored ones (sessions of all processes). Cursors on
+    /// nodes this tree does not hold are dropped.
+    pub fn load_cursors(&mut self, cursors: impl IntoIterator<Item = (SessionId, NodeId)>) {
+        self.cursors = cursors
+            .into_iter()
+            .filter(|(_, n)| self.nodes.contains_key(n))
+            .collect();
+    }
+
+    /// Never hand out an id below these (ids are not reused, even after pruning).
+    pub fn reserve_ids(&mut self, next_node: i64, next_file: i64) {
+        self.next_node = self.next_node.max(next_node);
+        self.next_file = self.next_file.max(next_file);
+    }
+
+    /// Checks the structural invariants; used by tests and after loading.
+    pub fn check(&self) -> Result<(), String> {
+        let roots: Vec<_> = self.nodes.values().filter(|n| n.parent.is_none()).collect();
+        match (roots.as_slice(), self.root) {
+            ([], None) => {}
+            ([r], Some(root)) if r.id == root => {}
+            _ => {
+                return Err(format!(
+                    "expected one root ({:?}), found {:?}",
+                    self.root,
+                    roots.iter().map(|n| n.id).collect::<Vec<_>>()
+                ));
+            }
+        }
+        for node in self.nodes.values() {
+            if let Some(p) = node.parent {
+                let parent = self
+                    .nodes
+                    .get(&p)
+                    .ok_or_else(|| format!("{} has a missing parent {p}", node.id))?;
+                if !parent.children.contains(&node.id) {
+                    return Err(format!("{p} does not list its child {}", node.id));
+                }
+            }
+            for c in &node.children {
+                let child = self
+                    .nodes
+                    .get(c)
+                    .ok_or_else(|| format!("{} lists a missing child {c}", node.id))?;
+                if child.parent != Some(node.id) {
+                    return Err(format!(
+                        "{c} is listed under {} but says otherwise",
+                        node.id
+                    ));
+                }
+            }
+            if !node.children.is_sorted() {
+                return Err(format!("children of {} are out of order", node.id));
+            }
+            if !self.files.contains_key(&node.file) {
+                return Err(format!("{} points at a missing file", node.id));
+            }
+            if node.id.0 >= self.next_node {
+                return Err(format!("{} is not below the next id", node.id));
+            }
+        }
+        // No cycles: every node reaches the root within len() steps.
+        for node in self.nodes.values() {
+            let mut cur = node.parent;
+            let mut steps = 0;
+            while let Some(p) = cur {
+                steps += 1;
+                if steps > self.nodes.len() {
+                    return Err(format!("{} is on a cycle", node.id));
+                }
+                cur = self.nodes[&p].parent;
+            }
+        }
+        for (session, node) in &self.cursors {
+            if !self.nodes.contains_key(node) {
+                return Err(format!("cursor of {session} is on a missing node {node}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub id: NodeId,
+    pub parent: Option<NodeId>,
+    pub file: FileId,
+    pub line: u32,
+    pub character: u32,
+    pub reason: Reason,
+    pub created_ms: i64,
+    pub visited_ms: i64,
+    pub visits: u32,
+}
+
+impl From<&Node> for NodeRecord {
+    fn from(n: &Node) -> Self {
+        NodeRecord {
+            id: n.id,
+            parent: n.parent,
+            file: n.file,
+            line: n.line,
+            character: n.character,
+            reason: n.reason,
+            created_ms: n.created_ms,
+            visited_ms: n.visited_ms,
+            visits: n.visits,
+        }
+    }
+}
+
+/// The rest of `uri` after `prefix` when `uri` is `prefix` itself or lies under it as a
+/// directory (`file:///a/b` is under `file:///a`, `file:///ab` is not).
+fn under<'a>(uri: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = uri.strip_prefix(prefix.trim_end_matches('/'))?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests;

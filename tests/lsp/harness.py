@@ -1,0 +1,115 @@
+"""A real LSP client (pytest-lsp, on pygls) driving the real retrace-lsp binary over stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import time
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.conftest import binary
+
+
+def uri(path: pathlib.Path) -> str:
+    return path.resolve().as_uri()
+
+
+class Session:
+    """One editor connection: a started server process and its client."""
+
+    def __init__(self, client: LanguageClient, workspace: pathlib.Path):
+        self.client = client
+        self.workspace = workspace
+
+    # --- what a plugin does -------------------------------------------------------
+    def visit(self, path: pathlib.Path, line: int, reason: str = "definition", character: int = 0):
+        self.client.protocol.notify(
+            "retrace/visit",
+            {"uri": uri(path), "position": {"line": line, "character": character}, "reason": reason},
+        )
+
+    async def command(self, name: str, *args: Any) -> Any:
+        return await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=list(args))
+        )
+
+    def command_now(self, name: str, *args: Any) -> asyncio.Future:
+        """Sends a command at once (in order with notifications sent before and after)."""
+        params = types.ExecuteCommandParams(command=name, arguments=list(args))
+        return asyncio.wrap_future(self.client.protocol.send_request("workspace/executeCommand", params))
+
+    async def back(self):
+        return await self.command("retrace.back")
+
+    async def forward(self, **arg):
+        return await self.command("retrace.forward", arg) if arg else await self.command("retrace.forward")
+
+    async def jump(self, node: int):
+        return await self.command("retrace.jump", {"node": node})
+
+    async def tree_text(self) -> str:
+        return await self.command("retrace.tree", {"format": "text"})
+
+    async def tree_json(self) -> dict:
+        return await self.command("retrace.tree", {"format": "json"})
+
+    async def status(self) -> dict:
+        return await self.command("retrace.status")
+
+    async def close(self):
+        await self.client.shutdown_session()
+        await self.client.stop()
+
+
+async def start(
+    workspace: pathlib.Path,
+    data_home: pathlib.Path,
+    options: dict | None = None,
+    show_document: bool = True,
+    db: pathlib.Path | None = None,
+) -> Session:
+    """Starts retrace-lsp for `workspace`, with its data under `data_home`."""
+    env = dict(os.environ, XDG_DATA_HOME=str(data_home), RETRACE_LOG="info")
+    cmd = [str(binary("retrace-lsp")), "--stdio"]
+    if db is not None:
+        cmd += ["--db", str(db)]
+    client = await ClientServerConfig(server_command=cmd, server_env=env).start()
+    caps = client_capabilities("visual-studio-code")
+    if not show_document and caps.window is not None:
+        caps.window.show_document = None
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=caps,
+            root_uri=uri(workspace),
+            workspace_folders=[types.WorkspaceFolder(uri=uri(workspace), name=workspace.name)],
+            initialization_options=options or {},
+            client_info=types.ClientInfo(name="pytest-lsp", version="1"),
+        )
+    )
+    return Session(client, workspace)
+
+
+async def eventually(check, timeout: float = 8.0, interval: float = 0.1):
+    """Polls an async `check` until it returns a truthy value (file watcher latency)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def by_path(tree: dict) -> dict[str, dict]:
+    return {n["path"] + ":" + str(n["line"] + 1): n for n in tree["nodes"]}
+
+
+def raw_frame(message: dict | bytes) -> bytes:
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
