@@ -6,7 +6,8 @@
 //! - [`workspace`]: workspace roots and URI normalisation;
 //! - [`store`]: SQLite persistence and cross-process sync;
 //! - [`history`]: the tree and the store together, one transaction per operation;
-//! - [`server`]: the LSP transport (tower-lsp-server) around one history owner;
+//! - [`server`]: the LSP server (tower-lsp-server) around one history owner;
+//! - [`transport`]: guards the stdio stream against malformed messages;
 //! - [`watch`]: follows files renamed or deleted outside the editor.
 
 pub mod history;
@@ -14,6 +15,7 @@ pub mod protocol;
 pub mod render;
 pub mod server;
 pub mod store;
+pub mod transport;
 pub mod tree;
 pub mod watch;
 pub mod workspace;

@@ -57,7 +57,8 @@ pub async fn serve_stdio(config: Config) {
     })
     .custom_method(protocol::VISIT_NOTIFICATION, Backend::visit_notification)
     .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    let (input, output) = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
+    Server::new(input, output, socket)
         .concurrency_level(1)
         .serve(service)
         .await;

@@ -205,13 +205,30 @@ impl Store {
         )
         .map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        // Before changing anything (even the journal mode): a newer schema is not ours to touch.
+        let found = schema_version(&conn).map_err(sqlite)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::Newer {
+                path: path.to_owned(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
         // WAL: readers never block the writer. synchronous=NORMAL: a commit survives the
         // process being killed (kill -9); only a power cut can lose the last commits.
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
             .map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sqlite)?;
-        Self::migrate(&mut conn, path)?;
+        MIGRATIONS.to_latest(&mut conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => {
+                StoreError::from_sqlite(path, err)
+            }
+            other => StoreError::Other {
+                path: path.to_owned(),
+                detail: other.to_string(),
+            },
+        })?;
         let root = workspace_root.display().to_string();
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('workspace_root', ?1)",
@@ -242,9 +259,7 @@ impl Store {
         .map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let known = SCHEMA_VERSION;
-        let found: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sqlite)?;
+        let found = schema_version(&conn).map_err(sqlite)?;
         if found > known {
             return Err(StoreError::Newer {
                 path: path.to_owned(),
@@ -265,28 +280,6 @@ impl Store {
             path: path.to_owned(),
             rev: -1,
             data_version: -1,
-        })
-    }
-
-    fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-        let found: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| StoreError::from_sqlite(path, e))?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::Newer {
-                path: path.to_owned(),
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
-        MIGRATIONS.to_latest(conn).map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => {
-                StoreError::from_sqlite(path, err)
-            }
-            other => StoreError::Other {
-                path: path.to_owned(),
-                detail: other.to_string(),
-            },
         })
     }
 
@@ -479,6 +472,10 @@ pub struct Event {
     pub node: NodeId,
     pub uri: String,
     pub line: u32,
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
 fn data_version(tx: &Transaction) -> rusqlite::Result<i64> {

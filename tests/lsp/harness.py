@@ -113,3 +113,61 @@ def by_path(tree: dict) -> dict[str, dict]:
 def raw_frame(message: dict | bytes) -> bytes:
     body = message if isinstance(message, bytes) else json.dumps(message).encode()
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class RawServer:
+    """retrace-lsp on pipes, for bytes no well-behaved client library would send."""
+
+    def __init__(self, workspace: pathlib.Path, data_home: pathlib.Path, *args: str):
+        import subprocess
+
+        env = dict(os.environ, XDG_DATA_HOME=str(data_home))
+        self.proc = subprocess.Popen(
+            [str(binary("retrace-lsp")), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                   "params": {"capabilities": {}, "rootUri": uri(workspace)}})
+        reply = self.read()
+        assert "result" in reply, reply
+        self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+
+    def send(self, message: dict | bytes):
+        self.proc.stdin.write(raw_frame(message))
+        self.proc.stdin.flush()
+
+    def read(self) -> dict:
+        length = None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise EOFError("retrace-lsp closed its output")
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return json.loads(self.proc.stdout.read(length))
+
+    def reply_to(self, id_: int | None) -> dict:
+        """Reads messages until the reply with this id (server notifications are skipped)."""
+        while True:
+            m = self.read()
+            if "method" not in m and m.get("id") == id_:
+                return m
+
+    def command(self, id_: int, name: str, *args) -> dict:
+        self.send({"jsonrpc": "2.0", "id": id_, "method": "workspace/executeCommand",
+                   "params": {"command": name, "arguments": list(args)}})
+        return self.reply_to(id_)
+
+    def close(self) -> bytes:
+        self.send({"jsonrpc": "2.0", "id": 99999, "method": "shutdown"})
+        self.reply_to(99999)
+        self.send({"jsonrpc": "2.0", "method": "exit"})
+        self.proc.stdin.close()
+        self.proc.wait(timeout=20)
+        return self.proc.stderr.read()
