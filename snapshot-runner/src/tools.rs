@@ -60,3 +60,21 @@ pub fn exists(tool: &str) -> bool {
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
         .unwrap_or(false)
 }
+
+/// Runs a user's shell command (`--build`) in `dir` with the terminal's stdout and stderr.
+pub fn run_shell(command: &str, dir: &Path) -> Result<()> {
+    let status = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| Error::io("starting the build step", dir, e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "the build step `{command}` failed ({status}); fix the build, or run without --build"
+        )))
+    }
+}
