@@ -6,9 +6,12 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export RETRACE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 PYTEST := .venv/bin/python -m pytest
 
-.PHONY: demo test setup build lint unit e2e bench fmt clean
+.PHONY: demo demo-lsp test setup build lint unit e2e bench fmt clean
 
-demo: setup
+demo: demo-lsp
+
+# A scripted editor session against retrace-lsp over this repository's sources.
+demo-lsp: setup
 	$(CARGO) build --quiet -p retrace-lsp
 	.venv/bin/python scripts/demo-lsp.py
 
