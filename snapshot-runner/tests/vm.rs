@@ -1,0 +1,141 @@
+//! End-to-end tests of `snaprun run` with real QEMU under TCG and the built-in image.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+use snaprun::results::Status;
+use snaprun::store::{Store, sha256_file};
+
+const TCG: &[&str] = &["--accel", "tcg"];
+
+fn run_args<'a>(ws: &'a str, extra: &[&'a str], cmd: &'a str) -> Vec<&'a str> {
+    let mut v = vec!["run", "-C", ws];
+    v.extend_from_slice(TCG);
+    v.extend_from_slice(extra);
+    v.extend_from_slice(&["--", cmd]);
+    v
+}
+
+#[test]
+fn iterations_are_isolated_and_the_base_stays_frozen() {
+    let t = TestStore::with_default_image();
+    let check = include_str!("../../examples/isolation/check.sh");
+    let ws = t.workspace(&[("check.sh", check, true)]);
+    let store = Store::open(Some(&t.path())).unwrap();
+    let disk = store.image("default", false).unwrap().disk;
+    let (hash_before, stat_before) = (sha256_file(&disk).unwrap(), mtime_and_size(&disk));
+
+    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "2", "-j", "1"], "./check.sh"));
+    out.expect_code(0).expect_stdout("passed 2, failed 0");
+
+    let results = t.results();
+    let batch = results.batch("last").unwrap();
+    for it in results.iterations(&batch.id).unwrap() {
+        assert_eq!(it.status, Status::Pass, "{}", String::from_utf8_lossy(&it.output));
+        assert!(String::from_utf8_lossy(&it.output).contains("clean start"));
+    }
+    assert_eq!(sha256_file(&disk).unwrap(), hash_before, "the base image was written");
+    assert_eq!(mtime_and_size(&disk), stat_before);
+    t.run(&["image", "verify", "default"]).expect_code(0).expect_stdout("intact");
+    assert!(t.run_files().is_empty(), "passing iterations leave nothing: {:?}", t.run_files());
+    // The workspace itself never sees the guest's writes.
+    assert!(!ws.join("snaprun-leftover").exists());
+}
+
+#[test]
+fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("data.txt", "original\n", false)]);
+    let cmd = "cat data.txt; echo seed=$SNAPRUN_SEED; sleep 4; cat data.txt; exit 1";
+    let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "2", "-j", "1"], cmd));
+    // The batch row exists once the snapshot is taken; edit the workspace right after.
+    assert!(wait_until(Duration::from_secs(60), || t.dir.path().join("store/results.db").exists()
+        && t.results().batches(1).map(|b| !b.is_empty()).unwrap_or(false)));
+    fs::write(ws.join("data.txt"), "edited\n").unwrap();
+    let out = wait_child(child);
+    out.expect_code(1).expect_stdout("failed 2");
+
+    let results = t.results();
+    let batch = results.batch("last").unwrap();
+    let iterations = results.iterations(&batch.id).unwrap();
+    assert_eq!(iterations.len(), 2);
+    for it in &iterations {
+        let text = String::from_utf8_lossy(&it.output);
+        assert_eq!(text.matches("original").count(), 2, "{text}");
+        assert!(!text.contains("edited"), "{text}");
+        let kept = it.kept_overlay.as_ref().expect("a failing iteration keeps its overlay");
+        assert!(kept.exists());
+    }
+
+    // repro boots the same image and code snapshot with the same seed, not today's workspace.
+    let first = &iterations[0];
+    let repro = t.run(&["repro", &batch.id, "1"]);
+    repro.expect_code(1).expect_stdout("original").expect_stdout(&format!("seed={}", first.seed));
+    assert!(!repro.stdout().contains("edited"));
+}
+
+#[test]
+fn a_timeout_kills_the_vm_and_is_recorded() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1", "--timeout", "2s"], "echo started; sleep 600"));
+    out.expect_code(1).expect_stdout("timeout 1");
+    let results = t.results();
+    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    assert_eq!(it.status, Status::Timeout);
+    assert!(String::from_utf8_lossy(&it.output).contains("started"));
+    assert!(t.qemu_pids().is_empty());
+}
+
+#[test]
+fn a_guest_kernel_panic_is_crashed() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1"], "echo c > /proc/sysrq-trigger; sleep 60"));
+    out.expect_code(1).expect_stdout("crashed 1");
+    let results = t.results();
+    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    assert_eq!(it.status, Status::Crashed, "{:?}", it.detail);
+    assert!(String::from_utf8_lossy(&it.output).contains("Kernel panic"), "the console tail is kept");
+}
+
+#[test]
+fn qemu_killed_from_outside_is_an_infra_error() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "1"], "sleep 600"));
+    assert!(wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()), "QEMU never started");
+    std::thread::sleep(Duration::from_secs(2));
+    for pid in t.qemu_pids() {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let out = wait_child(child);
+    out.expect_code(2).expect_stderr("infrastructure errors").expect_stdout("infra-error 1");
+    let results = t.results();
+    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    assert_eq!(it.status, Status::InfraError);
+    assert!(it.detail.unwrap_or_default().contains("QEMU"), "the detail names QEMU");
+}
+
+#[test]
+fn sigint_stops_every_vm_and_leaves_no_overlay() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "4", "-j", "2"], "sleep 600"));
+    assert!(wait_until(Duration::from_secs(60), || t.qemu_pids().len() == 2), "two QEMUs never ran");
+    std::thread::sleep(Duration::from_secs(3));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = wait_child(child);
+    out.expect_code(130);
+    assert!(t.qemu_pids().is_empty(), "QEMU survived: {:?}", t.qemu_pids());
+    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+    let results = t.results();
+    let batch = results.batch("last").unwrap();
+    assert_eq!(batch.status, "interrupted");
+    let its = results.iterations(&batch.id).unwrap();
+    assert_eq!(its.len(), 2);
+    assert!(its.iter().all(|i| i.status == Status::Interrupted));
+}
