@@ -19,7 +19,11 @@ pub struct BatchSpan {
 
 /// Batches that overlap [from_ms, to_ms) (milliseconds since the epoch), oldest first, from the
 /// store at `store` (or the default store). No database yet means no batches.
-pub fn batches_between(store: Option<&Path>, from_ms: i64, to_ms: i64) -> anyhow::Result<Vec<BatchSpan>> {
+pub fn batches_between(
+    store: Option<&Path>,
+    from_ms: i64,
+    to_ms: i64,
+) -> anyhow::Result<Vec<BatchSpan>> {
     let root = match store {
         Some(s) => s.to_path_buf(),
         None => Store::default_root()?,
@@ -47,6 +51,10 @@ mod tests {
     #[test]
     fn no_database_means_no_batches() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(batches_between(Some(dir.path()), 0, i64::MAX).unwrap().is_empty());
+        assert!(
+            batches_between(Some(dir.path()), 0, i64::MAX)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

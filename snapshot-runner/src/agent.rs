@@ -87,12 +87,19 @@ pub const WORKDIR: &str = "/work";
 
 impl Frame {
     pub fn json<T: Serialize>(kind: Kind, value: &T) -> Frame {
-        Frame { kind, payload: serde_json::to_vec(value).expect("protocol types serialize") }
+        Frame {
+            kind,
+            payload: serde_json::to_vec(value).expect("protocol types serialize"),
+        }
     }
 
     pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> io::Result<T> {
-        serde_json::from_slice(&self.payload)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad {:?} frame: {e}", self.kind)))
+        serde_json::from_slice(&self.payload).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad {:?} frame: {e}", self.kind),
+            )
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -126,11 +133,17 @@ impl Decoder {
             return Ok(None);
         }
         let kind = Kind::from_u8(self.buf[0]).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {}", self.buf[0]))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown frame kind {}", self.buf[0]),
+            )
         })?;
         let len = u32::from_be_bytes(self.buf[1..5].try_into().expect("4 bytes")) as usize;
         if len > MAX_FRAME {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes is too large")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes is too large"),
+            ));
         }
         if self.buf.len() < 5 + len {
             return Ok(None);
@@ -149,9 +162,19 @@ impl Decoder {
             }
             let mut chunk = [0u8; 64 << 10];
             match r.read(&mut chunk) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "agent channel closed")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "agent channel closed",
+                    ));
+                }
                 Ok(n) => self.push(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Ok(None);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -173,7 +196,12 @@ pub struct BoundedOutput {
 
 impl BoundedOutput {
     pub fn new(limit: usize) -> BoundedOutput {
-        BoundedOutput { limit, head: Vec::new(), tail: Default::default(), dropped: 0 }
+        BoundedOutput {
+            limit,
+            head: Vec::new(),
+            tail: Default::default(),
+            dropped: 0,
+        }
     }
 
     pub fn push(&mut self, mut bytes: &[u8]) {
@@ -193,7 +221,9 @@ impl BoundedOutput {
     pub fn into_bytes(self) -> Vec<u8> {
         let mut out = self.head;
         if self.dropped > 0 {
-            out.extend_from_slice(format!("\n[snaprun: {} bytes of output left out]\n", self.dropped).as_bytes());
+            out.extend_from_slice(
+                format!("\n[snaprun: {} bytes of output left out]\n", self.dropped).as_bytes(),
+            );
         }
         out.extend(self.tail);
         out
@@ -208,8 +238,18 @@ mod tests {
     fn frames_survive_any_chunking() {
         let frames = vec![
             Frame::json(Kind::Ready, &Ready { version: 1 }),
-            Frame { kind: Kind::Stdout, payload: b"\x05\0\0\0\x10{\"code\":0}".to_vec() },
-            Frame::json(Kind::Exit, &Exit { code: Some(3), signal: None, duration_ms: 9 }),
+            Frame {
+                kind: Kind::Stdout,
+                payload: b"\x05\0\0\0\x10{\"code\":0}".to_vec(),
+            },
+            Frame::json(
+                Kind::Exit,
+                &Exit {
+                    code: Some(3),
+                    signal: None,
+                    duration_ms: 9,
+                },
+            ),
         ];
         let bytes: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
         for chunk in [1, 2, 7, bytes.len()] {
@@ -228,8 +268,19 @@ mod tests {
     #[test]
     fn output_that_looks_like_a_frame_stays_output() {
         // A command printing the bytes of an Exit frame produces a Stdout frame containing them.
-        let forged = Frame::json(Kind::Exit, &Exit { code: Some(0), signal: None, duration_ms: 0 }).encode();
-        let f = Frame { kind: Kind::Stdout, payload: forged.clone() };
+        let forged = Frame::json(
+            Kind::Exit,
+            &Exit {
+                code: Some(0),
+                signal: None,
+                duration_ms: 0,
+            },
+        )
+        .encode();
+        let f = Frame {
+            kind: Kind::Stdout,
+            payload: forged.clone(),
+        };
         let mut d = Decoder::default();
         d.push(&f.encode());
         let got = d.next_frame().unwrap().unwrap();

@@ -54,7 +54,10 @@ pub enum Progress<'a> {
     /// The build step is running.
     Building(&'a str),
     /// The code was snapshotted and the batch recorded; iterations start.
-    Started { batch: &'a Batch, tree: &'a Tree },
+    Started {
+        batch: &'a Batch,
+        tree: &'a Tree,
+    },
     IterationStarted(u32),
     IterationDone(&'a Iteration),
 }
@@ -79,19 +82,26 @@ pub fn iteration_seed(batch_seed: u64, n: u32) -> u64 {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
-    if fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
         return now_ms() as u64 ^ u64::from(std::process::id()) << 32;
     }
     u64::from_le_bytes(b)
 }
 
 pub fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// `20261127-071630-3fa2`: sortable by start time, short enough to type.
@@ -143,7 +153,10 @@ pub fn run(
     results.insert_batch(&batch)?;
     let run_dir = store.runs_dir().join(&batch.id);
     fs::create_dir_all(&run_dir).ctx("creating the batch's run directory", &run_dir)?;
-    progress(Progress::Started { batch: &batch, tree: &tree });
+    progress(Progress::Started {
+        batch: &batch,
+        tree: &tree,
+    });
 
     let ctx = IterationContext {
         image: &image,
@@ -175,7 +188,9 @@ pub fn run(
                         return;
                     }
                     let _ = tx.send(Message::Started(n));
-                    let it = run_iteration(ctx, n, iteration_seed(seed, n), &|| cancel.load(Ordering::SeqCst));
+                    let it = run_iteration(ctx, n, iteration_seed(seed, n), &|| {
+                        cancel.load(Ordering::SeqCst)
+                    });
                     let _ = tx.send(Message::Done(Box::new(it)));
                 }
             });
@@ -207,8 +222,13 @@ pub fn run(
                     if opts.fail_fast && it.status.is_test_failure() {
                         cancel.store(true, Ordering::SeqCst);
                     }
-                    if !any_outcome && infra_streak >= ABORT_AFTER_INFRA_ERRORS && aborted.is_none() {
-                        aborted = Some(it.detail.clone().unwrap_or_else(|| "infrastructure errors".into()));
+                    if !any_outcome && infra_streak >= ABORT_AFTER_INFRA_ERRORS && aborted.is_none()
+                    {
+                        aborted = Some(
+                            it.detail
+                                .clone()
+                                .unwrap_or_else(|| "infrastructure errors".into()),
+                        );
                         cancel.store(true, Ordering::SeqCst);
                     }
                     progress(Progress::IterationDone(&it));
@@ -236,7 +256,12 @@ pub fn run(
         return Err(e);
     }
     let summary = Summary::of(&iterations);
-    Ok(Outcome { batch, iterations, summary, aborted })
+    Ok(Outcome {
+        batch,
+        iterations,
+        summary,
+        aborted,
+    })
 }
 
 enum Message {
@@ -286,7 +311,12 @@ impl IterationFiles {
 /// Runs iteration `n` in its own VM and says how it ended. Never fails: whatever goes wrong is
 /// the iteration's status. `cancelled` is polled; when it turns true the VM is stopped and the
 /// iteration is `interrupted`.
-pub fn run_iteration(ctx: &IterationContext, n: u32, seed: u64, cancelled: &dyn Fn() -> bool) -> Iteration {
+pub fn run_iteration(
+    ctx: &IterationContext,
+    n: u32,
+    seed: u64,
+    cancelled: &dyn Fn() -> bool,
+) -> Iteration {
     run_iteration_named(ctx, n, seed, &format!("iter-{n}"), cancelled)
 }
 
@@ -406,7 +436,9 @@ fn drive(
         code_label: ctx.code_disk.map(|_| CODE_LABEL.to_string()),
         workdir: agent::WORKDIR.to_string(),
     };
-    Frame::json(Kind::Job, &job).write_to(vm.agent()).ctx("sending the job to the guest", &files.overlay)?;
+    Frame::json(Kind::Job, &job)
+        .write_to(vm.agent())
+        .ctx("sending the job to the guest", &files.overlay)?;
     let job_started = Instant::now();
     let deadline = ctx.timeout.map(|t| job_started + t);
     loop {
@@ -421,7 +453,10 @@ fn drive(
         {
             it.status = Status::Timeout;
             it.duration_ms = job_started.elapsed().as_millis() as u64;
-            it.detail = Some(format!("still running after {}", humantime::format_duration(ctx.timeout.unwrap_or_default())));
+            it.detail = Some(format!(
+                "still running after {}",
+                humantime::format_duration(ctx.timeout.unwrap_or_default())
+            ));
             vm.stop();
             return Ok(());
         }
@@ -453,18 +488,29 @@ fn drive(
                 }
             }
             Kind::Exit => {
-                let exit: Exit = frame.parse().ctx("reading the guest's result", &files.overlay)?;
+                let exit: Exit = frame
+                    .parse()
+                    .ctx("reading the guest's result", &files.overlay)?;
                 it.exit_code = exit.code;
                 it.signal = exit.signal;
                 it.duration_ms = exit.duration_ms;
-                it.status = if exit.code == Some(0) { Status::Pass } else { Status::Fail };
+                it.status = if exit.code == Some(0) {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                };
                 vm.stop();
                 return Ok(());
             }
             Kind::Error => {
-                let e: AgentError = frame.parse().ctx("reading the guest's error", &files.overlay)?;
+                let e: AgentError = frame
+                    .parse()
+                    .ctx("reading the guest's error", &files.overlay)?;
                 it.status = Status::InfraError;
-                it.detail = Some(format!("the guest agent could not run the job: {}", e.message));
+                it.detail = Some(format!(
+                    "the guest agent could not run the job: {}",
+                    e.message
+                ));
                 it.duration_ms = job_started.elapsed().as_millis() as u64;
                 vm.stop();
                 return Ok(());
@@ -483,7 +529,10 @@ fn vm_gone(vm: &mut Vm, it: &mut Iteration, console: &Path, when: &str) {
         it.detail = Some(format!("the guest kernel panicked {when}"));
     } else {
         it.status = Status::InfraError;
-        let how = status.map_or_else(|| "closed its agent channel".to_string(), |s| format!("exited ({s})"));
+        let how = status.map_or_else(
+            || "closed its agent channel".to_string(),
+            |s| format!("exited ({s})"),
+        );
         it.detail = Some(format!("QEMU {how} {when}"));
     }
 }
@@ -510,14 +559,23 @@ pub fn image_of(store: &Store, batch: &Batch) -> Result<Image> {
 
 /// Re-runs iteration `n` of `batch` from the same image, code snapshot and seed, echoing its
 /// output. With `shell`, boots the same state with a shell on the terminal instead.
-pub fn repro(store: &Store, batch: &Batch, n: u32, shell: bool, interrupt: &AtomicBool) -> Result<Iteration> {
+pub fn repro(
+    store: &Store,
+    batch: &Batch,
+    n: u32,
+    shell: bool,
+    interrupt: &AtomicBool,
+) -> Result<Iteration> {
     let results = Results::open(&store.results_db())?;
     let original = results.iteration(&batch.id, n)?;
     let image = image_of(store, batch)?;
     let tree = codesnap::load_tree(store, &batch.code_hash)?;
     let code_disk = codesnap::disk(store, &tree)?;
-    let accel = qemu::choose_accel(Some(batch.accel.parse().unwrap_or(Accel::Tcg)), &store.root().join("kvm-probe"))
-        .or_else(|_| qemu::choose_accel(None, &store.root().join("kvm-probe")))?;
+    let accel = qemu::choose_accel(
+        Some(batch.accel.parse().unwrap_or(Accel::Tcg)),
+        &store.root().join("kvm-probe"),
+    )
+    .or_else(|_| qemu::choose_accel(None, &store.root().join("kvm-probe")))?;
     let run_dir = store.runs_dir().join(&batch.id);
     fs::create_dir_all(&run_dir).ctx("creating the run directory", &run_dir)?;
     let name = format!("repro-{n}-{}", now_ms());
@@ -530,14 +588,20 @@ pub fn repro(store: &Store, batch: &Batch, n: u32, shell: bool, interrupt: &Atom
             code_disk: Some(code_disk),
             accel,
             console: Console::Terminal,
-            extra_append: Some(format!("snaprun.shell snaprun.iteration={n} snaprun.seed={}", original.seed)),
+            extra_append: Some(format!(
+                "snaprun.shell snaprun.iteration={n} snaprun.seed={}",
+                original.seed
+            )),
             qemu_log: files.qemu_log.clone(),
         };
         let ran = qemu::run_interactive(&spec);
         files.remove();
         let _ = fs::remove_dir(&run_dir);
         ran?;
-        return Ok(Iteration { status: Status::Pass, ..original });
+        return Ok(Iteration {
+            status: Status::Pass,
+            ..original
+        });
     }
     let ctx = IterationContext {
         image: &image,
@@ -552,7 +616,9 @@ pub fn repro(store: &Store, batch: &Batch, n: u32, shell: bool, interrupt: &Atom
         batch_id: &batch.id,
         echo: true,
     };
-    let it = run_iteration_named(&ctx, n, original.seed, &name, &|| interrupt.load(Ordering::SeqCst));
+    let it = run_iteration_named(&ctx, n, original.seed, &name, &|| {
+        interrupt.load(Ordering::SeqCst)
+    });
     let _ = fs::remove_dir(&run_dir);
     Ok(it)
 }

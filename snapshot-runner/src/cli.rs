@@ -12,10 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use snaprun::batch::{self, Outcome, Progress};
 use snaprun::codesnap::Selection;
 use snaprun::image_build::{self, Built, DEFAULT_IMAGE};
+use snaprun::junit;
 use snaprun::qemu::Accel;
 use snaprun::results::{Batch, Iteration, Results, Status, Summary};
 use snaprun::store::{ImageSpec, Manifest, Store};
-use snaprun::junit;
 
 pub const EXIT_PASSED: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
@@ -181,7 +181,11 @@ pub fn main() -> Result<i32> {
         Command::Ls { limit, json } => ls(&store()?, limit, json),
         Command::Show { batch, json, junit } => show(&store()?, &batch, json, junit.as_deref()),
         Command::Logs { batch, iteration } => logs(&store()?, &batch, iteration),
-        Command::Repro { batch, iteration, shell } => repro(&store()?, &batch, iteration, shell),
+        Command::Repro {
+            batch,
+            iteration,
+            shell,
+        } => repro(&store()?, &batch, iteration, shell),
         Command::Image(cmd) => image(&store()?, cmd),
     }
 }
@@ -197,11 +201,16 @@ fn agent_path() -> Result<PathBuf> {
 }
 
 fn build_default(store: &Store, force: bool) -> Result<Manifest> {
-    eprintln!("snaprun: building the built-in image `default` (host kernel, busybox, glibc, agent)...");
+    eprintln!(
+        "snaprun: building the built-in image `default` (host kernel, busybox, glibc, agent)..."
+    );
     let built = image_build::build_default(store, &agent_path()?, force)?;
     Ok(match built {
         Built::Cached(m) => {
-            eprintln!("snaprun: image `default` is up to date ({})", short(&m.hash));
+            eprintln!(
+                "snaprun: image `default` is up to date ({})",
+                short(&m.hash)
+            );
             m
         }
         Built::Fresh(m) => {
@@ -231,7 +240,10 @@ fn shell_command(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {
-            if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
                 w.clone()
             } else {
                 format!("'{}'", w.replace('\'', r"'\''"))
@@ -266,7 +278,10 @@ fn run(store: &Store, args: RunArgs) -> Result<i32> {
         fail_fast: args.fail_fast,
         accel: args.accel,
         build: args.build.clone(),
-        selection: Selection { include: args.include.clone(), exclude: args.exclude.clone() },
+        selection: Selection {
+            include: args.include.clone(),
+            exclude: args.exclude.clone(),
+        },
         verify: args.verify,
         output_limit: args.output_limit,
         env,
@@ -317,7 +332,14 @@ struct Reporter {
 
 impl Reporter {
     fn new(total: u32, quiet: bool) -> Reporter {
-        Reporter { bar: None, total, quiet, passed: 0, failed: 0, other: 0 }
+        Reporter {
+            bar: None,
+            total,
+            quiet,
+            passed: 0,
+            failed: 0,
+            other: 0,
+        }
     }
 
     fn on(&mut self, p: Progress) {
@@ -342,8 +364,10 @@ impl Reporter {
                 if std::io::stderr().is_terminal() {
                     let bar = ProgressBar::new(u64::from(self.total));
                     bar.set_style(
-                        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (ETA {eta})")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (ETA {eta})",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
                     bar.enable_steady_tick(Duration::from_millis(200));
                     self.bar = Some(bar);
@@ -362,7 +386,10 @@ impl Reporter {
                     it.iteration,
                     self.total,
                     it.status.as_str(),
-                    it.exit_code.filter(|c| *c != 0).map(|c| format!(" (exit {c})")).unwrap_or_default(),
+                    it.exit_code
+                        .filter(|c| *c != 0)
+                        .map(|c| format!(" (exit {c})"))
+                        .unwrap_or_default(),
                     secs(it.duration_ms)
                 );
                 match &self.bar {
@@ -382,7 +409,10 @@ impl Reporter {
 
     fn update(&self) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("passed {} failed {} other {}", self.passed, self.failed, self.other));
+            bar.set_message(format!(
+                "passed {} failed {} other {}",
+                self.passed, self.failed, self.other
+            ));
         }
     }
 
@@ -416,7 +446,11 @@ fn human_bytes(b: u64) -> String {
 
 fn print_summary(batch: &Batch, s: &Summary, iterations: &[Iteration]) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "batch {} ({}): `{}`", batch.id, batch.status, batch.command);
+    let _ = writeln!(
+        out,
+        "batch {} ({}): `{}`",
+        batch.id, batch.status, batch.command
+    );
     let _ = writeln!(
         out,
         "  image {} {} | code {} | accel {} | workspace {}",
@@ -444,9 +478,19 @@ fn print_summary(batch: &Batch, s: &Summary, iterations: &[Iteration]) {
         );
     }
     if let Some(d) = s.duration_ms {
-        let _ = writeln!(out, "  duration p50 {} p90 {} p99 {} max {}", secs(d.p50), secs(d.p90), secs(d.p99), secs(d.max));
+        let _ = writeln!(
+            out,
+            "  duration p50 {} p90 {} p99 {} max {}",
+            secs(d.p50),
+            secs(d.p90),
+            secs(d.p99),
+            secs(d.max)
+        );
     }
-    let bad: Vec<&Iteration> = iterations.iter().filter(|i| i.status != Status::Pass && i.status != Status::Interrupted).collect();
+    let bad: Vec<&Iteration> = iterations
+        .iter()
+        .filter(|i| i.status != Status::Pass && i.status != Status::Interrupted)
+        .collect();
     for it in bad.iter().take(10) {
         let _ = writeln!(
             out,
@@ -455,11 +499,19 @@ fn print_summary(batch: &Batch, s: &Summary, iterations: &[Iteration]) {
             it.status.as_str(),
             describe_exit(it),
             it.seed,
-            it.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+            it.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
         );
     }
     if bad.len() > 10 {
-        let _ = writeln!(out, "  ... and {} more (snaprun show {})", bad.len() - 10, batch.id);
+        let _ = writeln!(
+            out,
+            "  ... and {} more (snaprun show {})",
+            bad.len() - 10,
+            batch.id
+        );
     }
     if let Some(first) = bad.first() {
         let _ = writeln!(
@@ -507,11 +559,20 @@ fn ls(store: &Store, limit: u32, json: bool) -> Result<i32> {
         println!("no batches yet; start one with `snaprun run -- CMD`");
         return Ok(EXIT_PASSED);
     }
-    println!("{:<21} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} COMMAND", "BATCH", "STATUS", "STARTED", "RUN", "PASS", "FAIL", "IMAGE");
+    println!(
+        "{:<21} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} COMMAND",
+        "BATCH", "STATUS", "STARTED", "RUN", "PASS", "FAIL", "IMAGE"
+    );
     for b in &batches {
         let s = Summary::of(&results.iterations(&b.id)?);
-        let status = if snaprun::results::is_abandoned(b, &host) { "abandoned" } else { b.status.as_str() };
-        let started = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(b.start_ms.max(0) as u64));
+        let status = if snaprun::results::is_abandoned(b, &host) {
+            "abandoned"
+        } else {
+            b.status.as_str()
+        };
+        let started = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_millis(b.start_ms.max(0) as u64),
+        );
         println!(
             "{:<21} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} {}",
             b.id,
@@ -541,17 +602,26 @@ fn show(store: &Store, id: &str, json: bool, junit_path: Option<&Path>) -> Resul
         return Ok(EXIT_PASSED);
     }
     print_summary(&batch, &summary, &iterations);
-    println!("\n  {:>5}  {:<12} {:>6} {:>9} {:>8}  {:<20}  KEPT OVERLAY", "ITER", "STATUS", "EXIT", "DURATION", "BOOT", "SEED");
+    println!(
+        "\n  {:>5}  {:<12} {:>6} {:>9} {:>8}  {:<20}  KEPT OVERLAY",
+        "ITER", "STATUS", "EXIT", "DURATION", "BOOT", "SEED"
+    );
     for it in &iterations {
         println!(
             "  {:>5}  {:<12} {:>6} {:>9} {:>8}  {:<20}  {}",
             it.iteration,
             it.status.as_str(),
-            it.exit_code.map(|c| c.to_string()).or(it.signal.map(|s| format!("sig{s}"))).unwrap_or_else(|| "-".into()),
+            it.exit_code
+                .map(|c| c.to_string())
+                .or(it.signal.map(|s| format!("sig{s}")))
+                .unwrap_or_else(|| "-".into()),
             secs(it.duration_ms),
             it.boot_ms.map(secs).unwrap_or_else(|| "-".into()),
             it.seed,
-            it.kept_overlay.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+            it.kept_overlay
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         );
     }
     Ok(EXIT_PASSED)
@@ -569,7 +639,10 @@ fn logs(store: &Store, id: &str, n: u32) -> Result<i32> {
         describe_exit(&it),
         it.seed,
         secs(it.duration_ms),
-        it.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+        it.detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
     );
     std::io::stdout().write_all(&it.output)?;
     Ok(EXIT_PASSED)
@@ -599,7 +672,10 @@ fn repro(store: &Store, id: &str, n: u32, shell: bool) -> Result<i32> {
         it.status.as_str(),
         describe_exit(&it),
         secs(it.duration_ms),
-        it.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+        it.detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
     );
     if let Some(p) = &it.kept_overlay {
         eprintln!("snaprun: its disk is kept at {}", p.display());
@@ -617,8 +693,24 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
         ImageCommand::BuildDefault { force } => {
             build_default(store, force)?;
         }
-        ImageCommand::Add { name, disk, kernel, initrd, append, memory, cpus } => {
-            let spec = ImageSpec { disk, kernel, initrd, append, memory_mib: Some(memory), cpus: Some(cpus), origin: None };
+        ImageCommand::Add {
+            name,
+            disk,
+            kernel,
+            initrd,
+            append,
+            memory,
+            cpus,
+        } => {
+            let spec = ImageSpec {
+                disk,
+                kernel,
+                initrd,
+                append,
+                memory_mib: Some(memory),
+                cpus: Some(cpus),
+                origin: None,
+            };
             let m = store.add(&name, &spec)?;
             println!("added image `{}` ({})", m.name, short(&m.hash));
         }
@@ -629,7 +721,10 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
             } else if images.is_empty() {
                 println!("no images; build the built-in one with `snaprun image build-default`");
             } else {
-                println!("{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} KERNEL", "NAME", "HASH", "DISK", "MEM", "CPUS", "CREATED");
+                println!(
+                    "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} KERNEL",
+                    "NAME", "HASH", "DISK", "MEM", "CPUS", "CREATED"
+                );
                 for m in images {
                     println!(
                         "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} {}",
@@ -639,7 +734,11 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                         format!("{}M", m.memory_mib),
                         m.cpus,
                         m.created,
-                        if m.kernel.is_some() { "yes" } else { "(boots from disk)" }
+                        if m.kernel.is_some() {
+                            "yes"
+                        } else {
+                            "(boots from disk)"
+                        }
                     );
                 }
             }
@@ -656,16 +755,24 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
     Ok(EXIT_PASSED)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn commands_are_quoted_for_sh() {
-        assert_eq!(shell_command(&["./stress.sh --x".into()]), "./stress.sh --x");
-        assert_eq!(shell_command(&["cargo".into(), "test".into(), "-p".into(), "foo".into()]), "cargo test -p foo");
-        assert_eq!(shell_command(&["echo".into(), "a b".into(), "it's".into()]), r"echo 'a b' 'it'\''s'");
+        assert_eq!(
+            shell_command(&["./stress.sh --x".into()]),
+            "./stress.sh --x"
+        );
+        assert_eq!(
+            shell_command(&["cargo".into(), "test".into(), "-p".into(), "foo".into()]),
+            "cargo test -p foo"
+        );
+        assert_eq!(
+            shell_command(&["echo".into(), "a b".into(), "it's".into()]),
+            r"echo 'a b' 'it'\''s'"
+        );
     }
 
     #[test]

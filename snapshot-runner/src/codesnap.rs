@@ -38,8 +38,14 @@ pub struct Selection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Entry {
-    File { sha256: String, size: u64, exec: bool },
-    Link { target: String },
+    File {
+        sha256: String,
+        size: u64,
+        exec: bool,
+    },
+    Link {
+        target: String,
+    },
 }
 
 /// One frozen state of a workspace.
@@ -55,7 +61,16 @@ pub struct Tree {
 
 impl Tree {
     pub fn bytes(&self) -> u64 {
-        self.entries.values().map(|e| if let Entry::File { size, .. } = e { *size } else { 0 }).sum()
+        self.entries
+            .values()
+            .map(|e| {
+                if let Entry::File { size, .. } = e {
+                    *size
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 }
 
@@ -82,7 +97,10 @@ fn stamp_matches(s: &Stamp, m: &fs::Metadata) -> bool {
 pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Result<Tree> {
     let root = fs::canonicalize(workspace).ctx("opening the workspace", workspace)?;
     if !root.is_dir() {
-        return Err(Error::Workspace(format!("{} is not a directory", root.display())));
+        return Err(Error::Workspace(format!(
+            "{} is not a directory",
+            root.display()
+        )));
     }
     let started = SystemTime::now();
     let code = store.code_dir();
@@ -90,9 +108,14 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
         fs::create_dir_all(code.join(d)).ctx("creating the code store", &code.join(d))?;
     }
     let paths = select_paths(&root, selection)?;
-    let index_path = code.join("index").join(format!("{}.json", short_hash(root.as_os_str().as_encoded_bytes())));
-    let old_index: HashMap<String, Stamp> =
-        fs::read(&index_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let index_path = code.join("index").join(format!(
+        "{}.json",
+        short_hash(root.as_os_str().as_encoded_bytes())
+    ));
+    let old_index: HashMap<String, Stamp> = fs::read(&index_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
 
     let mut entries = BTreeMap::new();
     let mut skipped_links = Vec::new();
@@ -109,15 +132,29 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
         if meta.file_type().is_symlink() {
             let target = fs::read_link(&abs).ctx("reading the symlink", &abs)?;
             if link_stays_inside(Path::new(&rel), &target) {
-                entries.insert(rel, Entry::Link { target: target.to_string_lossy().into_owned() });
+                entries.insert(
+                    rel,
+                    Entry::Link {
+                        target: target.to_string_lossy().into_owned(),
+                    },
+                );
             } else {
                 skipped_links.push(rel);
             }
         } else if meta.is_file() {
             let exec = meta.mode() & 0o111 != 0;
             match old_index.get(&rel) {
-                Some(s) if stamp_matches(s, &meta) && blob_path(store, &s.sha256, exec).exists() => {
-                    entries.insert(rel.clone(), Entry::File { sha256: s.sha256.clone(), size: s.size, exec });
+                Some(s)
+                    if stamp_matches(s, &meta) && blob_path(store, &s.sha256, exec).exists() =>
+                {
+                    entries.insert(
+                        rel.clone(),
+                        Entry::File {
+                            sha256: s.sha256.clone(),
+                            size: s.size,
+                            exec,
+                        },
+                    );
                     index.insert(rel, s.clone());
                 }
                 _ => to_hash.push((rel, meta)),
@@ -126,7 +163,9 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
     }
 
     // Read and store changed files on a few threads: hashing dominates a cold snapshot.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
     let chunk = to_hash.len().div_ceil(workers).max(1);
     let hashed: Vec<Result<Vec<(String, Stamp)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = to_hash
@@ -145,13 +184,27 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("snapshot worker panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("snapshot worker panicked"))
+            .collect()
     });
-    let racy_after = started.checked_sub(Duration::from_secs(2)).unwrap_or(started);
-    let racy_ns = racy_after.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    let racy_after = started
+        .checked_sub(Duration::from_secs(2))
+        .unwrap_or(started);
+    let racy_ns = racy_after
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
     for batch in hashed {
         for (rel, st) in batch? {
-            entries.insert(rel.clone(), Entry::File { sha256: st.sha256.clone(), size: st.size, exec: st.exec });
+            entries.insert(
+                rel.clone(),
+                Entry::File {
+                    sha256: st.sha256.clone(),
+                    size: st.size,
+                    exec: st.exec,
+                },
+            );
             // A file modified just before the snapshot could change again within the same
             // timestamp tick; only trust its stamp once it has been quiet for a while.
             if st.mtime_ns < racy_ns {
@@ -160,13 +213,26 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
         }
     }
     let hash = tree_hash(&entries);
-    let tree = Tree { hash, workspace: root, entries, skipped_links };
+    let tree = Tree {
+        hash,
+        workspace: root,
+        entries,
+        skipped_links,
+    };
     let tree_path = code.join("trees").join(format!("{}.json", tree.hash));
     if !tree_path.exists() {
-        write_atomically(&tree_path, &serde_json::to_vec(&tree).expect("tree serializes"), &store.tmp_dir())?;
+        write_atomically(
+            &tree_path,
+            &serde_json::to_vec(&tree).expect("tree serializes"),
+            &store.tmp_dir(),
+        )?;
     }
     // The index is only a cache: failing to write it costs speed next time, nothing else.
-    let _ = write_atomically(&index_path, &serde_json::to_vec(&index).expect("index serializes"), &store.tmp_dir());
+    let _ = write_atomically(
+        &index_path,
+        &serde_json::to_vec(&index).expect("index serializes"),
+        &store.tmp_dir(),
+    );
     Ok(tree)
 }
 
@@ -194,7 +260,9 @@ fn tree_hash(entries: &BTreeMap<String, Entry>) -> String {
     h.update(b"snaprun-tree-v1\n");
     for (path, e) in entries {
         match e {
-            Entry::File { sha256, exec, .. } => h.update(format!("F {} {sha256} {path}\0", u8::from(*exec))),
+            Entry::File { sha256, exec, .. } => {
+                h.update(format!("F {} {sha256} {path}\0", u8::from(*exec)))
+            }
             Entry::Link { target } => h.update(format!("L {target} {path}\0")),
         }
     }
@@ -206,7 +274,11 @@ fn short_hash(bytes: &[u8]) -> String {
 }
 
 fn blob_path(store: &Store, sha256: &str, exec: bool) -> PathBuf {
-    let name = if exec { format!("{sha256}.x") } else { sha256.to_string() };
+    let name = if exec {
+        format!("{sha256}.x")
+    } else {
+        sha256.to_string()
+    };
     store.code_dir().join("blobs").join(&sha256[..2]).join(name)
 }
 
@@ -214,7 +286,8 @@ fn blob_path(store: &Store, sha256: &str, exec: bool) -> PathBuf {
 /// even if the file is being edited meanwhile. Returns the hash.
 fn store_blob(store: &Store, src: &Path, exec: bool) -> Result<String> {
     let mut input = fs::File::open(src).ctx("reading", src)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(store.tmp_dir()).ctx("creating a temporary file", &store.tmp_dir())?;
+    let mut tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())
+        .ctx("creating a temporary file", &store.tmp_dir())?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     loop {
@@ -223,7 +296,8 @@ fn store_blob(store: &Store, src: &Path, exec: bool) -> Result<String> {
             break;
         }
         h.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).ctx("storing a code blob", tmp.path())?;
+        tmp.write_all(&buf[..n])
+            .ctx("storing a code blob", tmp.path())?;
     }
     let sha256 = hex(&h.finalize());
     let dest = blob_path(store, &sha256, exec);
@@ -231,8 +305,10 @@ fn store_blob(store: &Store, src: &Path, exec: bool) -> Result<String> {
         let dir = dest.parent().expect("blob has a parent");
         fs::create_dir_all(dir).ctx("creating the blob store", dir)?;
         let mode = if exec { 0o555 } else { 0o444 };
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).ctx("storing a code blob", tmp.path())?;
-        tmp.persist(&dest).map_err(|e| Error::io("storing a code blob", &dest, e.error))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+            .ctx("storing a code blob", tmp.path())?;
+        tmp.persist(&dest)
+            .map_err(|e| Error::io("storing a code blob", &dest, e.error))?;
     }
     Ok(sha256)
 }
@@ -272,7 +348,10 @@ fn select_paths(root: &Path, sel: &Selection) -> Result<Vec<String>> {
                 .map_err(|e| Error::Usage(format!("bad glob `{g}`: {e}")))?;
             b.add(glob);
         }
-        Ok(Some(b.build().map_err(|e| Error::Usage(format!("bad globs: {e}")))?))
+        Ok(Some(
+            b.build()
+                .map_err(|e| Error::Usage(format!("bad globs: {e}")))?,
+        ))
     };
     let include = glob_set(&sel.include)?;
     let exclude = glob_set(&sel.exclude)?;
@@ -314,13 +393,29 @@ fn git_files(root: &Path) -> Result<Option<Vec<String>>> {
     if !tools::exists("git") {
         return Ok(None);
     }
-    let inside = tools::run("git", ["-C".as_ref(), root.as_os_str(), "rev-parse".as_ref(), "--is-inside-work-tree".as_ref()], None);
+    let inside = tools::run(
+        "git",
+        [
+            "-C".as_ref(),
+            root.as_os_str(),
+            "rev-parse".as_ref(),
+            "--is-inside-work-tree".as_ref(),
+        ],
+        None,
+    );
     if !matches!(inside, Ok(ref out) if out.starts_with(b"true")) {
         return Ok(None);
     }
     let out = tools::run(
         "git",
-        ["-C".as_ref(), root.as_os_str(), "ls-files".as_ref(), "-z".as_ref(), "-co".as_ref(), "--exclude-standard".as_ref()],
+        [
+            "-C".as_ref(),
+            root.as_os_str(),
+            "ls-files".as_ref(),
+            "-z".as_ref(),
+            "-co".as_ref(),
+            "--exclude-standard".as_ref(),
+        ],
         None,
     )?;
     let mut paths = Vec::new();
@@ -348,9 +443,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
                 walk(root, &path, out)?;
             }
         } else if ft.is_file() || ft.is_symlink() {
-            let rel = path.strip_prefix(root).expect("walked path is under the root");
+            let rel = path
+                .strip_prefix(root)
+                .expect("walked path is under the root");
             let rel = rel.to_str().ok_or_else(|| {
-                Error::Workspace(format!("path {} is not valid UTF-8; leave it out with --exclude", rel.display()))
+                Error::Workspace(format!(
+                    "path {} is not valid UTF-8; leave it out with --exclude",
+                    rel.display()
+                ))
             })?;
             out.push(rel.to_string());
         }
@@ -361,7 +461,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
 /// The snapshot as a read-only ext4 disk image, built with `mke2fs -d` on first use and cached
 /// by the snapshot's hash.
 pub fn disk(store: &Store, tree: &Tree) -> Result<PathBuf> {
-    let dest = store.code_dir().join("disks").join(format!("{}.ext4", tree.hash));
+    let dest = store
+        .code_dir()
+        .join("disks")
+        .join(format!("{}.ext4", tree.hash));
     if dest.exists() {
         return Ok(dest);
     }
@@ -387,14 +490,21 @@ pub fn disk(store: &Store, tree: &Tree) -> Result<PathBuf> {
                 fs::hard_link(&blob, &path).ctx("staging the code snapshot", &path)?;
             }
             Entry::Link { target } => {
-                std::os::unix::fs::symlink(target, &path).ctx("staging the code snapshot", &path)?;
+                std::os::unix::fs::symlink(target, &path)
+                    .ctx("staging the code snapshot", &path)?;
             }
         }
     }
     let blocks: u64 = tree
         .entries
         .values()
-        .map(|e| if let Entry::File { size, .. } = e { size.div_ceil(4096) + 1 } else { 1 })
+        .map(|e| {
+            if let Entry::File { size, .. } = e {
+                size.div_ceil(4096) + 1
+            } else {
+                1
+            }
+        })
         .sum();
     let inodes = tree.entries.len() as u64 + dirs + 64;
     let size_mib = ((blocks + inodes / 8 + dirs) * 4096 * 11 / 10).div_ceil(1 << 20) + 16;
@@ -427,7 +537,8 @@ pub fn disk(store: &Store, tree: &Tree) -> Result<PathBuf> {
         ],
         Some(&tmp_img),
     )?;
-    fs::set_permissions(&tmp_img, fs::Permissions::from_mode(0o444)).ctx("making the code disk read-only", &tmp_img)?;
+    fs::set_permissions(&tmp_img, fs::Permissions::from_mode(0o444))
+        .ctx("making the code disk read-only", &tmp_img)?;
     fs::rename(&tmp_img, &dest).ctx("storing the code disk", &dest)?;
     Ok(dest)
 }
@@ -439,11 +550,26 @@ mod tests {
     #[test]
     fn links_are_judged_without_following() {
         assert!(link_stays_inside(Path::new("a/link"), Path::new("../b")));
-        assert!(link_stays_inside(Path::new("link"), Path::new("sub/./file")));
-        assert!(!link_stays_inside(Path::new("link"), Path::new("../outside")));
-        assert!(!link_stays_inside(Path::new("a/link"), Path::new("../../x")));
-        assert!(!link_stays_inside(Path::new("link"), Path::new("/etc/passwd")));
-        assert!(!link_stays_inside(Path::new("a/link"), Path::new("b/../../../x")));
+        assert!(link_stays_inside(
+            Path::new("link"),
+            Path::new("sub/./file")
+        ));
+        assert!(!link_stays_inside(
+            Path::new("link"),
+            Path::new("../outside")
+        ));
+        assert!(!link_stays_inside(
+            Path::new("a/link"),
+            Path::new("../../x")
+        ));
+        assert!(!link_stays_inside(
+            Path::new("link"),
+            Path::new("/etc/passwd")
+        ));
+        assert!(!link_stays_inside(
+            Path::new("a/link"),
+            Path::new("b/../../../x")
+        ));
     }
 
     fn workspace() -> (tempfile::TempDir, Store) {
@@ -465,15 +591,25 @@ mod tests {
         let ws = dir.path().join("ws");
         let a = snapshot(&store, &ws, &Selection::default()).unwrap();
         assert_eq!(a.skipped_links, vec!["outside".to_string()]);
-        assert!(matches!(a.entries["run.sh"], Entry::File { exec: true, .. }));
+        assert!(matches!(
+            a.entries["run.sh"],
+            Entry::File { exec: true, .. }
+        ));
         assert!(matches!(&a.entries["inside"], Entry::Link { target } if target == "src/main.c"));
         let again = snapshot(&store, &ws, &Selection::default()).unwrap();
         assert_eq!(a.hash, again.hash);
         fs::write(ws.join("src/main.c"), "int main(){return 1;}").unwrap();
         let changed = snapshot(&store, &ws, &Selection::default()).unwrap();
         assert_ne!(a.hash, changed.hash);
-        let excluded =
-            snapshot(&store, &ws, &Selection { exclude: vec!["src/**".into()], ..Default::default() }).unwrap();
+        let excluded = snapshot(
+            &store,
+            &ws,
+            &Selection {
+                exclude: vec!["src/**".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(!excluded.entries.contains_key("src/main.c"));
     }
 
@@ -484,15 +620,32 @@ mod tests {
         }
         let (dir, store) = workspace();
         let ws = dir.path().join("ws");
-        tools::run("git", ["-C".as_ref(), ws.as_os_str(), "init".as_ref(), "-q".as_ref()], None).unwrap();
+        tools::run(
+            "git",
+            [
+                "-C".as_ref(),
+                ws.as_os_str(),
+                "init".as_ref(),
+                "-q".as_ref(),
+            ],
+            None,
+        )
+        .unwrap();
         fs::write(ws.join(".gitignore"), "target/\n").unwrap();
         fs::create_dir(ws.join("target")).unwrap();
         fs::write(ws.join("target/bin"), "built").unwrap();
         let plain = snapshot(&store, &ws, &Selection::default()).unwrap();
         assert!(plain.entries.contains_key("run.sh") && plain.entries.contains_key(".gitignore"));
         assert!(!plain.entries.contains_key("target/bin"));
-        let with =
-            snapshot(&store, &ws, &Selection { include: vec!["target/bin".into()], ..Default::default() }).unwrap();
+        let with = snapshot(
+            &store,
+            &ws,
+            &Selection {
+                include: vec!["target/bin".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(with.entries.contains_key("target/bin"));
     }
 
@@ -502,6 +655,9 @@ mod tests {
         let tree = snapshot(&store, &dir.path().join("ws"), &Selection::default()).unwrap();
         let disk = disk(&store, &tree).unwrap();
         assert!(disk.exists());
-        assert_eq!(fs::metadata(&disk).unwrap().permissions().mode() & 0o777, 0o444);
+        assert_eq!(
+            fs::metadata(&disk).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
     }
 }

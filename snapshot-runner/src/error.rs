@@ -14,7 +14,9 @@ pub enum Error {
          cannot be trusted: remove it with `snaprun image rm {name}` and add it again"
     )]
     ImageModified { name: String, detail: String },
-    #[error("image `{name}` is unusable: {detail}; remove it with `snaprun image rm {name}` and add it again")]
+    #[error(
+        "image `{name}` is unusable: {detail}; remove it with `snaprun image rm {name}` and add it again"
+    )]
     ImageCorrupt { name: String, detail: String },
     #[error(
         "no space left on device while {what} ({path}); free some space, or put the store \
@@ -22,11 +24,19 @@ pub enum Error {
     )]
     DiskFull { what: String, path: PathBuf },
     #[error("{what} ({path}): {source}")]
-    Io { what: String, path: PathBuf, source: io::Error },
+    Io {
+        what: String,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("`{tool}` is not installed; run `scripts/setup` or `apt-get install {package}`")]
     ToolMissing { tool: String, package: String },
     #[error("`{command}` failed ({status}): {stderr}")]
-    ToolFailed { command: String, status: String, stderr: String },
+    ToolFailed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     #[error(
         "results database {path} is unreadable ({detail}); move it aside and snaprun starts a new \
          one (the images and kept overlays are not affected)"
@@ -60,9 +70,18 @@ impl Error {
     pub fn io(what: impl Into<String>, path: impl Into<PathBuf>, source: io::Error) -> Error {
         let what = what.into();
         let path = path.into();
-        match source.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull { what, path },
-            _ => Error::Io { what, path, source },
+        // Wrapped errors (tempfile adds the path) lose the raw code but keep the kind.
+        let full = matches!(
+            source.raw_os_error(),
+            Some(libc::ENOSPC) | Some(libc::EDQUOT)
+        ) || matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        );
+        if full {
+            Error::DiskFull { what, path }
+        } else {
+            Error::Io { what, path, source }
         }
     }
 

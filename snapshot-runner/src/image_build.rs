@@ -28,8 +28,15 @@ pub const DEFAULT_APPEND: &str = "console=ttyS0 panic=-1 quiet loglevel=4 tsc=re
 const ROOT_SIZE: &str = "2G";
 
 /// Modules the initramfs loads, dependencies resolved from `modules.dep`.
-const MODULES: &[&str] =
-    &["virtio_pci", "virtio_blk", "virtio_console", "crc32c_generic", "ext4", "overlay", "pvpanic_pci"];
+const MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_console",
+    "crc32c_generic",
+    "ext4",
+    "overlay",
+    "pvpanic_pci",
+];
 
 /// Shared libraries copied from the host (those that exist there).
 const LIBS: &[&str] = &[
@@ -69,10 +76,14 @@ impl Ingredients {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let ver = name.strip_prefix("vmlinuz-")?.to_string();
-                Path::new("/lib/modules").join(&ver).join("modules.dep").exists().then(|| (ver, e.path()))
+                Path::new("/lib/modules")
+                    .join(&ver)
+                    .join("modules.dep")
+                    .exists()
+                    .then(|| (ver, e.path()))
             })
             .collect();
-        kernels.sort_by(|a, b| version_key(&a.0).cmp(&version_key(&b.0)));
+        kernels.sort_by_key(|a| version_key(&a.0));
         let (ver, kernel) = kernels.pop().ok_or_else(|| {
             Error::ImageBuild(
                 "no /boot/vmlinuz-* with modules in /lib/modules was found; install the Debian \
@@ -92,7 +103,10 @@ impl Ingredients {
             .iter()
             .map(PathBuf::from)
             .find(|p| p.exists())
-            .ok_or_else(|| Error::ToolMissing { tool: "busybox".into(), package: "busybox-static".into() })?;
+            .ok_or_else(|| Error::ToolMissing {
+                tool: "busybox".into(),
+                package: "busybox-static".into(),
+            })?;
         if !agent.is_file() {
             return Err(Error::ImageBuild(format!(
                 "the guest agent {} was not found; build it with `cargo build -p snaprun` (it is \
@@ -100,14 +114,22 @@ impl Ingredients {
                 agent.display()
             )));
         }
-        Ok(Ingredients { kernel, modules: Path::new("/lib/modules").join(ver), busybox, agent: agent.to_path_buf() })
+        Ok(Ingredients {
+            kernel,
+            modules: Path::new("/lib/modules").join(ver),
+            busybox,
+            agent: agent.to_path_buf(),
+        })
     }
 
     /// A fingerprint of everything the image is made from: equal fingerprints, equal images.
     pub fn origin(&self) -> Result<String> {
         Ok(format!(
             "{RECIPE}; kernel {} {}; busybox {}; agent {}",
-            self.modules.file_name().unwrap_or_default().to_string_lossy(),
+            self.modules
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
             &sha256_file(&self.kernel)?[..16],
             &sha256_file(&self.busybox)?[..16],
             &sha256_file(&self.agent)?[..16],
@@ -116,7 +138,9 @@ impl Ingredients {
 }
 
 fn version_key(v: &str) -> Vec<u64> {
-    v.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok()).collect()
+    v.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 /// The outcome of [`build_default`].
@@ -168,7 +192,16 @@ pub fn build_default(store: &Store, agent: &Path, force: bool) -> Result<Built> 
     let disk = work.path().join("root.qcow2");
     tools::run(
         "qemu-img",
-        ["convert".as_ref(), "-q".as_ref(), "-f".as_ref(), "raw".as_ref(), "-O".as_ref(), "qcow2".as_ref(), raw.as_os_str(), disk.as_os_str()],
+        [
+            "convert".as_ref(),
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "raw".as_ref(),
+            "-O".as_ref(),
+            "qcow2".as_ref(),
+            raw.as_os_str(),
+            disk.as_os_str(),
+        ],
         Some(&disk),
     )?;
     let spec = ImageSpec {
@@ -256,16 +289,41 @@ fn symlink(target: &str, link: &Path) -> Result<()> {
 }
 
 fn stage_root(ing: &Ingredients, root: &Path) -> Result<()> {
-    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "usr/lib/x86_64-linux-gnu", "usr/lib64", "etc", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root", "work"] {
+    for d in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib/x86_64-linux-gnu",
+        "usr/lib64",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "var/tmp",
+        "root",
+        "work",
+    ] {
         fs::create_dir_all(root.join(d)).ctx("staging the image", &root.join(d))?;
     }
     for d in ["tmp", "var/tmp"] {
-        fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o1777)).ctx("staging the image", &root.join(d))?;
+        fs::set_permissions(root.join(d), fs::Permissions::from_mode(0o1777))
+            .ctx("staging the image", &root.join(d))?;
     }
     symlink("usr/lib", &root.join("lib"))?;
     symlink("usr/lib64", &root.join("lib64"))?;
-    write_file(&root.join("bin/busybox"), &fs::read(&ing.busybox).ctx("reading", &ing.busybox)?, 0o755)?;
-    let list = tools::run(ing.busybox.to_str().unwrap_or("busybox"), ["--list-full"], None)?;
+    write_file(
+        &root.join("bin/busybox"),
+        &fs::read(&ing.busybox).ctx("reading", &ing.busybox)?,
+        0o755,
+    )?;
+    let list = tools::run(
+        ing.busybox.to_str().unwrap_or("busybox"),
+        ["--list-full"],
+        None,
+    )?;
     for applet in String::from_utf8_lossy(&list).lines() {
         let link = root.join(applet);
         if applet != "bin/busybox" && !link.exists() && applet != "sbin/init" {
@@ -273,23 +331,52 @@ fn stage_root(ing: &Ingredients, root: &Path) -> Result<()> {
         }
     }
     for lib in LIBS {
-        let Some(src) = LIB_DIRS.iter().map(|d| Path::new(d).join(lib)).find(|p| p.exists()) else {
+        let Some(src) = LIB_DIRS
+            .iter()
+            .map(|d| Path::new(d).join(lib))
+            .find(|p| p.exists())
+        else {
             if *lib == "libc.so.6" || *lib == "ld-linux-x86-64.so.2" {
-                return Err(Error::ImageBuild(format!("the host has no {lib}; is this a glibc system?")));
+                return Err(Error::ImageBuild(format!(
+                    "the host has no {lib}; is this a glibc system?"
+                )));
             }
             continue;
         };
         // fs::read follows the soname link to the real library.
-        write_file(&root.join("usr/lib/x86_64-linux-gnu").join(lib), &fs::read(&src).ctx("reading", &src)?, 0o755)?;
+        write_file(
+            &root.join("usr/lib/x86_64-linux-gnu").join(lib),
+            &fs::read(&src).ctx("reading", &src)?,
+            0o755,
+        )?;
     }
-    symlink("../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", &root.join("usr/lib64/ld-linux-x86-64.so.2"))?;
-    write_file(&root.join("usr/sbin/snaprun-agent"), &fs::read(&ing.agent).ctx("reading", &ing.agent)?, 0o755)?;
+    symlink(
+        "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        &root.join("usr/lib64/ld-linux-x86-64.so.2"),
+    )?;
+    write_file(
+        &root.join("usr/sbin/snaprun-agent"),
+        &fs::read(&ing.agent).ctx("reading", &ing.agent)?,
+        0o755,
+    )?;
     write_file(&root.join("sbin/init"), ROOT_INIT.as_bytes(), 0o755)?;
-    write_file(&root.join("etc/passwd"), b"root:x:0:0:root:/root:/bin/sh\n", 0o644)?;
+    write_file(
+        &root.join("etc/passwd"),
+        b"root:x:0:0:root:/root:/bin/sh\n",
+        0o644,
+    )?;
     write_file(&root.join("etc/group"), b"root:x:0:\n", 0o644)?;
     write_file(&root.join("etc/hostname"), b"snaprun\n", 0o644)?;
-    write_file(&root.join("etc/hosts"), b"127.0.0.1 localhost snaprun\n", 0o644)?;
-    write_file(&root.join("etc/profile"), b"export PS1='snaprun:\\w# '\n", 0o644)?;
+    write_file(
+        &root.join("etc/hosts"),
+        b"127.0.0.1 localhost snaprun\n",
+        0o644,
+    )?;
+    write_file(
+        &root.join("etc/profile"),
+        b"export PS1='snaprun:\\w# '\n",
+        0o644,
+    )?;
     Ok(())
 }
 
@@ -299,17 +386,30 @@ pub fn module_load_order(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<Stri
     let text = fs::read_to_string(&dep_path).ctx("reading the kernel's module list", &dep_path)?;
     let mut deps: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for line in text.lines() {
-        let Some((path, rest)) = line.split_once(':') else { continue };
+        let Some((path, rest)) = line.split_once(':') else {
+            continue;
+        };
         let name = module_name(path);
-        deps.insert(name, (path.to_string(), rest.split_whitespace().map(module_name).collect()));
+        deps.insert(
+            name,
+            (
+                path.to_string(),
+                rest.split_whitespace().map(module_name).collect(),
+            ),
+        );
     }
-    fn visit(name: &str, deps: &BTreeMap<String, (String, Vec<String>)>, seen: &mut HashSet<String>, out: &mut Vec<String>) -> Result<()> {
+    fn visit(
+        name: &str,
+        deps: &BTreeMap<String, (String, Vec<String>)>,
+        seen: &mut HashSet<String>,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
         if !seen.insert(name.to_string()) {
             return Ok(());
         }
-        let (path, needs) = deps
-            .get(name)
-            .ok_or_else(|| Error::ImageBuild(format!("kernel module {name} is not in modules.dep")))?;
+        let (path, needs) = deps.get(name).ok_or_else(|| {
+            Error::ImageBuild(format!("kernel module {name} is not in modules.dep"))
+        })?;
         for n in needs {
             visit(n, deps, seen, out)?;
         }
@@ -335,22 +435,43 @@ fn module_name(path: &str) -> String {
 
 fn write_initramfs(ing: &Ingredients, dest: &Path) -> Result<()> {
     let mut cpio = Cpio::default();
-    for d in ["bin", "dev", "etc", "lib", "lib/modules", "newroot", "proc", "sys"] {
+    for d in [
+        "bin",
+        "dev",
+        "etc",
+        "lib",
+        "lib/modules",
+        "newroot",
+        "proc",
+        "sys",
+    ] {
         cpio.dir(d);
     }
     // The kernel opens /dev/console for init before anything is mounted.
     cpio.node("dev/console", libc::S_IFCHR | 0o600, 5, 1);
     cpio.file("init", 0o755, INITRAMFS_INIT.as_bytes());
-    cpio.file("bin/busybox", 0o755, &fs::read(&ing.busybox).ctx("reading", &ing.busybox)?);
+    cpio.file(
+        "bin/busybox",
+        0o755,
+        &fs::read(&ing.busybox).ctx("reading", &ing.busybox)?,
+    );
     let order = module_load_order(&ing.modules, MODULES)?;
     let mut names = Vec::new();
     for rel in &order {
         let name = rel.rsplit('/').next().expect("module path has a file name");
         let src = ing.modules.join(rel);
-        cpio.file(&format!("lib/modules/{name}"), 0o644, &fs::read(&src).ctx("reading a kernel module", &src)?);
+        cpio.file(
+            &format!("lib/modules/{name}"),
+            0o644,
+            &fs::read(&src).ctx("reading a kernel module", &src)?,
+        );
         names.push(name);
     }
-    cpio.file("etc/modules", 0o644, format!("{}\n", names.join("\n")).as_bytes());
+    cpio.file(
+        "etc/modules",
+        0o644,
+        format!("{}\n", names.join("\n")).as_bytes(),
+    );
     fs::write(dest, cpio.finish()).ctx("writing the initramfs", dest)
 }
 
@@ -364,7 +485,21 @@ struct Cpio {
 impl Cpio {
     fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
         self.ino += 1;
-        let fields = [self.ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ];
         self.out.extend_from_slice(b"070701");
         for f in fields {
             self.out.extend_from_slice(format!("{f:08x}").as_bytes());
@@ -411,7 +546,13 @@ mod tests {
         let order = module_load_order(dir.path(), &["ext4", "virtio_blk"]).unwrap();
         assert_eq!(
             order,
-            ["kernel/lib/crc16.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko", "kernel/virtio.ko", "kernel/drivers/virtio_blk.ko"]
+            [
+                "kernel/lib/crc16.ko",
+                "kernel/fs/jbd2/jbd2.ko",
+                "kernel/fs/ext4/ext4.ko",
+                "kernel/virtio.ko",
+                "kernel/drivers/virtio_blk.ko"
+            ]
         );
         assert!(module_load_order(dir.path(), &["nope"]).is_err());
     }

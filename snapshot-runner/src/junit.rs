@@ -14,7 +14,9 @@ pub fn report(batch: &Batch, iterations: &[Iteration]) -> String {
         let output = String::from_utf8_lossy(&it.output).into_owned();
         let mut status = match it.status {
             Status::Pass => TestCaseStatus::success(),
-            Status::Fail | Status::Timeout | Status::Crashed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Status::Fail | Status::Timeout | Status::Crashed => {
+                TestCaseStatus::non_success(NonSuccessKind::Failure)
+            }
             Status::InfraError => TestCaseStatus::non_success(NonSuccessKind::Error),
             Status::Interrupted => TestCaseStatus::skipped(),
         };
@@ -29,7 +31,8 @@ pub fn report(batch: &Batch, iterations: &[Iteration]) -> String {
             }
             message.push_str(&format!(" (seed {})", it.seed));
             match &mut status {
-                TestCaseStatus::NonSuccess { message: m, .. } | TestCaseStatus::Skipped { message: m, .. } => {
+                TestCaseStatus::NonSuccess { message: m, .. }
+                | TestCaseStatus::Skipped { message: m, .. } => {
                     *m = Some(message.into());
                 }
                 TestCaseStatus::Success { .. } => {}
@@ -42,5 +45,7 @@ pub fn report(batch: &Batch, iterations: &[Iteration]) -> String {
         suite.add_test_case(case);
     }
     report.add_test_suite(suite);
-    report.to_string().unwrap_or_else(|e| format!("<!-- snaprun could not write JUnit XML: {e} -->\n"))
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- snaprun could not write JUnit XML: {e} -->\n"))
 }

@@ -5,7 +5,9 @@ mod cli;
 fn main() {
     // A bug must still end in a message and exit code 2, not a backtrace dump.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("snaprun: internal error: {info}\nplease report this at the Retrace issue tracker");
+        eprintln!(
+            "snaprun: internal error: {info}\nplease report this at the Retrace issue tracker"
+        );
     }));
     let code = match std::panic::catch_unwind(cli::main) {
         Ok(Ok(code)) => code,

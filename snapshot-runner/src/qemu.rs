@@ -109,14 +109,20 @@ pub fn command_line(spec: &VmSpec) -> Vec<String> {
     }
     push(&[
         "-drive",
-        &format!("file={},if=none,id=root,format=qcow2,cache=unsafe,discard=unmap", qemu_path(&spec.root_disk)),
+        &format!(
+            "file={},if=none,id=root,format=qcow2,cache=unsafe,discard=unmap",
+            qemu_path(&spec.root_disk)
+        ),
         "-device",
         "virtio-blk-pci,drive=root",
     ]);
     if let Some(code) = &spec.code_disk {
         push(&[
             "-drive",
-            &format!("file={},if=none,id=code,format=raw,readonly=on", qemu_path(code)),
+            &format!(
+                "file={},if=none,id=code,format=raw,readonly=on",
+                qemu_path(code)
+            ),
             "-device",
             "virtio-blk-pci,drive=code",
         ]);
@@ -140,7 +146,9 @@ pub enum Event {
     /// The guest kernel reported a panic (pvpanic).
     Panicked,
     /// QEMU is shutting down; `reason` as QMP gives it (`guest-panic`, `guest-reset`, ...).
-    Shutdown { reason: String },
+    Shutdown {
+        reason: String,
+    },
     Other(String),
 }
 
@@ -166,12 +174,19 @@ impl Vm {
             .map_err(|e| Error::io("creating a socket directory", std::env::temp_dir(), e))?;
         let qmp_path = sockets.path().join("qmp");
         let agent_path = sockets.path().join("agent");
-        let qmp_listener = UnixListener::bind(&qmp_path).ctx("creating the QMP socket", &qmp_path)?;
-        let agent_listener = UnixListener::bind(&agent_path).ctx("creating the agent socket", &agent_path)?;
+        let qmp_listener =
+            UnixListener::bind(&qmp_path).ctx("creating the QMP socket", &qmp_path)?;
+        let agent_listener =
+            UnixListener::bind(&agent_path).ctx("creating the agent socket", &agent_path)?;
         let log = fs::File::create(&spec.qemu_log).ctx("creating the QEMU log", &spec.qemu_log)?;
         let mut cmd = Command::new(QEMU);
         cmd.args(command_line(spec))
-            .args(["-chardev", &format!("socket,id=qmp,path={}", qemu_path(&qmp_path)), "-mon", "chardev=qmp,mode=control"])
+            .args([
+                "-chardev",
+                &format!("socket,id=qmp,path={}", qemu_path(&qmp_path)),
+                "-mon",
+                "chardev=qmp,mode=control",
+            ])
             .args([
                 "-device",
                 "virtio-serial-pci,id=vser",
@@ -204,7 +219,10 @@ impl Vm {
         }
         let child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::ToolMissing { tool: QEMU.into(), package: "qemu-system-x86".into() }
+                Error::ToolMissing {
+                    tool: QEMU.into(),
+                    package: "qemu-system-x86".into(),
+                }
             } else {
                 Error::io("starting QEMU", QEMU, e)
             }
@@ -214,7 +232,9 @@ impl Vm {
             child,
             qmp: None,
             // Replaced below once QEMU connects; a placeholder pair keeps the type simple.
-            agent: UnixStream::pair().ctx("creating a socket pair", Path::new("socketpair"))?.0,
+            agent: UnixStream::pair()
+                .ctx("creating a socket pair", Path::new("socketpair"))?
+                .0,
             events,
             seen: Vec::new(),
             _sockets: sockets,
@@ -237,22 +257,42 @@ impl Vm {
         Ok(vm)
     }
 
-    fn accept(&mut self, listener: &UnixListener, deadline: Instant, log: &Path) -> Result<UnixStream> {
-        listener.set_nonblocking(true).ctx("configuring a socket", Path::new("qmp"))?;
+    fn accept(
+        &mut self,
+        listener: &UnixListener,
+        deadline: Instant,
+        log: &Path,
+    ) -> Result<UnixStream> {
+        listener
+            .set_nonblocking(true)
+            .ctx("configuring a socket", Path::new("qmp"))?;
         loop {
             match listener.accept() {
                 Ok((s, _)) => {
-                    s.set_nonblocking(false).ctx("configuring a socket", Path::new("qmp"))?;
+                    s.set_nonblocking(false)
+                        .ctx("configuring a socket", Path::new("qmp"))?;
                     return Ok(s);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(Error::io("accepting QEMU's connection", Path::new("socket"), e)),
+                Err(e) => {
+                    return Err(Error::io(
+                        "accepting QEMU's connection",
+                        Path::new("socket"),
+                        e,
+                    ));
+                }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(Error::Qemu(format!("QEMU exited at start ({status}): {}", log_tail(log, 20))));
+                return Err(Error::Qemu(format!(
+                    "QEMU exited at start ({status}): {}",
+                    log_tail(log, 20)
+                )));
             }
             if Instant::now() > deadline {
-                return Err(Error::Qemu(format!("QEMU did not connect its sockets in time: {}", log_tail(log, 20))));
+                return Err(Error::Qemu(format!(
+                    "QEMU did not connect its sockets in time: {}",
+                    log_tail(log, 20)
+                )));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -282,9 +322,10 @@ impl Vm {
 
     /// Whether the guest kernel reported a panic.
     pub fn guest_panicked(&mut self) -> bool {
-        self.events()
-            .iter()
-            .any(|e| matches!(e, Event::Panicked) || matches!(e, Event::Shutdown { reason } if reason == "guest-panic"))
+        self.events().iter().any(|e| {
+            matches!(e, Event::Panicked)
+                || matches!(e, Event::Shutdown { reason } if reason == "guest-panic")
+        })
     }
 
     /// Waits up to `timeout` for QEMU to exit by itself.
@@ -329,22 +370,28 @@ impl Drop for Vm {
 /// `tx` from a reader thread. Returns the stream for writing commands.
 fn qmp_handshake(stream: UnixStream, tx: mpsc::Sender<Event>) -> Result<UnixStream> {
     let io_err = |e| Error::io("talking to QEMU's QMP monitor", Path::new("qmp"), e);
-    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(io_err)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io_err)?;
     let mut reader = BufReader::new(stream.try_clone().map_err(io_err)?);
     let mut writer = stream;
     let mut line = String::new();
     reader.read_line(&mut line).map_err(io_err)?;
-    let greeting: Value = serde_json::from_str(&line).map_err(|e| Error::Qemu(format!("bad QMP greeting: {e}")))?;
+    let greeting: Value =
+        serde_json::from_str(&line).map_err(|e| Error::Qemu(format!("bad QMP greeting: {e}")))?;
     if greeting.get("QMP").is_none() {
         return Err(Error::Qemu(format!("unexpected QMP greeting: {line}")));
     }
-    writer.write_all(format!("{}\n", json!({"execute": "qmp_capabilities"})).as_bytes()).map_err(io_err)?;
+    writer
+        .write_all(format!("{}\n", json!({"execute": "qmp_capabilities"})).as_bytes())
+        .map_err(io_err)?;
     loop {
         line.clear();
         if reader.read_line(&mut line).map_err(io_err)? == 0 {
             return Err(Error::Qemu("QMP closed during negotiation".into()));
         }
-        let v: Value = serde_json::from_str(&line).map_err(|e| Error::Qemu(format!("bad QMP reply: {e}")))?;
+        let v: Value =
+            serde_json::from_str(&line).map_err(|e| Error::Qemu(format!("bad QMP reply: {e}")))?;
         if v.get("return").is_some() {
             break;
         }
@@ -376,7 +423,10 @@ fn parse_event(v: &Value) -> Option<Event> {
     Some(match name {
         "GUEST_PANICKED" => Event::Panicked,
         "SHUTDOWN" => Event::Shutdown {
-            reason: v["data"]["reason"].as_str().unwrap_or("unknown").to_string(),
+            reason: v["data"]["reason"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
         },
         other => Event::Other(other.to_string()),
     })
@@ -384,10 +434,16 @@ fn parse_event(v: &Value) -> Option<Event> {
 
 /// The last `lines` lines of a log file, for error messages.
 pub fn log_tail(path: &Path, lines: usize) -> String {
-    let text = fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     let tail = all[all.len().saturating_sub(lines)..].join("\n");
-    if tail.trim().is_empty() { "(no output)".to_string() } else { tail }
+    if tail.trim().is_empty() {
+        "(no output)".to_string()
+    } else {
+        tail
+    }
 }
 
 /// Whether `console` shows a guest kernel panic.
@@ -427,16 +483,25 @@ pub fn choose_accel(requested: Option<Accel>, cache: &Path) -> Result<Accel> {
                 ))
             }
         }
-        None => Ok(if kvm_works(cache) { Accel::Kvm } else { Accel::Tcg }),
+        None => Ok(if kvm_works(cache) {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        }),
     }
 }
 
 fn kvm_works(cache: &Path) -> bool {
-    if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+    if fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         return false;
     }
     let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let key = format!("{}", boot_id.trim());
+    let key = boot_id.trim().to_string();
     if let Ok(text) = fs::read_to_string(cache)
         && let Some((k, v)) = text.trim().rsplit_once(' ')
         && k == key
@@ -459,7 +524,20 @@ pub fn probe_kvm(timeout: Duration) -> std::io::Result<bool> {
     image[0xfff0..0xfff8].copy_from_slice(&[0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0xf4]);
     fs::write(&bios, image)?;
     let mut child = Command::new(QEMU)
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc", "-accel", "kvm", "-cpu", "host", "-m", "16"])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-machine",
+            "pc",
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-m",
+            "16",
+        ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-bios"])
         .arg(&bios)
         .stdin(Stdio::null())

@@ -65,8 +65,14 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 6] =
-        [Status::Pass, Status::Fail, Status::Timeout, Status::Crashed, Status::InfraError, Status::Interrupted];
+    pub const ALL: [Status; 6] = [
+        Status::Pass,
+        Status::Fail,
+        Status::Timeout,
+        Status::Crashed,
+        Status::InfraError,
+        Status::Interrupted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,8 +153,12 @@ pub struct Summary {
 impl Summary {
     pub fn of(iterations: &[Iteration]) -> Summary {
         let count = |s: Status| iterations.iter().filter(|i| i.status == s).count() as u32;
-        let (passed, failed, timeout, crashed) =
-            (count(Status::Pass), count(Status::Fail), count(Status::Timeout), count(Status::Crashed));
+        let (passed, failed, timeout, crashed) = (
+            count(Status::Pass),
+            count(Status::Fail),
+            count(Status::Timeout),
+            count(Status::Crashed),
+        );
         let failures = u64::from(failed + timeout + crashed);
         let durations: Vec<u64> = iterations
             .iter()
@@ -181,21 +191,35 @@ pub struct Results {
 fn db_err(path: &Path, e: impl std::fmt::Display) -> Error {
     let detail = e.to_string();
     if detail.contains("database or disk is full") {
-        return Error::DiskFull { what: "writing results".into(), path: path.to_path_buf() };
+        return Error::DiskFull {
+            what: "writing results".into(),
+            path: path.to_path_buf(),
+        };
     }
-    Error::Database { path: path.to_path_buf(), detail }
+    Error::Database {
+        path: path.to_path_buf(),
+        detail,
+    }
 }
 
 impl Results {
     /// Opens (creating and migrating) the results database at `path`.
     pub fn open(path: &Path) -> Result<Results> {
         let mut conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| db_err(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db_err(path, e))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_err(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| db_err(path, e))?;
         let migrations = Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect());
-        migrations.to_latest(&mut conn).map_err(|e| db_err(path, e))?;
-        Ok(Results { conn, path: path.to_path_buf() })
+        migrations
+            .to_latest(&mut conn)
+            .map_err(|e| db_err(path, e))?;
+        Ok(Results {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing database read-only; `None` if there is none yet.
@@ -241,7 +265,10 @@ impl Results {
 
     pub fn finish_batch(&self, id: &str, status: &str, end_ms: i64) -> Result<()> {
         self.conn
-            .execute("UPDATE batches SET status = ?2, end_ms = ?3 WHERE id = ?1", params![id, status, end_ms])
+            .execute(
+                "UPDATE batches SET status = ?2, end_ms = ?3 WHERE id = ?1",
+                params![id, status, end_ms],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -271,7 +298,8 @@ impl Results {
         Ok(())
     }
 
-    const BATCH_COLUMNS: &str = "id, workspace, image_name, image_hash, code_hash, command, iterations, jobs,
+    const BATCH_COLUMNS: &str =
+        "id, workspace, image_name, image_hash, code_hash, command, iterations, jobs,
         timeout_ms, seed, start_ms, end_ms, host, pid, accel, status";
 
     fn batch_from_row(r: &rusqlite::Row) -> rusqlite::Result<Batch> {
@@ -297,10 +325,16 @@ impl Results {
 
     /// The newest `limit` batches, newest first.
     pub fn batches(&self, limit: u32) -> Result<Vec<Batch>> {
-        let sql = format!("SELECT {} FROM batches ORDER BY start_ms DESC, id DESC LIMIT ?1", Self::BATCH_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM batches ORDER BY start_ms DESC, id DESC LIMIT ?1",
+            Self::BATCH_COLUMNS
+        );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([limit], Self::batch_from_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        let rows = stmt
+            .query_map([limit], Self::batch_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Batches that overlap [from_ms, to_ms), oldest first. A batch still running overlaps
@@ -311,8 +345,11 @@ impl Results {
             Self::BATCH_COLUMNS
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([from_ms, to_ms], Self::batch_from_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        let rows = stmt
+            .query_map([from_ms, to_ms], Self::batch_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// The batch `id`: a full id, a unique prefix of one, or `last`.
@@ -320,11 +357,22 @@ impl Results {
         let found: Vec<Batch> = if id == "last" {
             self.batches(1)?
         } else {
-            let sql = format!("SELECT {} FROM batches WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id", Self::BATCH_COLUMNS);
+            let sql = format!(
+                "SELECT {} FROM batches WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id",
+                Self::BATCH_COLUMNS
+            );
             let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-            let like = format!("{}%", id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-            let rows = stmt.query_map([id, &like], Self::batch_from_row).map_err(|e| self.err(e))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?
+            let like = format!(
+                "{}%",
+                id.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let rows = stmt
+                .query_map([id, &like], Self::batch_from_row)
+                .map_err(|e| self.err(e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| self.err(e))?
         };
         if let Some(exact) = found.iter().find(|b| b.id == id) {
             return Ok(exact.clone());
@@ -332,7 +380,9 @@ impl Results {
         match found.len() {
             0 => Err(Error::BatchNotFound(id.to_string())),
             1 => Ok(found.into_iter().next().expect("one")),
-            n => Err(Error::Usage(format!("`{id}` matches {n} batches; give more of the id (see `snaprun ls`)"))),
+            n => Err(Error::Usage(format!(
+                "`{id}` matches {n} batches; give more of the id (see `snaprun ls`)"
+            ))),
         }
     }
 
@@ -362,8 +412,11 @@ impl Results {
                  detail, kept_overlay, start_ms FROM iterations WHERE batch_id = ?1 ORDER BY iteration",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([batch_id], Self::iteration_from_row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        let rows = stmt
+            .query_map([batch_id], Self::iteration_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     pub fn iteration(&self, batch_id: &str, iteration: u32) -> Result<Iteration> {
@@ -434,9 +487,12 @@ mod tests {
     fn round_trip_and_lookup() {
         let dir = tempfile::tempdir().unwrap();
         let db = Results::open(&dir.path().join("r.db")).unwrap();
-        db.insert_batch(&batch("20260101-000000-aaaa", 100, None)).unwrap();
-        db.insert_batch(&batch("20260101-000001-bbbb", 200, None)).unwrap();
-        db.insert_iteration(&iteration(1, Status::Pass, 10)).unwrap_err(); // no such batch
+        db.insert_batch(&batch("20260101-000000-aaaa", 100, None))
+            .unwrap();
+        db.insert_batch(&batch("20260101-000001-bbbb", 200, None))
+            .unwrap();
+        db.insert_iteration(&iteration(1, Status::Pass, 10))
+            .unwrap_err(); // no such batch
         let mut it = iteration(1, Status::Fail, 10);
         it.batch_id = "20260101-000000-aaaa".into();
         db.insert_iteration(&it).unwrap();
@@ -445,8 +501,12 @@ mod tests {
         assert!(matches!(db.batch("2026"), Err(Error::Usage(_))));
         assert!(matches!(db.batch("nope"), Err(Error::BatchNotFound(_))));
         let got = db.iteration("20260101-000000-aaaa", 1).unwrap();
-        assert_eq!((got.status, got.output.as_slice()), (Status::Fail, b"out".as_slice()));
-        db.finish_batch("20260101-000000-aaaa", "finished", 150).unwrap();
+        assert_eq!(
+            (got.status, got.output.as_slice()),
+            (Status::Fail, b"out".as_slice())
+        );
+        db.finish_batch("20260101-000000-aaaa", "finished", 150)
+            .unwrap();
         let between = db.batches_between(120, 300).unwrap();
         let ids: Vec<_> = between.iter().map(|b| b.id.as_str()).collect();
         assert_eq!(ids, ["20260101-000000-aaaa", "20260101-000001-bbbb"]);

@@ -22,7 +22,13 @@ pub struct Rate {
 pub fn wilson(failures: u64, trials: u64) -> Rate {
     assert!(failures <= trials, "more failures than trials");
     if trials == 0 {
-        return Rate { failures, trials, estimate: 0.0, low: 0.0, high: 1.0 };
+        return Rate {
+            failures,
+            trials,
+            estimate: 0.0,
+            low: 0.0,
+            high: 1.0,
+        };
     }
     let n = trials as f64;
     let p = failures as f64 / n;
@@ -31,9 +37,23 @@ pub fn wilson(failures: u64, trials: u64) -> Rate {
     let center = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
     // At the edges the formula gives exactly 0 or 1 up to rounding; clamp the rounding away.
-    let low = if failures == 0 { 0.0 } else { (center - half).max(0.0) };
-    let high = if failures == trials { 1.0 } else { (center + half).min(1.0) };
-    Rate { failures, trials, estimate: p, low, high }
+    let low = if failures == 0 {
+        0.0
+    } else {
+        (center - half).max(0.0)
+    };
+    let high = if failures == trials {
+        1.0
+    } else {
+        (center + half).min(1.0)
+    };
+    Rate {
+        failures,
+        trials,
+        estimate: p,
+        low,
+        high,
+    }
 }
 
 /// Duration percentiles in milliseconds.
@@ -98,7 +118,16 @@ mod tests {
         assert!(close(all.low, 0.7225));
         let half = wilson(5, 10);
         assert!(close(half.low, 0.2366) && close(half.high, 0.7634));
-        assert_eq!(wilson(0, 0), Rate { failures: 0, trials: 0, estimate: 0.0, low: 0.0, high: 1.0 });
+        assert_eq!(
+            wilson(0, 0),
+            Rate {
+                failures: 0,
+                trials: 0,
+                estimate: 0.0,
+                low: 0.0,
+                high: 1.0
+            }
+        );
     }
 
     #[test]
@@ -117,9 +146,33 @@ mod tests {
     #[test]
     fn percentiles_nearest_rank() {
         let v: Vec<u64> = (1..=100).rev().collect();
-        assert_eq!(percentiles(&v), Some(Percentiles { p50: 50, p90: 90, p99: 99, max: 100 }));
-        assert_eq!(percentiles(&[7]), Some(Percentiles { p50: 7, p90: 7, p99: 7, max: 7 }));
-        assert_eq!(percentiles(&[3, 1, 2]), Some(Percentiles { p50: 2, p90: 3, p99: 3, max: 3 }));
+        assert_eq!(
+            percentiles(&v),
+            Some(Percentiles {
+                p50: 50,
+                p90: 90,
+                p99: 99,
+                max: 100
+            })
+        );
+        assert_eq!(
+            percentiles(&[7]),
+            Some(Percentiles {
+                p50: 7,
+                p90: 7,
+                p99: 7,
+                max: 7
+            })
+        );
+        assert_eq!(
+            percentiles(&[3, 1, 2]),
+            Some(Percentiles {
+                p50: 2,
+                p90: 3,
+                p99: 3,
+                max: 3
+            })
+        );
         assert_eq!(percentiles(&[]), None);
     }
 }

@@ -100,7 +100,12 @@ impl Store {
             None => Store::default_root()?,
         };
         let store = Store { root };
-        for dir in [store.objects_dir(), store.code_dir(), store.runs_dir(), store.tmp_dir()] {
+        for dir in [
+            store.objects_dir(),
+            store.code_dir(),
+            store.runs_dir(),
+            store.tmp_dir(),
+        ] {
             fs::create_dir_all(&dir).ctx("creating the store directory", &dir)?;
         }
         Ok(store)
@@ -147,8 +152,16 @@ impl Store {
             return Err(Error::Usage("--append needs --kernel".into()));
         }
         let disk = self.add_object(&spec.disk)?;
-        let kernel = spec.kernel.as_deref().map(|k| self.add_object(k)).transpose()?;
-        let initrd = spec.initrd.as_deref().map(|i| self.add_object(i)).transpose()?;
+        let kernel = spec
+            .kernel
+            .as_deref()
+            .map(|k| self.add_object(k))
+            .transpose()?;
+        let initrd = spec
+            .initrd
+            .as_deref()
+            .map(|i| self.add_object(i))
+            .transpose()?;
         let mut manifest = Manifest {
             name: name.to_string(),
             hash: String::new(),
@@ -181,20 +194,29 @@ impl Store {
                 break;
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).ctx("copying an image file into the store", tmp.path())?;
+            out.write_all(&buf[..n])
+                .ctx("copying an image file into the store", tmp.path())?;
         }
-        out.flush().ctx("copying an image file into the store", tmp.path())?;
+        out.flush()
+            .ctx("copying an image file into the store", tmp.path())?;
         drop(out);
-        tmp.as_file().sync_all().ctx("copying an image file into the store", tmp.path())?;
+        tmp.as_file()
+            .sync_all()
+            .ctx("copying an image file into the store", tmp.path())?;
         let sha256 = hex(&hasher.finalize());
         let dest = self.object_path(&sha256);
         if !dest.exists() {
             fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444))
                 .ctx("making an object read-only", tmp.path())?;
-            tmp.persist(&dest).map_err(|e| Error::io("storing", &dest, e.error))?;
+            tmp.persist(&dest)
+                .map_err(|e| Error::io("storing", &dest, e.error))?;
         }
         let meta = fs::metadata(&dest).ctx("reading", &dest)?;
-        Ok(Object { sha256, size: meta.len(), mtime_ns: mtime_ns(&meta) })
+        Ok(Object {
+            sha256,
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+        })
     }
 
     /// Every image manifest, sorted by name.
@@ -204,7 +226,11 @@ impl Store {
         for entry in fs::read_dir(&dir).ctx("listing images", &dir)? {
             let path = entry.ctx("listing images", &dir)?.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let name = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 out.push(self.manifest(&name)?);
             }
         }
@@ -243,7 +269,12 @@ impl Store {
         let disk = check(&manifest.disk)?;
         let kernel = manifest.kernel.as_ref().map(check).transpose()?;
         let initrd = manifest.initrd.as_ref().map(check).transpose()?;
-        Ok(Image { manifest, disk, kernel, initrd })
+        Ok(Image {
+            manifest,
+            disk,
+            kernel,
+            initrd,
+        })
     }
 
     fn check_object(&self, name: &str, obj: &Object, full: bool) -> Result<PathBuf> {
@@ -258,7 +289,10 @@ impl Store {
             }
             Err(e) => return Err(Error::io("checking an image file", &path, e)),
         };
-        let modified = |detail: String| Error::ImageModified { name: name.to_string(), detail };
+        let modified = |detail: String| Error::ImageModified {
+            name: name.to_string(),
+            detail,
+        };
         if meta.len() != obj.size {
             return Err(modified(format!(
                 "{} is {} bytes, was {}",
@@ -268,7 +302,10 @@ impl Store {
             )));
         }
         if mtime_ns(&meta) != obj.mtime_ns {
-            return Err(modified(format!("{} has a new modification time", path.display())));
+            return Err(modified(format!(
+                "{} has a new modification time",
+                path.display()
+            )));
         }
         if meta.permissions().mode() & 0o222 != 0 {
             return Err(modified(format!("{} was made writable", path.display())));
@@ -303,7 +340,11 @@ impl Store {
             Error::ImageCorrupt { .. } => Ok(Manifest {
                 name: name.to_string(),
                 hash: String::new(),
-                disk: Object { sha256: String::new(), size: 0, mtime_ns: 0 },
+                disk: Object {
+                    sha256: String::new(),
+                    size: 0,
+                    mtime_ns: 0,
+                },
                 kernel: None,
                 initrd: None,
                 append: None,
@@ -338,7 +379,10 @@ impl Store {
 }
 
 fn objects_of(m: &Manifest) -> Vec<&Object> {
-    std::iter::once(&m.disk).chain(m.kernel.as_ref()).chain(m.initrd.as_ref()).collect()
+    std::iter::once(&m.disk)
+        .chain(m.kernel.as_ref())
+        .chain(m.initrd.as_ref())
+        .collect()
 }
 
 /// The content hash of an image: everything that decides what a boot of it does.
@@ -360,7 +404,9 @@ pub fn image_hash(m: &Manifest) -> String {
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.');
     if ok {
         Ok(())
@@ -374,10 +420,22 @@ fn validate_name(name: &str) -> Result<()> {
 /// Refuses anything but a self-contained, structurally sound qcow2 file.
 pub fn check_qcow2(disk: &Path) -> Result<()> {
     if !disk.is_file() {
-        return Err(Error::Usage(format!("disk image {} does not exist", disk.display())));
+        return Err(Error::Usage(format!(
+            "disk image {} does not exist",
+            disk.display()
+        )));
     }
-    let info = tools::run("qemu-img", ["info".as_ref(), "--output=json".as_ref(), disk.as_os_str()], None)
-        .map_err(|e| Error::Usage(format!("{} is not a disk image QEMU can read: {e}", disk.display())))?;
+    let info = tools::run(
+        "qemu-img",
+        ["info".as_ref(), "--output=json".as_ref(), disk.as_os_str()],
+        None,
+    )
+    .map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a disk image QEMU can read: {e}",
+            disk.display()
+        ))
+    })?;
     let info: serde_json::Value = serde_json::from_slice(&info)
         .map_err(|e| Error::Qemu(format!("qemu-img info printed invalid JSON: {e}")))?;
     let format = info["format"].as_str().unwrap_or("unknown");
@@ -395,8 +453,18 @@ pub fn check_qcow2(disk: &Path) -> Result<()> {
             disk.display()
         )));
     }
-    tools::run("qemu-img", ["check".as_ref(), "-q".as_ref(), "-f".as_ref(), "qcow2".as_ref(), disk.as_os_str()], None)
-        .map_err(|e| Error::Usage(format!("{} is a damaged qcow2 image: {e}", disk.display())))?;
+    tools::run(
+        "qemu-img",
+        [
+            "check".as_ref(),
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "qcow2".as_ref(),
+            disk.as_os_str(),
+        ],
+        None,
+    )
+    .map_err(|e| Error::Usage(format!("{} is a damaged qcow2 image: {e}", disk.display())))?;
     Ok(())
 }
 
@@ -425,11 +493,13 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Writes `bytes` to `dest` through a temporary file in `tmp_dir` and a rename, so a reader
 /// never sees half a file and a full disk leaves the old one intact.
 pub fn write_atomically(dest: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir).ctx("creating a temporary file", tmp_dir)?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(tmp_dir).ctx("creating a temporary file", tmp_dir)?;
     tmp.write_all(bytes).ctx("writing", dest)?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).ctx("writing", dest)?;
     tmp.as_file().sync_all().ctx("writing", dest)?;
-    tmp.persist(dest).map_err(|e| Error::io("writing", dest, e.error))?;
+    tmp.persist(dest)
+        .map_err(|e| Error::io("writing", dest, e.error))?;
     Ok(())
 }
 
@@ -448,7 +518,11 @@ mod tests {
 
     #[test]
     fn image_hash_covers_boot_parameters() {
-        let obj = Object { sha256: "ab".into(), size: 1, mtime_ns: 1 };
+        let obj = Object {
+            sha256: "ab".into(),
+            size: 1,
+            mtime_ns: 1,
+        };
         let mut m = Manifest {
             name: "x".into(),
             hash: String::new(),

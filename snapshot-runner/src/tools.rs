@@ -26,7 +26,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let args: Vec<_> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
     let output = output_of(Command::new(tool).args(&args).stdin(Stdio::null()), tool)?;
     if output.status.success() {
         return Ok(output.stdout);
@@ -35,19 +38,29 @@ where
     if let Some(path) = writes_to
         && (stderr.contains("No space left on device") || stderr.contains("Could not allocate"))
     {
-        return Err(Error::DiskFull { what: format!("running {tool}"), path: path.to_path_buf() });
+        return Err(Error::DiskFull {
+            what: format!("running {tool}"),
+            path: path.to_path_buf(),
+        });
     }
     let command = std::iter::once(tool.to_string())
         .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()
         .join(" ");
-    Err(Error::ToolFailed { command, status: output.status.to_string(), stderr })
+    Err(Error::ToolFailed {
+        command,
+        status: output.status.to_string(),
+        stderr,
+    })
 }
 
 fn output_of(cmd: &mut Command, tool: &str) -> Result<Output> {
     cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::ToolMissing { tool: tool.to_string(), package: package_of(tool).to_string() }
+            Error::ToolMissing {
+                tool: tool.to_string(),
+                package: package_of(tool).to_string(),
+            }
         } else {
             Error::io(format!("starting {tool}"), tool, e)
         }

@@ -28,19 +28,38 @@ fn iterations_are_isolated_and_the_base_stays_frozen() {
     let disk = store.image("default", false).unwrap().disk;
     let (hash_before, stat_before) = (sha256_file(&disk).unwrap(), mtime_and_size(&disk));
 
-    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "2", "-j", "1"], "./check.sh"));
+    let out = t.run(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "2", "-j", "1"],
+        "./check.sh",
+    ));
     out.expect_code(0).expect_stdout("passed 2, failed 0");
 
     let results = t.results();
     let batch = results.batch("last").unwrap();
     for it in results.iterations(&batch.id).unwrap() {
-        assert_eq!(it.status, Status::Pass, "{}", String::from_utf8_lossy(&it.output));
+        assert_eq!(
+            it.status,
+            Status::Pass,
+            "{}",
+            String::from_utf8_lossy(&it.output)
+        );
         assert!(String::from_utf8_lossy(&it.output).contains("clean start"));
     }
-    assert_eq!(sha256_file(&disk).unwrap(), hash_before, "the base image was written");
+    assert_eq!(
+        sha256_file(&disk).unwrap(),
+        hash_before,
+        "the base image was written"
+    );
     assert_eq!(mtime_and_size(&disk), stat_before);
-    t.run(&["image", "verify", "default"]).expect_code(0).expect_stdout("intact");
-    assert!(t.run_files().is_empty(), "passing iterations leave nothing: {:?}", t.run_files());
+    t.run(&["image", "verify", "default"])
+        .expect_code(0)
+        .expect_stdout("intact");
+    assert!(
+        t.run_files().is_empty(),
+        "passing iterations leave nothing: {:?}",
+        t.run_files()
+    );
     // The workspace itself never sees the guest's writes.
     assert!(!ws.join("snaprun-leftover").exists());
 }
@@ -50,10 +69,21 @@ fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("data.txt", "original\n", false)]);
     let cmd = "cat data.txt; echo seed=$SNAPRUN_SEED; sleep 4; cat data.txt; exit 1";
-    let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "2", "-j", "1"], cmd));
+    let child = t.spawn(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "2", "-j", "1"],
+        cmd,
+    ));
     // The batch row exists once the snapshot is taken; edit the workspace right after.
-    assert!(wait_until(Duration::from_secs(60), || t.dir.path().join("store/results.db").exists()
-        && t.results().batches(1).map(|b| !b.is_empty()).unwrap_or(false)));
+    assert!(wait_until(Duration::from_secs(60), || t
+        .dir
+        .path()
+        .join("store/results.db")
+        .exists()
+        && t.results()
+            .batches(1)
+            .map(|b| !b.is_empty())
+            .unwrap_or(false)));
     fs::write(ws.join("data.txt"), "edited\n").unwrap();
     let out = wait_child(child);
     out.expect_code(1).expect_stdout("failed 2");
@@ -66,14 +96,20 @@ fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
         let text = String::from_utf8_lossy(&it.output);
         assert_eq!(text.matches("original").count(), 2, "{text}");
         assert!(!text.contains("edited"), "{text}");
-        let kept = it.kept_overlay.as_ref().expect("a failing iteration keeps its overlay");
+        let kept = it
+            .kept_overlay
+            .as_ref()
+            .expect("a failing iteration keeps its overlay");
         assert!(kept.exists());
     }
 
     // repro boots the same image and code snapshot with the same seed, not today's workspace.
     let first = &iterations[0];
     let repro = t.run(&["repro", &batch.id, "1"]);
-    repro.expect_code(1).expect_stdout("original").expect_stdout(&format!("seed={}", first.seed));
+    repro
+        .expect_code(1)
+        .expect_stdout("original")
+        .expect_stdout(&format!("seed={}", first.seed));
     assert!(!repro.stdout().contains("edited"));
 }
 
@@ -81,10 +117,16 @@ fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
 fn a_timeout_kills_the_vm_and_is_recorded() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("x", "", false)]);
-    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1", "--timeout", "2s"], "echo started; sleep 600"));
+    let out = t.run(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "1", "--timeout", "2s"],
+        "echo started; sleep 600",
+    ));
     out.expect_code(1).expect_stdout("timeout 1");
     let results = t.results();
-    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    let it = results
+        .iteration(&results.batch("last").unwrap().id, 1)
+        .unwrap();
     assert_eq!(it.status, Status::Timeout);
     assert!(String::from_utf8_lossy(&it.output).contains("started"));
     assert!(t.qemu_pids().is_empty());
@@ -94,12 +136,21 @@ fn a_timeout_kills_the_vm_and_is_recorded() {
 fn a_guest_kernel_panic_is_crashed() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("x", "", false)]);
-    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1"], "echo c > /proc/sysrq-trigger; sleep 60"));
+    let out = t.run(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "1"],
+        "echo c > /proc/sysrq-trigger; sleep 60",
+    ));
     out.expect_code(1).expect_stdout("crashed 1");
     let results = t.results();
-    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    let it = results
+        .iteration(&results.batch("last").unwrap().id, 1)
+        .unwrap();
     assert_eq!(it.status, Status::Crashed, "{:?}", it.detail);
-    assert!(String::from_utf8_lossy(&it.output).contains("Kernel panic"), "the console tail is kept");
+    assert!(
+        String::from_utf8_lossy(&it.output).contains("Kernel panic"),
+        "the console tail is kept"
+    );
 }
 
 #[test]
@@ -107,30 +158,51 @@ fn qemu_killed_from_outside_is_an_infra_error() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("x", "", false)]);
     let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "1"], "sleep 600"));
-    assert!(wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()), "QEMU never started");
+    assert!(
+        wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()),
+        "QEMU never started"
+    );
     std::thread::sleep(Duration::from_secs(2));
     for pid in t.qemu_pids() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let out = wait_child(child);
-    out.expect_code(2).expect_stderr("infrastructure errors").expect_stdout("infra-error 1");
+    out.expect_code(2)
+        .expect_stderr("infrastructure errors")
+        .expect_stdout("infra-error 1");
     let results = t.results();
-    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    let it = results
+        .iteration(&results.batch("last").unwrap().id, 1)
+        .unwrap();
     assert_eq!(it.status, Status::InfraError);
-    assert!(it.detail.unwrap_or_default().contains("QEMU"), "the detail names QEMU");
+    assert!(
+        it.detail.unwrap_or_default().contains("QEMU"),
+        "the detail names QEMU"
+    );
 }
 
 #[test]
 fn sigint_stops_every_vm_and_leaves_no_overlay() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("x", "", false)]);
-    let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "4", "-j", "2"], "sleep 600"));
-    assert!(wait_until(Duration::from_secs(60), || t.qemu_pids().len() == 2), "two QEMUs never ran");
+    let child = t.spawn(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "4", "-j", "2"],
+        "sleep 600",
+    ));
+    assert!(
+        wait_until(Duration::from_secs(60), || t.qemu_pids().len() == 2),
+        "two QEMUs never ran"
+    );
     std::thread::sleep(Duration::from_secs(3));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = wait_child(child);
     out.expect_code(130);
-    assert!(t.qemu_pids().is_empty(), "QEMU survived: {:?}", t.qemu_pids());
+    assert!(
+        t.qemu_pids().is_empty(),
+        "QEMU survived: {:?}",
+        t.qemu_pids()
+    );
     assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
     let results = t.results();
     let batch = results.batch("last").unwrap();

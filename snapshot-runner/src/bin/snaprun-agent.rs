@@ -11,20 +11,28 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use snaprun::agent::{AgentError, Decoder, Exit, Frame, Job, Kind, PORT_NAME, PROTOCOL_VERSION, Ready};
+use snaprun::agent::{
+    AgentError, Decoder, Exit, Frame, Job, Kind, PORT_NAME, PROTOCOL_VERSION, Ready,
+};
 
 fn main() {
     // `--mount-code DIR`: only mount the code snapshot (the image's init uses it for a shell).
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 3 && args[1] == "--mount-code" {
-        if let Err(e) = mount_code(snaprun::codesnap::CODE_LABEL, &args[2], Duration::from_secs(5)) {
+        if let Err(e) = mount_code(
+            snaprun::codesnap::CODE_LABEL,
+            &args[2],
+            Duration::from_secs(5),
+        ) {
             eprintln!("snaprun-agent: {e}");
             std::process::exit(1);
         }
         return;
     }
     if args.len() > 1 {
-        eprintln!("usage: snaprun-agent [--mount-code DIR]  (runs inside a snaprun guest as its init)");
+        eprintln!(
+            "usage: snaprun-agent [--mount-code DIR]  (runs inside a snaprun guest as its init)"
+        );
         std::process::exit(2);
     }
     if let Err(e) = serve() {
@@ -42,7 +50,15 @@ fn serve() -> io::Result<()> {
     let port = find_port(Duration::from_secs(30))?;
     let mut reader = OpenOptions::new().read(true).write(true).open(&port)?;
     let writer = Arc::new(Mutex::new(reader.try_clone()?));
-    send(&writer, &Frame::json(Kind::Ready, &Ready { version: PROTOCOL_VERSION }))?;
+    send(
+        &writer,
+        &Frame::json(
+            Kind::Ready,
+            &Ready {
+                version: PROTOCOL_VERSION,
+            },
+        ),
+    )?;
     let mut decoder = Decoder::default();
     loop {
         let frame = match decoder.read_frame(&mut reader) {
@@ -60,7 +76,12 @@ fn serve() -> io::Result<()> {
         }
         let reply = match frame.parse::<Job>().and_then(|job| run_job(&job, &writer)) {
             Ok(exit) => Frame::json(Kind::Exit, &exit),
-            Err(e) => Frame::json(Kind::Error, &AgentError { message: e.to_string() }),
+            Err(e) => Frame::json(
+                Kind::Error,
+                &AgentError {
+                    message: e.to_string(),
+                },
+            ),
         };
         // Whatever the command wrote reaches the disk before the host may stop the VM, so a
         // kept overlay shows the state the failure left.
@@ -87,7 +108,9 @@ fn find_port(wait: Duration) -> io::Result<PathBuf> {
             }
         }
         if Instant::now() > deadline {
-            return Err(io::Error::other(format!("virtio-serial port {PORT_NAME} not found")));
+            return Err(io::Error::other(format!(
+                "virtio-serial port {PORT_NAME} not found"
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -105,7 +128,10 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
         .arg(&job.command)
         .current_dir(&job.workdir)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("HOME", "/root")
         .env("TERM", "dumb")
         .env("SNAPRUN_ITERATION", job.iteration.to_string())
@@ -116,8 +142,20 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
         .stderr(Stdio::piped())
         .spawn()?;
     let pumps: Vec<_> = [
-        (child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), Kind::Stdout),
-        (child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), Kind::Stderr),
+        (
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            Kind::Stdout,
+        ),
+        (
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            Kind::Stderr,
+        ),
     ]
     .into_iter()
     .filter_map(|(r, kind)| r.map(|r| (r, kind)))
@@ -130,14 +168,21 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
                 if n == 0 {
                     return Ok(());
                 }
-                send(&writer, &Frame { kind, payload: buf[..n].to_vec() })?;
+                send(
+                    &writer,
+                    &Frame {
+                        kind,
+                        payload: buf[..n].to_vec(),
+                    },
+                )?;
             }
         })
     })
     .collect();
     let status = child.wait()?;
     for p in pumps {
-        p.join().map_err(|_| io::Error::other("output pump panicked"))??;
+        p.join()
+            .map_err(|_| io::Error::other("output pump panicked"))??;
     }
     Ok(Exit {
         code: status.code(),
@@ -151,36 +196,65 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
 fn mount_code(label: &str, workdir: &str, wait: Duration) -> io::Result<()> {
     let dev = find_by_label(label, wait)?;
     let lower = "/run/snaprun/code";
-    for d in [lower, "/var/lib/snaprun/upper", "/var/lib/snaprun/work", workdir] {
+    for d in [
+        lower,
+        "/var/lib/snaprun/upper",
+        "/var/lib/snaprun/work",
+        workdir,
+    ] {
         fs::create_dir_all(d)?;
     }
     mount(&dev.to_string_lossy(), lower, "ext4", libc::MS_RDONLY, "")?;
-    let opts = format!("lowerdir={lower},upperdir=/var/lib/snaprun/upper,workdir=/var/lib/snaprun/work");
+    let opts =
+        format!("lowerdir={lower},upperdir=/var/lib/snaprun/upper,workdir=/var/lib/snaprun/work");
     if mount("overlay", workdir, "overlay", 0, &opts).is_err() {
         // Without overlayfs the snapshot is still there, read-only.
         mount(lower, workdir, "", libc::MS_BIND, "")?;
-        mount("", workdir, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY, "")?;
+        mount(
+            "",
+            workdir,
+            "",
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            "",
+        )?;
     }
     Ok(())
 }
 
-fn mount(src: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: &str) -> io::Result<()> {
+fn mount(
+    src: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
     let c = |s: &str| CString::new(s).map_err(io::Error::other);
     let (src_c, target_c, fs_c, data_c) = (c(src)?, c(target)?, c(fstype)?, c(data)?);
     let rc = unsafe {
         libc::mount(
             src_c.as_ptr(),
             target_c.as_ptr(),
-            if fstype.is_empty() { std::ptr::null() } else { fs_c.as_ptr() },
+            if fstype.is_empty() {
+                std::ptr::null()
+            } else {
+                fs_c.as_ptr()
+            },
             flags,
-            if data.is_empty() { std::ptr::null() } else { data_c.as_ptr().cast() },
+            if data.is_empty() {
+                std::ptr::null()
+            } else {
+                data_c.as_ptr().cast()
+            },
         )
     };
     if rc == 0 {
         Ok(())
     } else {
         let e = io::Error::last_os_error();
-        Err(io::Error::new(e.kind(), format!("mounting {src} at {target}: {e}")))
+        Err(io::Error::new(
+            e.kind(),
+            format!("mounting {src} at {target}: {e}"),
+        ))
     }
 }
 
@@ -201,7 +275,9 @@ fn find_by_label(label: &str, wait: Duration) -> io::Result<PathBuf> {
             }
         }
         if Instant::now() > deadline {
-            return Err(io::Error::other(format!("no disk labelled {label} appeared")));
+            return Err(io::Error::other(format!(
+                "no disk labelled {label} appeared"
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -24,7 +24,11 @@ fn image_cache() -> PathBuf {
             .args(["image", "build-default"])
             .output()
             .expect("run snaprun image build-default");
-        assert!(out.status.success(), "build-default failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "build-default failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         *built = true;
     }
     cache
@@ -39,19 +43,31 @@ pub struct TestStore {
 impl TestStore {
     pub fn with_default_image() -> TestStore {
         let cache = image_cache();
-        let dir = tempfile::Builder::new().prefix("snaprun-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("snaprun-test-")
+            .tempdir()
+            .unwrap();
         let images = dir.path().join("store/images");
         fs::create_dir_all(images.join("objects")).unwrap();
         for e in fs::read_dir(cache.join("images/objects")).unwrap() {
             let e = e.unwrap();
             fs::hard_link(e.path(), images.join("objects").join(e.file_name())).unwrap();
         }
-        fs::copy(cache.join("images/default.json"), images.join("default.json")).unwrap();
+        fs::copy(
+            cache.join("images/default.json"),
+            images.join("default.json"),
+        )
+        .unwrap();
         TestStore { dir }
     }
 
     pub fn empty() -> TestStore {
-        TestStore { dir: tempfile::Builder::new().prefix("snaprun-test-").tempdir().unwrap() }
+        TestStore {
+            dir: tempfile::Builder::new()
+                .prefix("snaprun-test-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -75,7 +91,10 @@ impl TestStore {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(SNAPRUN);
-        c.arg("--store").arg(self.path()).args(args).stdin(Stdio::null());
+        c.arg("--store")
+            .arg(self.path())
+            .args(args)
+            .stdin(Stdio::null());
         c
     }
 
@@ -84,7 +103,11 @@ impl TestStore {
     }
 
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn snaprun")
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn snaprun")
     }
 
     pub fn results(&self) -> snaprun::results::Results {
@@ -114,8 +137,12 @@ pub fn qemu_pids_for(marker: &Path) -> Vec<i32> {
     let marker = marker.to_string_lossy().into_owned();
     let mut pids = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = fs::read(e.path().join("cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         // Zombies have an empty cmdline; only live QEMUs count.
         if cmdline.contains("qemu-system") && cmdline.contains(&marker) {
@@ -156,17 +183,31 @@ impl Run {
     }
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
     #[track_caller]
     pub fn expect_stderr(&self, needle: &str) -> &Run {
-        assert!(self.stderr().contains(needle), "stderr lacks {needle:?}\n--- stderr\n{}", self.stderr());
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}\n--- stderr\n{}",
+            self.stderr()
+        );
         self
     }
     #[track_caller]
     pub fn expect_stdout(&self, needle: &str) -> &Run {
-        assert!(self.stdout().contains(needle), "stdout lacks {needle:?}\n--- stdout\n{}", self.stdout());
+        assert!(
+            self.stdout().contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}",
+            self.stdout()
+        );
         self
     }
 }

@@ -1,0 +1,256 @@
+//! Every way a user can get it wrong, or the machine can: each says what happened and what to
+//! do, with exit code 2. Only the full-disk run boots nothing either: it fails before a VM.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::*;
+use snaprun::store::Store;
+
+fn qcow2(dir: &std::path::Path, name: &str, data_mib: u64) -> std::path::PathBuf {
+    let raw = dir.join(format!("{name}.raw"));
+    // Random content, so qcow2 cannot store it as zeros.
+    let mut bytes = vec![0u8; (data_mib << 20) as usize];
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for b in bytes.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    fs::write(&raw, bytes).unwrap();
+    let out = dir.join(format!("{name}.qcow2"));
+    let st = Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+#[test]
+fn a_missing_image_says_how_to_get_one() {
+    let t = TestStore::empty();
+    let ws = t.workspace(&[("x", "", false)]);
+    t.run(&[
+        "run",
+        "-C",
+        ws.to_str().unwrap(),
+        "--image",
+        "nope",
+        "--",
+        "true",
+    ])
+    .expect_code(2)
+    .expect_stderr("image `nope` not found")
+    .expect_stderr("snaprun image add nope");
+    t.run(&["image", "verify", "default"])
+        .expect_code(2)
+        .expect_stderr("snaprun image build-default");
+}
+
+#[test]
+fn image_add_refuses_what_is_not_a_sound_standalone_qcow2() {
+    let t = TestStore::empty();
+    let garbage = t.dir.path().join("garbage.qcow2");
+    fs::write(&garbage, b"this is not a disk image").unwrap();
+    t.run(&["image", "add", "bad", garbage.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("raw image, not qcow2");
+    let base = qcow2(t.dir.path(), "base", 1);
+    let over = t.dir.path().join("over.qcow2");
+    snaprun::overlay::create(&base, &over).unwrap();
+    t.run(&["image", "add", "layered", over.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("flatten it");
+    // A truncated qcow2 (its header promises clusters that are not there).
+    let broken = t.dir.path().join("broken.qcow2");
+    let bytes = fs::read(&base).unwrap();
+    fs::write(&broken, &bytes[..bytes.len() / 2]).unwrap();
+    t.run(&["image", "add", "broken", broken.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("broken.qcow2");
+    t.run(&["image", "ls"])
+        .expect_code(0)
+        .expect_stdout("no images");
+}
+
+#[test]
+fn a_base_modified_behind_snaprun_s_back_is_refused() {
+    let t = TestStore::empty();
+    let disk = qcow2(t.dir.path(), "disk", 1);
+    t.run(&["image", "add", "mine", disk.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("added image `mine`");
+    t.run(&["image", "ls"]).expect_code(0).expect_stdout("mine");
+    let store = Store::open(Some(&t.path())).unwrap();
+    let object = store.image("mine", false).unwrap().disk;
+    assert_eq!(
+        fs::metadata(&object).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+
+    // Same size and mtime, one byte flipped: only the full hash (--verify) can see it.
+    let (secs, nsecs, _) = mtime_and_size(&object);
+    fs::set_permissions(&object, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = fs::read(&object).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&object, &bytes).unwrap();
+    fs::set_permissions(&object, fs::Permissions::from_mode(0o444)).unwrap();
+    let times = [
+        libc::timespec {
+            tv_sec: secs,
+            tv_nsec: nsecs,
+        },
+        libc::timespec {
+            tv_sec: secs,
+            tv_nsec: nsecs,
+        },
+    ];
+    let c = std::ffi::CString::new(object.to_str().unwrap()).unwrap();
+    assert_eq!(
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) },
+        0
+    );
+    assert!(
+        store.image("mine", false).is_ok(),
+        "the fast check trusts size and mtime"
+    );
+    t.run(&["image", "verify", "mine"])
+        .expect_code(2)
+        .expect_stderr("modified behind snaprun's back")
+        .expect_stderr("hashes to");
+    let ws = t.workspace(&[("x", "", false)]);
+    t.run(&[
+        "run",
+        "-C",
+        ws.to_str().unwrap(),
+        "--image",
+        "mine",
+        "--verify",
+        "--accel",
+        "tcg",
+        "--",
+        "true",
+    ])
+    .expect_code(2)
+    .expect_stderr("modified behind snaprun's back");
+
+    // An ordinary write changes the mtime: the fast check alone refuses it.
+    fs::set_permissions(&object, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&object, b"overwritten").unwrap();
+    t.run(&[
+        "run",
+        "-C",
+        ws.to_str().unwrap(),
+        "--image",
+        "mine",
+        "--accel",
+        "tcg",
+        "--",
+        "true",
+    ])
+    .expect_code(2)
+    .expect_stderr("modified behind snaprun's back")
+    .expect_stderr("snaprun image rm mine");
+    t.run(&["image", "rm", "mine"]).expect_code(0);
+    assert!(!object.exists(), "an object no image uses is removed");
+}
+
+#[test]
+fn a_corrupt_results_database_is_named() {
+    let t = TestStore::empty();
+    fs::create_dir_all(t.path()).unwrap();
+    fs::write(t.path().join("results.db"), vec![0x5au8; 4096]).unwrap();
+    t.run(&["ls"])
+        .expect_code(2)
+        .expect_stderr("results.db")
+        .expect_stderr("move it aside");
+}
+
+#[test]
+fn unknown_batches_and_bad_usage_exit_2() {
+    let t = TestStore::empty();
+    t.run(&["show", "nope"])
+        .expect_code(2)
+        .expect_stderr("batch `nope` not found");
+    t.run(&["run"]).expect_code(2);
+    t.run(&["run", "--accel", "warp", "--", "true"])
+        .expect_code(2)
+        .expect_stderr("unknown accelerator");
+    t.run(&["ls"])
+        .expect_code(0)
+        .expect_stdout("no batches yet");
+    let help = t.run(&["run", "--help"]);
+    help.expect_code(0)
+        .expect_stdout("Exit codes:")
+        .expect_stdout("130");
+}
+
+/// A real small file system (tmpfs, size-limited) that fills up: the store on it reports a
+/// full disk as such. Needs root to mount; skipped (with a note) otherwise.
+#[test]
+fn a_full_store_disk_is_reported_as_a_full_disk() {
+    let t = TestStore::empty();
+    let mnt = t.dir.path().join("small");
+    fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let store = mnt.join("store");
+    let small = qcow2(t.dir.path(), "small", 1);
+    let big = qcow2(t.dir.path(), "big", 8);
+    let snaprun = |args: &[&str]| {
+        Run(Command::new(SNAPRUN)
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    snaprun(&["image", "add", "small", small.to_str().unwrap()]).expect_code(0);
+    snaprun(&["image", "add", "big", big.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("no space left on device")
+        .expect_stderr("--store");
+    // Nothing half-written is left behind, and the image that fit is intact.
+    snaprun(&["image", "verify", "small"]).expect_code(0);
+    assert!(fs::read_dir(store.join("tmp")).unwrap().next().is_none());
+
+    // Fill what is left; a batch then fails at its code snapshot with the same clear message.
+    let filler = mnt.join("filler");
+    let _ = fs::write(&filler, vec![1u8; 8 << 20]);
+    let ws = t.workspace(&[("data.bin", &"x".repeat(1 << 20), false)]);
+    snaprun(&[
+        "run",
+        "-C",
+        ws.to_str().unwrap(),
+        "--image",
+        "small",
+        "--accel",
+        "tcg",
+        "--",
+        "true",
+    ])
+    .expect_code(2)
+    .expect_stderr("no space left on device");
+}
