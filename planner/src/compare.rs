@@ -66,7 +66,7 @@ impl Adherence {
     pub fn percent_text(&self) -> String {
         match self.ratio() {
             Some(r) => format!("{}/{} blocks ({:.0}%)", self.matched, self.due, r * 100.0),
-            None => "no planned block is over yet".to_owned(),
+            None => "no planned block is due yet".to_owned(),
         }
     }
 

@@ -142,14 +142,14 @@ pub enum PlannerError {
         supported: i64,
     },
 
-    #[error("database {path}: {source}")]
+    #[error("database {path}")]
     Database {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
 
-    #[error("database {path}: could not bring the schema up to date: {source}")]
+    #[error("database {path}: could not bring the schema up to date")]
     Migration {
         path: PathBuf,
         #[source]
@@ -159,7 +159,7 @@ pub enum PlannerError {
     #[error("no data directory found for the database (HOME is not set); pass --db FILE")]
     NoDataDir,
 
-    #[error("{path}: {source}")]
+    #[error("cannot use {path}")]
     Io {
         path: PathBuf,
         #[source]

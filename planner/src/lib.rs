@@ -6,12 +6,18 @@
 //! (RFC 5545), `backup` (JSON), `sources` (other tools' activity) and `cli` sit around it.
 
 pub mod actual;
+pub mod backup;
+pub mod cli;
 pub mod clock;
 pub mod compare;
 pub mod error;
 pub mod grid;
+pub mod ical;
 pub mod plan;
+pub mod render;
 pub mod settings;
+pub mod sources;
+pub mod store;
 pub mod template;
 
 pub use error::{PlannerError, Result};

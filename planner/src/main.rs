@@ -1,1 +1,24 @@
-fn main() {}
+//! `blocks`: the planner's command line. Parsing and glue live in `retrace_planner::cli`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use retrace_planner::cli::{Cli, exit_code, run};
+use retrace_planner::error::exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("blocks: error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

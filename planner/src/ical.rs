@@ -1,0 +1,564 @@
+//! iCalendar (RFC 5545) export and import through the `icalendar` crate.
+//!
+//! Export: each run of contiguous blocks with one plan becomes one VEVENT with UTC start and
+//! end. UIDs are stable (date, label and which run of that label it is, or the UID of the
+//! calendar event the blocks came from), so importing a newer export into a calendar
+//! updates the events instead of adding copies. Actual time exports as its own calendar.
+//!
+//! Import: events become fixed blocks; events are rounded outward to whole blocks.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use icalendar::{
+    Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike,
+    Property,
+};
+
+use crate::actual::ActualCell;
+use crate::error::{PlannerError, Result};
+use crate::grid::{Grid, resolve_local};
+use crate::plan::{Cell, Color};
+
+const PRODID: &str = "-//Retrace//blocks planner//EN";
+
+/// Prefix of UIDs this planner makes.
+pub const UID_DOMAIN: &str = "blocks.retrace.invalid";
+
+fn slug(label: &str) -> String {
+    let mut s = String::new();
+    for ch in label.to_lowercase().chars() {
+        if ch.is_ascii_alphanumeric() {
+            s.push(ch);
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+    }
+    let s = s.trim_end_matches('-');
+    let h = label
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    if s.is_empty() {
+        format!("{h:08x}")
+    } else {
+        format!("{}-{h:08x}", &s[..s.len().min(40)])
+    }
+}
+
+fn calendar(name: &str, tz: &str) -> Calendar {
+    let mut cal = Calendar::empty();
+    cal.append_property(Property::new("VERSION", "2.0"));
+    cal.append_property(Property::new("PRODID", PRODID));
+    cal.append_property(Property::new("CALSCALE", "GREGORIAN"));
+    cal.append_property(Property::new("X-WR-CALNAME", name));
+    cal.append_property(Property::new("X-WR-TIMEZONE", tz));
+    cal
+}
+
+/// One day's plan to export: the grid and the planned cell of each block.
+pub struct PlanDay<'a> {
+    pub grid: &'a Grid,
+    pub planned: Vec<Option<&'a Cell>>,
+    /// The revision the plan is, for SEQUENCE.
+    pub revision: u32,
+}
+
+/// The plan of some days as an iCalendar file.
+pub fn plan_calendar(days: &[PlanDay<'_>], now: DateTime<Utc>) -> String {
+    let tz = days.first().map_or("UTC", |d| d.grid.tz.name());
+    let mut cal = calendar("blocks plan", tz);
+    for day in days {
+        let mut uids = UidMaker::new("plan", day.grid);
+        for (range, cell) in crate::plan::runs(&day.planned) {
+            let uid = uids.uid(&cell.label, cell.fixed_uid.as_deref());
+            let mut ev = event(day.grid, range.clone(), &cell.label, &uid, now);
+            ev.sequence(day.revision.saturating_sub(1));
+            if let Some(c) = &cell.category {
+                ev.categories([c.as_str()]);
+            }
+            if let Some(color) = &cell.color {
+                ev.add_property("X-BLOCKS-COLOR", color.as_str());
+                if color.is_named() {
+                    ev.add_property("COLOR", color.as_str());
+                }
+            }
+            ev.description(&format!(
+                "Planned in blocks: {} on {} ({}), {} blocks of 10 minutes",
+                day.grid.describe(range.clone()),
+                day.grid.date,
+                day.grid.tz.name(),
+                range.len()
+            ));
+            cal.push(ev.done());
+        }
+    }
+    cal.to_string()
+}
+
+/// What was actually done on some days, as its own iCalendar file.
+pub fn actual_calendar(days: &[(&Grid, &[Option<ActualCell>])], now: DateTime<Utc>) -> String {
+    let tz = days.first().map_or("UTC", |d| d.0.tz.name());
+    let mut cal = calendar("blocks actual", tz);
+    for (grid, actual) in days {
+        #[derive(PartialEq)]
+        struct Key<'a>(&'a str, Option<&'a str>, &'a str);
+        let keys: Vec<Option<Key>> = actual
+            .iter()
+            .map(|a| {
+                a.as_ref()
+                    .map(|a| Key(&a.label, a.category.as_deref(), &a.source))
+            })
+            .collect();
+        let refs: Vec<Option<&Key>> = keys.iter().map(Option::as_ref).collect();
+        let mut uids = UidMaker::new("actual", grid);
+        for (range, key) in crate::plan::runs(&refs) {
+            let uid = uids.uid(key.0, None);
+            let mut ev = event(grid, range.clone(), key.0, &uid, now);
+            if let Some(c) = key.1 {
+                ev.categories([c]);
+            }
+            ev.add_property("X-BLOCKS-SOURCE", key.2);
+            ev.description(&format!(
+                "Done ({}): {} on {} ({})",
+                key.2,
+                grid.describe(range.clone()),
+                grid.date,
+                grid.tz.name()
+            ));
+            cal.push(ev.done());
+        }
+    }
+    cal.to_string()
+}
+
+fn event(grid: &Grid, range: Range<usize>, summary: &str, uid: &str, now: DateTime<Utc>) -> Event {
+    let mut ev = Event::new();
+    ev.uid(uid)
+        .timestamp(now)
+        .summary(summary)
+        .starts(grid.blocks[range.start].start)
+        .ends(grid.blocks[range.end - 1].end());
+    ev
+}
+
+/// Stable, unique UIDs within one day of one export.
+struct UidMaker {
+    kind: &'static str,
+    date: String,
+    seen: HashMap<String, u32>,
+}
+
+impl UidMaker {
+    fn new(kind: &'static str, grid: &Grid) -> UidMaker {
+        UidMaker {
+            kind,
+            date: grid.date.to_string(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn uid(&mut self, label: &str, fixed: Option<&str>) -> String {
+        let base = match fixed {
+            Some(uid) => uid.to_owned(),
+            None => format!("{}-{}-{}", self.kind, self.date, slug(label)),
+        };
+        let n = self.seen.entry(base.clone()).or_insert(0);
+        *n += 1;
+        match (fixed, *n) {
+            (Some(_), 1) => base,
+            (Some(_), n) => format!("{base}-part{n}"),
+            (None, n) => format!("{base}-{n}@{UID_DOMAIN}"),
+        }
+    }
+}
+
+/// An event read from an .ics file, in UTC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedEvent {
+    pub uid: String,
+    pub summary: String,
+    pub category: Option<String>,
+    pub color: Option<Color>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl ImportedEvent {
+    pub fn cell(&self) -> Cell {
+        Cell {
+            label: self.summary.clone(),
+            category: self.category.clone(),
+            color: self.color.clone(),
+            fixed_uid: Some(self.uid.clone()),
+        }
+    }
+}
+
+/// What reading a calendar gave: the events, and what was skipped and why.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    pub events: Vec<ImportedEvent>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the events of an .ics file. Times with a TZID are read in that zone, floating times
+/// in `floating_tz`; all-day events are skipped (they have no blocks), and a recurring event
+/// contributes its first occurrence.
+pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
+    let bad = |reason: String| PlannerError::MalformedIcs {
+        path: path.to_owned(),
+        reason,
+    };
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if !trimmed
+        .get(..15)
+        .is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCALENDAR"))
+    {
+        return Err(bad("it does not start with BEGIN:VCALENDAR".into()));
+    }
+    if !text.to_ascii_uppercase().contains("END:VCALENDAR") {
+        return Err(bad(
+            "it has no END:VCALENDAR (is the file cut short?)".into()
+        ));
+    }
+    let cal: Calendar = trimmed
+        .parse()
+        .map_err(|e: String| bad(e.trim().to_owned()))?;
+    let mut out = Parsed::default();
+    for (n, comp) in cal.components.iter().enumerate() {
+        let CalendarComponent::Event(ev) = comp else {
+            continue;
+        };
+        let summary = ev
+            .get_summary()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("(busy)");
+        let what = format!("event {} `{summary}`", n + 1);
+        let uid = match ev.get_uid() {
+            Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+            _ => return Err(bad(format!("{what} has no UID"))),
+        };
+        let Some(start) = ev.get_start() else {
+            return Err(bad(format!("{what} has no DTSTART")));
+        };
+        let start = match instant(&start, floating_tz) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                out.warnings.push(format!(
+                    "skipped {what}: an all-day event has no time blocks"
+                ));
+                continue;
+            }
+            Err(e) => return Err(bad(format!("{what}: {e}"))),
+        };
+        let end = match ev.get_end() {
+            Some(end) => match instant(&end, floating_tz) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    return Err(bad(format!(
+                        "{what} mixes a DATE end with a DATE-TIME start"
+                    )));
+                }
+                Err(e) => return Err(bad(format!("{what}: {e}"))),
+            },
+            None => match ev.property_value("DURATION").map(parse_duration) {
+                Some(Some(d)) => start + d,
+                Some(None) => {
+                    return Err(bad(format!("{what} has a DURATION that cannot be read")));
+                }
+                None => {
+                    out.warnings
+                        .push(format!("skipped {what}: it has no end and no duration"));
+                    continue;
+                }
+            },
+        };
+        if end <= start {
+            return Err(bad(format!("{what} ends before it starts")));
+        }
+        if ev.property_value("RRULE").is_some() {
+            out.warnings.push(format!(
+                "{what} repeats; only its first occurrence was imported"
+            ));
+        }
+        let color = ev
+            .property_value("X-BLOCKS-COLOR")
+            .or_else(|| ev.property_value("COLOR"))
+            .and_then(|c| Color::parse(c).ok());
+        let category = ev.get_categories().and_then(|cs| {
+            cs.into_iter()
+                .map(|c| c.trim().to_owned())
+                .find(|c| !c.is_empty())
+        });
+        out.events.push(ImportedEvent {
+            uid,
+            summary: summary.to_owned(),
+            category,
+            color,
+            start,
+            end,
+        });
+    }
+    Ok(out)
+}
+
+fn instant(
+    d: &DatePerhapsTime,
+    floating_tz: Tz,
+) -> std::result::Result<Option<DateTime<Utc>>, String> {
+    match d {
+        DatePerhapsTime::Date(_) => Ok(None),
+        DatePerhapsTime::DateTime(CalendarDateTime::Utc(t)) => Ok(Some(*t)),
+        DatePerhapsTime::DateTime(CalendarDateTime::Floating(t)) => {
+            Ok(Some(resolve_local(floating_tz, *t)))
+        }
+        DatePerhapsTime::DateTime(CalendarDateTime::WithTimezone { date_time, tzid }) => {
+            let tz = tz_from_tzid(tzid).ok_or_else(|| {
+                format!("TZID `{tzid}` is not an IANA time zone this build knows")
+            })?;
+            Ok(Some(resolve_local(tz, *date_time)))
+        }
+    }
+}
+
+/// Reads a TZID: an IANA name, possibly with a vendor prefix (`/mozilla.org/.../Europe/Berlin`).
+fn tz_from_tzid(tzid: &str) -> Option<Tz> {
+    let t = tzid.trim().trim_matches('"');
+    if let Ok(tz) = t.parse::<Tz>() {
+        return Some(tz);
+    }
+    let parts: Vec<&str> = t.split('/').collect();
+    (0..parts.len()).find_map(|i| parts[i..].join("/").parse::<Tz>().ok())
+}
+
+/// Reads an RFC 5545 DURATION such as `PT1H30M`, `P1D` or `-PT15M` (negative is refused).
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim().strip_prefix('+').unwrap_or(s.trim());
+    let s = s.strip_prefix('P')?;
+    let mut total = Duration::zero();
+    let mut num = String::new();
+    let mut in_time = false;
+    for ch in s.chars() {
+        match ch {
+            'T' => in_time = true,
+            '0'..='9' => num.push(ch),
+            _ => {
+                let n: i64 = num.parse().ok()?;
+                num.clear();
+                total += match (ch, in_time) {
+                    ('W', false) => Duration::weeks(n),
+                    ('D', false) => Duration::days(n),
+                    ('H', true) => Duration::hours(n),
+                    ('M', true) => Duration::minutes(n),
+                    ('S', true) => Duration::seconds(n),
+                    _ => return None,
+                };
+            }
+        }
+    }
+    (num.is_empty() && total > Duration::zero()).then_some(total)
+}
+
+/// The blocks of `grid` an event touches, rounded outward to whole blocks, or `None` when it
+/// does not touch the waking span.
+pub fn blocks_for(grid: &Grid, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Range<usize>> {
+    let first = grid.blocks.iter().position(|b| b.end() > start)?;
+    let last = grid.blocks.iter().rposition(|b| b.start < end)?;
+    (first <= last).then_some(first..last + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Rounding;
+    use crate::grid::{DaySpan, parse_tz};
+    use crate::plan::{Conflict, DayPlan};
+
+    fn now() -> DateTime<Utc> {
+        "2026-03-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn berlin_day() -> (Grid, DayPlan) {
+        let g = Grid::new(
+            "2026-03-05".parse().unwrap(),
+            parse_tz("Europe/Berlin").unwrap(),
+            DaySpan::default(),
+        );
+        let mut day = DayPlan::new(g.date);
+        let plan = [
+            ("09:00-11:30", "deep work", Some("focus"), Some("blue")),
+            ("11:30-12:00", "email", None, None),
+            ("14:00-14:30", "deep work", Some("focus"), Some("blue")),
+            ("16:00-16:20", "review, notes; misc", None, Some("#ff8800")),
+        ];
+        for (range, label, cat, color) in plan {
+            let r = g.range(range.parse().unwrap(), Rounding::Strict).unwrap();
+            let cell = Cell::new(label)
+                .unwrap()
+                .with_category(cat)
+                .with_color(color.map(|c| Color::parse(c).unwrap()));
+            day.assign(&g, r, &cell, Conflict::Refuse, now()).unwrap();
+        }
+        (g, day)
+    }
+
+    #[test]
+    fn export_merges_runs_and_round_trips() {
+        let (g, day) = berlin_day();
+        let text = plan_calendar(
+            &[PlanDay {
+                grid: &g,
+                planned: day.per_block(&g, None),
+                revision: 1,
+            }],
+            now(),
+        );
+        assert_eq!(text.matches("BEGIN:VEVENT").count(), 4, "{text}");
+        assert!(text.contains("DTSTART:20260305T080000Z"), "{text}");
+        assert!(text.contains("DTEND:20260305T103000Z"), "{text}");
+        assert!(text.contains("PRODID:-//Retrace//blocks planner//EN"));
+        assert!(text.contains("\r\n"), "RFC 5545 lines end in CRLF");
+
+        let parsed = parse(&text, "x.ics", parse_tz("UTC").unwrap()).unwrap();
+        assert!(parsed.warnings.is_empty());
+        let uids: Vec<&str> = parsed.events.iter().map(|e| e.uid.as_str()).collect();
+        let mut unique = uids.clone();
+        unique.dedup();
+        assert_eq!(uids.len(), unique.len(), "{uids:?}");
+        assert!(
+            uids[0].starts_with("plan-2026-03-05-deep-work-"),
+            "{uids:?}"
+        );
+
+        // Importing the events into an empty day gives the same plan back.
+        let mut back = DayPlan::new(g.date);
+        for ev in &parsed.events {
+            let r = blocks_for(&g, ev.start, ev.end).unwrap();
+            back.place_fixed(&g, r, &ev.cell(), Conflict::Refuse, now())
+                .unwrap();
+        }
+        let strip = |d: &DayPlan| -> Vec<(String, String, Option<String>, Option<String>)> {
+            d.cells()
+                .iter()
+                .map(|(w, c)| {
+                    (
+                        w.to_string(),
+                        c.label.clone(),
+                        c.category.clone(),
+                        c.color.as_ref().map(|c| c.to_string()),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(strip(&back), strip(&day));
+
+        // The second export of the imported plan keeps the UIDs.
+        let again = plan_calendar(
+            &[PlanDay {
+                grid: &g,
+                planned: back.per_block(&g, None),
+                revision: 1,
+            }],
+            now(),
+        );
+        let reparsed = parse(&again, "y.ics", parse_tz("UTC").unwrap()).unwrap();
+        let uids2: Vec<&str> = reparsed.events.iter().map(|e| e.uid.as_str()).collect();
+        assert_eq!(uids, uids2);
+        assert_eq!(reparsed.events, parsed.events);
+    }
+
+    #[test]
+    fn uids_are_stable_when_a_run_moves() {
+        let (g, mut day) = berlin_day();
+        let uid_of = |day: &DayPlan| {
+            let text = plan_calendar(
+                &[PlanDay {
+                    grid: &g,
+                    planned: day.per_block(&g, None),
+                    revision: 1,
+                }],
+                now(),
+            );
+            parse(&text, "x", Tz::UTC).unwrap().events[1].uid.clone()
+        };
+        let before = uid_of(&day);
+        let r = g
+            .range("11:30-12:00".parse().unwrap(), Rounding::Strict)
+            .unwrap();
+        day.clear(&g, r, now()).unwrap();
+        let r = g
+            .range("12:00-12:30".parse().unwrap(), Rounding::Strict)
+            .unwrap();
+        day.assign(&g, r, &Cell::new("email").unwrap(), Conflict::Refuse, now())
+            .unwrap();
+        assert_eq!(uid_of(&day), before);
+    }
+
+    #[test]
+    fn reads_tzid_floating_duration_and_skips_all_day() {
+        let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n\
+            BEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20260301T000000Z\r\nDTSTART;TZID=America/New_York:20261101T013000\r\nDTEND;TZID=America/New_York:20261101T020000\r\nSUMMARY:ambiguous\r\nEND:VEVENT\r\n\
+            BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260301T000000Z\r\nDTSTART:20261101T090000\r\nDURATION:PT1H30M\r\nSUMMARY:floating\r\nCATEGORIES:work,other\r\nEND:VEVENT\r\n\
+            BEGIN:VEVENT\r\nUID:c\r\nDTSTAMP:20260301T000000Z\r\nDTSTART;VALUE=DATE:20261101\r\nSUMMARY:holiday\r\nEND:VEVENT\r\n\
+            END:VCALENDAR\r\n";
+        let p = parse(text, "t.ics", parse_tz("Asia/Kathmandu").unwrap()).unwrap();
+        assert_eq!(p.events.len(), 2);
+        // 01:30 exists twice in New York that night; RFC 5545 says the first (EDT, -04:00).
+        assert_eq!(p.events[0].start.to_rfc3339(), "2026-11-01T05:30:00+00:00");
+        // 02:00 EST.
+        assert_eq!(p.events[0].end.to_rfc3339(), "2026-11-01T07:00:00+00:00");
+        assert_eq!(p.events[1].start.to_rfc3339(), "2026-11-01T03:15:00+00:00");
+        assert_eq!(p.events[1].end - p.events[1].start, Duration::minutes(90));
+        assert_eq!(p.events[1].category.as_deref(), Some("work"));
+        assert_eq!(
+            p.warnings,
+            ["skipped event 3 `holiday`: an all-day event has no time blocks"]
+        );
+    }
+
+    #[test]
+    fn malformed_files_are_named() {
+        for (text, want) in [
+            ("hello", "does not start with BEGIN:VCALENDAR"),
+            ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n", "no END:VCALENDAR"),
+            (
+                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "has no DTSTART",
+            ),
+            (
+                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T100000Z\r\nDTEND:20260101T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "ends before it starts",
+            ),
+            (
+                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=Mars/Base:20260101T100000\r\nDTEND:20260101T110000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "TZID `Mars/Base`",
+            ),
+        ] {
+            let e = parse(text, "bad.ics", Tz::UTC).unwrap_err().to_string();
+            assert!(e.starts_with("malformed iCalendar file bad.ics: "), "{e}");
+            assert!(e.contains(want), "{e} should mention {want}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("PT1H30M"), Some(Duration::minutes(90)));
+        assert_eq!(parse_duration("P1DT2H"), Some(Duration::hours(26)));
+        assert_eq!(parse_duration("P1W"), Some(Duration::weeks(1)));
+        assert_eq!(parse_duration("-PT15M"), None);
+        assert_eq!(parse_duration("PT"), None);
+    }
+
+    #[test]
+    fn events_round_outward_to_blocks() {
+        let g = Grid::new("2026-03-05".parse().unwrap(), Tz::UTC, DaySpan::default());
+        let t = |s: &str| format!("2026-03-05T{s}Z").parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(blocks_for(&g, t("09:05:00"), t("09:55:00")), Some(12..18));
+        assert_eq!(blocks_for(&g, t("06:00:00"), t("07:10:00")), Some(0..1));
+        assert_eq!(blocks_for(&g, t("03:00:00"), t("04:00:00")), None);
+        assert_eq!(blocks_for(&g, t("09:00:00"), t("09:00:01")), Some(12..13));
+    }
+}

@@ -1,0 +1,403 @@
+//! The day as text for a terminal: one row per local hour with six 10-minute cells, the plan
+//! on the left and what was done on the right, the current block marked. Pure: it gets
+//! `now` and whether to colour, and returns a string.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use crate::actual::ActualCell;
+use crate::compare::{DayComparison, Summary, Tally};
+use crate::grid::Grid;
+use crate::plan::{Cell, Color};
+
+const CELL: usize = 6;
+const SLOTS: usize = 6;
+
+/// Everything one day's grid shows.
+pub struct DayView<'a> {
+    pub grid: &'a Grid,
+    pub planned: &'a [Option<&'a Cell>],
+    pub actual: &'a [Option<ActualCell>],
+    pub comparison: &'a DayComparison,
+    pub now: DateTime<Utc>,
+    /// Which plan revision is shown, e.g. `plan revision 2 of 2 (re-planned at 10:41 from 10:40)`.
+    pub revision_note: String,
+    /// Lines printed under the grid (warnings, blocks outside the span).
+    pub notes: Vec<String>,
+}
+
+/// `2h30` for a number of blocks.
+pub fn duration_text(blocks: u32) -> String {
+    let m = blocks * 10;
+    format!("{}h{:02}", m / 60, m % 60)
+}
+
+#[derive(Clone, PartialEq)]
+struct Item {
+    label: String,
+    rgb: (u8, u8, u8),
+}
+
+/// One side of one row: characters and the coloured stretches.
+struct Side {
+    chars: Vec<char>,
+    styles: Vec<(usize, usize, (u8, u8, u8))>,
+}
+
+fn side(slots: &[Option<Option<Item>>; SLOTS]) -> Side {
+    let mut chars = vec![' '; CELL * SLOTS];
+    let mut styles = Vec::new();
+    let mut s = 0;
+    while s < SLOTS {
+        match &slots[s] {
+            None => s += 1,
+            Some(None) => {
+                chars[s * CELL] = '·';
+                s += 1;
+            }
+            Some(Some(item)) => {
+                let mut n = 1;
+                while s + n < SLOTS && slots[s + n].as_ref().and_then(Option::as_ref) == Some(item)
+                {
+                    n += 1;
+                }
+                let (a, b) = (s * CELL, (s + n) * CELL);
+                let width = CELL * n - 2;
+                let label: Vec<char> = item.label.chars().collect();
+                let text: Vec<char> = if label.len() > width {
+                    label[..width - 1].iter().copied().chain(['…']).collect()
+                } else {
+                    label
+                };
+                chars[a] = '[';
+                for (i, ch) in text.iter().enumerate() {
+                    chars[a + 1 + i] = *ch;
+                }
+                chars[b - 1] = ']';
+                styles.push((a, b, item.rgb));
+                s += n;
+            }
+        }
+    }
+    Side { chars, styles }
+}
+
+fn paint(side: &Side, color: bool) -> String {
+    if !color {
+        return side.chars.iter().collect();
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < side.chars.len() {
+        if let Some(&(a, b, (r, g, bl))) = side.styles.iter().find(|(a, _, _)| *a == i) {
+            let light = (r as u32 * 299 + g as u32 * 587 + bl as u32 * 114) / 1000 > 140;
+            let fg = if light { "30" } else { "97" };
+            let _ = write!(out, "\x1b[{fg};48;2;{r};{g};{bl}m");
+            out.extend(&side.chars[a..b]);
+            out.push_str("\x1b[0m");
+            i = b;
+        } else {
+            out.push(side.chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn item_of_cell(c: &Cell) -> Item {
+    let color = c
+        .color
+        .clone()
+        .unwrap_or_else(|| Color::for_label(&c.label));
+    Item {
+        label: c.label.clone(),
+        rgb: color.rgb(),
+    }
+}
+
+fn item_of_actual(a: &ActualCell) -> Item {
+    Item {
+        label: a.label.clone(),
+        rgb: Color::for_label(&a.label).rgb(),
+    }
+}
+
+/// The day grid with planned and actual side by side.
+pub fn render_day(v: &DayView<'_>, color: bool) -> String {
+    let g = v.grid;
+    let mut out = String::new();
+    let offset = g
+        .blocks
+        .first()
+        .map(|b| b.offset.to_string())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} {}  {} (UTC{})  {}  {} blocks",
+        g.date.weekday(),
+        g.date,
+        g.tz.name(),
+        offset,
+        g.span,
+        g.len()
+    );
+    let _ = writeln!(out, "{}", v.revision_note);
+    let _ = writeln!(out, "{:<6}{:<w$} │ actual", "", "planned", w = CELL * SLOTS);
+
+    let current = g.index_at(v.now);
+    // Rows: consecutive blocks with the same local date, hour and offset.
+    let mut i = 0;
+    while i < g.len() {
+        let first = &g.blocks[i];
+        let key =
+            |b: &crate::grid::Block| (b.local.date(), b.local.format("%H").to_string(), b.offset);
+        let mut j = i;
+        while j < g.len() && key(&g.blocks[j]) == key(first) {
+            j += 1;
+        }
+        let mut plan_slots: [Option<Option<Item>>; SLOTS] = Default::default();
+        let mut act_slots: [Option<Option<Item>>; SLOTS] = Default::default();
+        let mut marker = None;
+        for k in i..j {
+            let slot = (g.blocks[k]
+                .local
+                .format("%M")
+                .to_string()
+                .parse::<usize>()
+                .unwrap_or(0)
+                / 10)
+                .min(SLOTS - 1);
+            plan_slots[slot] = Some(v.planned.get(k).copied().flatten().map(item_of_cell));
+            act_slots[slot] = Some(v.actual.get(k).and_then(Option::as_ref).map(item_of_actual));
+            if current == Some(k) {
+                marker = Some(slot);
+            }
+        }
+        let mut left = side(&plan_slots);
+        let mut right = side(&act_slots);
+        if let Some(s) = marker {
+            left.chars[s * CELL] = '▶';
+            right.chars[s * CELL] = '▶';
+        }
+        let row = format!(
+            "{}:00 {} │ {}",
+            first.local.format("%H"),
+            paint(&left, color),
+            paint(&right, color)
+        );
+        out.push_str(row.trim_end());
+        if first.repeated {
+            let _ = write!(out, "  UTC{}", first.offset);
+        }
+        if marker.is_some() {
+            let _ = write!(
+                out,
+                "  ◀ now {}",
+                v.now.with_timezone(&g.tz).format("%H:%M")
+            );
+        }
+        out.push('\n');
+        i = j;
+    }
+
+    let c = v.comparison;
+    let _ = writeln!(out, "adherence: {}", c.adherence.percent_text());
+    let list = |pick: fn(&Tally) -> u32| -> String {
+        let parts: Vec<String> = c
+            .by_label
+            .iter()
+            .filter(|t| pick(t) > 0)
+            .map(|t| format!("{} {}", t.name, duration_text(pick(t))))
+            .collect();
+        if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join(" · ")
+        }
+    };
+    let _ = writeln!(out, "planned: {}", list(|t| t.planned));
+    let _ = writeln!(out, "actual:  {}", list(|t| t.actual));
+    for n in &v.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+fn table(out: &mut String, title: &str, rows: &[Tally]) {
+    if rows.is_empty() {
+        return;
+    }
+    let w = rows
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(title.len());
+    let _ = writeln!(out, "{title:<w$}  planned   actual  matched");
+    for t in rows {
+        let matched = if t.due > 0 {
+            format!("{}/{}", t.matched, t.due)
+        } else {
+            "-".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "{:<w$}  {:>7}  {:>7}  {:>7}",
+            t.name,
+            duration_text(t.planned),
+            duration_text(t.actual),
+            matched
+        );
+    }
+}
+
+/// Planned vs actual for one day, per label and per category.
+pub fn render_day_report(c: &DayComparison, tz: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {} ({tz})", c.date.weekday(), c.date);
+    let _ = writeln!(out, "adherence: {}", c.adherence.percent_text());
+    out.push('\n');
+    table(&mut out, "label", &c.by_label);
+    if !c.by_category.is_empty() {
+        out.push('\n');
+        table(&mut out, "category", &c.by_category);
+    }
+    out
+}
+
+/// Planned vs actual for a week: each day's adherence, then totals per label and category.
+pub fn render_week_report(s: &Summary, tz: &str) -> String {
+    let mut out = String::new();
+    if let (Some(first), Some(last)) = (s.days.first(), s.days.last()) {
+        let _ = writeln!(out, "week {} to {} ({tz})", first.0, last.0);
+    }
+    for (date, a) in &s.days {
+        let _ = writeln!(out, "  {} {}  {}", date.weekday(), date, a.percent_text());
+    }
+    let _ = writeln!(out, "adherence: {}", s.adherence.percent_text());
+    out.push('\n');
+    table(&mut out, "label", &s.by_label);
+    if !s.by_category.is_empty() {
+        out.push('\n');
+        table(&mut out, "category", &s.by_category);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Rounding;
+    use crate::compare::compare_day;
+    use crate::grid::{DaySpan, parse_tz};
+    use crate::plan::{Conflict, DayPlan};
+    use expect_test::expect;
+
+    fn view_text(
+        g: &Grid,
+        day: &DayPlan,
+        actual: &[Option<ActualCell>],
+        now: &str,
+        color: bool,
+    ) -> String {
+        let now: DateTime<Utc> = now.parse().unwrap();
+        let planned = day.per_block(g, None);
+        let cmp = compare_day(g, &planned, actual, now);
+        render_day(
+            &DayView {
+                grid: g,
+                planned: &planned,
+                actual,
+                comparison: &cmp,
+                now,
+                revision_note: "plan revision 1 of 1".into(),
+                notes: vec![],
+            },
+            color,
+        )
+    }
+
+    fn did(label: &str) -> Option<ActualCell> {
+        Some(ActualCell {
+            label: label.into(),
+            category: None,
+            source: "manual".into(),
+            seconds: 600,
+        })
+    }
+
+    #[test]
+    fn planned_and_actual_side_by_side() {
+        let g = Grid::new(
+            "2026-03-05".parse().unwrap(),
+            parse_tz("UTC").unwrap(),
+            DaySpan::parse("08:30", "12:00").unwrap(),
+        );
+        let mut day = DayPlan::new(g.date);
+        let now: DateTime<Utc> = "2026-03-05T08:00:00Z".parse().unwrap();
+        for (r, l) in [
+            ("09:00-10:20", "deep work"),
+            ("10:20-10:30", "email"),
+            ("11:00-11:10", "a very long label"),
+        ] {
+            let r = g.range(r.parse().unwrap(), Rounding::Strict).unwrap();
+            day.assign(&g, r, &Cell::new(l).unwrap(), Conflict::Refuse, now)
+                .unwrap();
+        }
+        let mut actual = vec![None; g.len()];
+        for a in actual.iter_mut().skip(3).take(5) {
+            *a = did("deep work");
+        }
+        actual[8] = did("chat");
+        let text = view_text(&g, &day, &actual, "2026-03-05T09:47:00Z", false);
+        expect![[r#"
+            Thu 2026-03-05  UTC (UTC+00:00)  08:30-12:00  21 blocks
+            plan revision 1 of 1
+                  planned                              │ actual
+            08:00                   ·     ·     ·      │                   ·     ·     ·
+            09:00 [deep work              ▶          ] │ [deep work              ▶    ][chat]  ◀ now 09:47
+            10:00 [deep work ][ema…]·     ·     ·      │ ·     ·     ·     ·     ·     ·
+            11:00 [a v…]·     ·     ·     ·     ·      │ ·     ·     ·     ·     ·     ·
+            adherence: 5/5 blocks (100%)
+            planned: deep work 1h20 · a very long label 0h10 · email 0h10
+            actual:  deep work 0h50 · chat 0h10
+        "#]]
+        .assert_eq(&text);
+    }
+
+    #[test]
+    fn fall_back_rows_show_their_offset_and_colour_is_optional() {
+        let g = Grid::new(
+            "2026-11-01".parse().unwrap(),
+            parse_tz("America/New_York").unwrap(),
+            DaySpan::parse("00:00", "03:00").unwrap(),
+        );
+        let day = DayPlan::new(g.date);
+        let actual = vec![None; g.len()];
+        let text = view_text(&g, &day, &actual, "2026-11-01T06:15:00Z", false);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("01:00")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].ends_with("UTC-04:00"), "{}", rows[0]);
+        assert!(
+            rows[1].contains("UTC-05:00") && rows[1].contains("◀ now 01:15"),
+            "{}",
+            rows[1]
+        );
+        assert!(!text.contains('\x1b'));
+
+        let mut day = DayPlan::new(g.date);
+        let r = g
+            .range("00:00-00:30".parse().unwrap(), Rounding::Strict)
+            .unwrap();
+        let cell = Cell::new("x")
+            .unwrap()
+            .with_color(Some(Color::parse("#ffffff").unwrap()));
+        day.assign(&g, r, &cell, Conflict::Refuse, g.wake).unwrap();
+        let coloured = view_text(&g, &day, &actual, "2026-11-01T06:15:00Z", true);
+        assert!(
+            coloured.contains("\x1b[30;48;2;255;255;255m[x"),
+            "{coloured:?}"
+        );
+    }
+}
