@@ -316,6 +316,18 @@ mod tests {
         })
         .unwrap();
         let backup = Backup::collect(&a.read(), now).unwrap();
+        assert_eq!(
+            (
+                backup.days.len(),
+                backup.templates.len(),
+                backup.actual.len()
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            backup.settings.get("wake").map(String::as_str),
+            Some("06:00")
+        );
         let text = backup.to_json();
         let back = Backup::from_json(&text, "b.json").unwrap();
         assert_eq!(back, backup);

@@ -617,11 +617,22 @@ impl Txn<'_> {
     }
 
     pub fn all_manual(&self) -> Result<Vec<ManualEntry>> {
-        Ok(self
-            .manual_between(from_ms(i64::MIN / 2), from_ms(i64::MAX / 2))?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        let mut st = self
+            .conn
+            .prepare("SELECT start_ms, end_ms, tz, label, category FROM actual_entries ORDER BY start_ms, id")
+            .at(self.path)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(ManualEntry {
+                    start: from_ms(r.get(0)?),
+                    end: from_ms(r.get(1)?),
+                    tz: r.get(2)?,
+                    label: r.get(3)?,
+                    category: r.get(4)?,
+                })
+            })
+            .at(self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(self.path)
     }
 
     pub fn insert_manual(&self, e: &ManualEntry) -> Result<()> {
