@@ -1,0 +1,44 @@
+"""Runs the real `blocks` binary on a temporary database."""
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+
+from tests.conftest import binary
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class Blocks:
+    def __init__(self, tmp_path, tz="UTC", now="2026-03-05T08:00:00Z"):
+        self.dir = tmp_path
+        self.db = tmp_path / "planner.sqlite3"
+        self.tz = tz
+        self.now = now
+
+    def run(self, *args) -> Result:
+        env = dict(os.environ)
+        env.update(BLOCKS_DB=str(self.db), TZ=self.tz, BLOCKS_NOW=self.now, NO_COLOR="1")
+        env.pop("XDG_DATA_HOME", None)
+        p = subprocess.run(
+            [str(binary("blocks")), *map(str, args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    def ok(self, *args) -> str:
+        r = self.run(*args)
+        assert r.code == 0, f"blocks {args} failed ({r.code}):\n{r.stdout}{r.stderr}"
+        return r.stdout
+
+    def json(self, *args):
+        return json.loads(self.ok(*args))

@@ -1,0 +1,166 @@
+"""iCalendar exports read back by an independent parser (Python's `icalendar`), and
+calendars made by it imported by `blocks`."""
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from .harness import Blocks
+
+UTC = timezone.utc
+
+
+def events(path):
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    assert not cal.errors, cal.errors
+    evs = cal.walk("VEVENT")
+    for e in evs:
+        assert not e.errors, e.errors
+    return cal, evs
+
+
+def test_plan_export_merges_blocks_into_events(tmp_path):
+    b = Blocks(tmp_path, tz="Europe/Berlin", now="2026-03-01T12:00:00Z")
+    b.ok("plan", "09:00-11:30", "deep work", "--category", "focus", "--fill", "blue", "--date", "2026-03-05")
+    b.ok("plan", "11:30-12:00", "email", "--date", "2026-03-05")
+    b.ok("plan", "14:00-14:30", "deep work", "--category", "focus", "--fill", "blue", "--date", "2026-03-05")
+    b.ok("plan", "16:00-16:20", "review, notes; misc", "--date", "2026-03-05")
+    out = tmp_path / "plan.ics"
+    b.ok("export", "--ics", out, "--date", "2026-03-05")
+
+    cal, evs = events(out)
+    assert str(cal["VERSION"]) == "2.0"
+    assert "Retrace" in str(cal["PRODID"])
+    got = [
+        (str(e["SUMMARY"]), e.decoded("DTSTART"), e.decoded("DTEND"))
+        for e in sorted(evs, key=lambda e: e.decoded("DTSTART"))
+    ]
+    # Berlin is UTC+01:00 in March.
+    assert got == [
+        ("deep work", datetime(2026, 3, 5, 8, 0, tzinfo=UTC), datetime(2026, 3, 5, 10, 30, tzinfo=UTC)),
+        ("email", datetime(2026, 3, 5, 10, 30, tzinfo=UTC), datetime(2026, 3, 5, 11, 0, tzinfo=UTC)),
+        ("deep work", datetime(2026, 3, 5, 13, 0, tzinfo=UTC), datetime(2026, 3, 5, 13, 30, tzinfo=UTC)),
+        ("review, notes; misc", datetime(2026, 3, 5, 15, 0, tzinfo=UTC), datetime(2026, 3, 5, 15, 20, tzinfo=UTC)),
+    ]
+    uids = [str(e["UID"]) for e in evs]
+    assert len(set(uids)) == len(uids)
+    deep = [e for e in evs if str(e["SUMMARY"]) == "deep work"]
+    assert all(e["CATEGORIES"].cats == ["focus"] for e in deep)
+    assert all(str(e["COLOR"]) == "blue" for e in deep)
+    assert all("DTSTAMP" in e for e in evs)
+
+
+def test_uids_stay_when_the_plan_moves_so_calendars_update(tmp_path):
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    b.ok("plan", "09:00-10:00", "writing", "--date", "2026-03-05")
+    first = tmp_path / "a.ics"
+    b.ok("export", "--ics", first, "--date", "2026-03-05")
+    b.ok("clear", "09:00-10:00", "--date", "2026-03-05")
+    b.ok("plan", "10:00-11:30", "writing", "--date", "2026-03-05")
+    second = tmp_path / "b.ics"
+    b.ok("export", "--ics", second, "--date", "2026-03-05")
+    (_, a), (_, c) = events(first), events(second)
+    assert [str(e["UID"]) for e in a] == [str(e["UID"]) for e in c]
+    assert c[0].decoded("DTEND") - c[0].decoded("DTSTART") == timedelta(minutes=90)
+
+
+def test_week_export_across_a_clock_change(tmp_path):
+    b = Blocks(tmp_path, tz="America/New_York", now="2026-03-01T12:00:00Z")
+    # Clocks jump from 02:00 to 03:00 on 2026-03-08: 01:00-04:00 is two real hours.
+    b.ok("plan", "01:00-04:00", "night shift", "--date", "2026-03-08", "--wake", "00:00")
+    b.ok("plan", "09:00-10:00", "standup", "--date", "2026-03-06")
+    out = tmp_path / "week.ics"
+    r = b.ok("export", "--ics", out, "--week", "2026-03-05", "--wake", "00:00")
+    assert "2026-03-02 to 2026-03-08" in r
+    _, evs = events(out)
+    by = {str(e["SUMMARY"]): e for e in evs}
+    night = by["night shift"]
+    assert night.decoded("DTSTART") == datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
+    assert night.decoded("DTEND") - night.decoded("DTSTART") == timedelta(hours=2)
+    local = night.decoded("DTEND").astimezone(ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (4, 0)
+
+
+def test_actual_time_is_its_own_calendar(tmp_path):
+    b = Blocks(tmp_path, now="2026-03-05T18:00:00Z")
+    b.ok("plan", "09:00-10:00", "deep work")
+    b.ok("did", "09:00-09:40", "deep work")
+    b.ok("did", "09:40-10:10", "chat", "--category", "social")
+    out = tmp_path / "actual.ics"
+    b.ok("export", "--ics", out, "--actual")
+    cal, evs = events(out)
+    assert str(cal["X-WR-CALNAME"]) == "blocks actual"
+    got = sorted((str(e["SUMMARY"]), e.decoded("DTSTART").hour, e.decoded("DTSTART").minute) for e in evs)
+    assert got == [("chat", 9, 40), ("deep work", 9, 0)]
+    chat = next(e for e in evs if str(e["SUMMARY"]) == "chat")
+    assert chat["CATEGORIES"].cats == ["social"]
+    assert chat.decoded("DTEND") == datetime(2026, 3, 5, 10, 10, tzinfo=UTC)
+
+
+def make_calendar(events_spec):
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//test//python icalendar//EN")
+    cal.add("version", "2.0")
+    for uid, summary, start, end in events_spec:
+        e = icalendar.Event()
+        e.add("uid", uid)
+        e.add("summary", summary)
+        e.add("dtstamp", datetime(2026, 3, 1, tzinfo=UTC))
+        e.add("dtstart", start)
+        if end is not None:
+            e.add("dtend", end)
+        cal.add_component(e)
+    cal.add_missing_timezones()
+    return cal
+
+
+def test_calendar_made_elsewhere_becomes_fixed_blocks_and_reimport_updates(tmp_path):
+    ny = ZoneInfo("America/New_York")
+    cal = make_calendar([
+        ("standup@example.com", "standup", datetime(2026, 3, 5, 9, 0, tzinfo=ny), datetime(2026, 3, 5, 9, 15, tzinfo=ny)),
+        ("review@example.com", "design review", datetime(2026, 3, 5, 14, 0, tzinfo=ny), datetime(2026, 3, 5, 15, 0, tzinfo=ny)),
+        ("holiday@example.com", "holiday", datetime(2026, 3, 6).date(), None),
+    ])
+    assert b"TZID=America/New_York" in cal.to_ical()
+    path = tmp_path / "work.ics"
+    path.write_bytes(cal.to_ical())
+
+    b = Blocks(tmp_path, tz="America/New_York", now="2026-03-01T12:00:00Z")
+    out = b.ok("import", path)
+    assert "imported 2 events" in out
+    assert "all-day event" in out
+    day = b.json("show", "2026-03-05", "--json")
+    labels = {blk["local"]: (blk["planned"] or {}).get("label") for blk in day["blocks"]}
+    # 09:00-09:15 rounds outward to two blocks.
+    assert labels["09:00"] == "standup" and labels["09:10"] == "standup" and labels["09:20"] is None
+    assert [labels[t] for t in ("14:00", "14:50", "15:00")] == ["design review", "design review", None]
+    assert all(blk["planned"]["fixed_uid"] for blk in day["blocks"] if blk["planned"])
+
+    # The review moves to 16:00 in the calendar; importing again moves it here too.
+    moved = make_calendar([
+        ("review@example.com", "design review", datetime(2026, 3, 5, 16, 0, tzinfo=ny), datetime(2026, 3, 5, 16, 30, tzinfo=ny)),
+    ])
+    path.write_bytes(moved.to_ical())
+    b.ok("import", path)
+    day = b.json("show", "2026-03-05", "--json")
+    labels = {blk["local"]: (blk["planned"] or {}).get("label") for blk in day["blocks"]}
+    assert labels["14:00"] is None and labels["16:00"] == "design review" and labels["16:30"] is None
+    assert labels["09:00"] == "standup"
+
+    # A template applied over the day keeps the calendar's blocks.
+    b.ok("plan", "08:00-10:00", "deep work", "--date", "2026-03-04")
+    b.ok("template", "save", "mornings", "--from", "2026-03-04")
+    out = b.ok("template", "apply", "mornings", "--date", "2026-03-05", "--replace")
+    assert "2 kept for calendar events" in out
+
+
+def test_malformed_calendar_is_refused_with_a_clear_error(tmp_path):
+    b = Blocks(tmp_path)
+    bad = tmp_path / "bad.ics"
+    bad.write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:cut short\r\n")
+    r = b.run("import", bad)
+    assert r.code == 7
+    assert r.stderr.startswith("blocks: error: malformed iCalendar file")
+    assert "END:VCALENDAR" in r.stderr
+    assert "panicked" not in r.stderr
