@@ -526,6 +526,28 @@ mod tests {
         assert_eq!(g.index_at(t), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn blocks_are_real_ten_minute_steps_labelled_on_local_tens(
+            day in 0i64..3650,
+            zone in 0usize..6,
+            wake in 0u16..144,
+            len in 1u16..=144,
+        ) {
+            let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham"];
+            let date = date("2020-01-01") + Duration::days(day);
+            let span = DaySpan::new(wake * 10, wake * 10 + len * 10).unwrap();
+            let g = Grid::new(date, parse_tz(zones[zone]).unwrap(), span);
+            proptest::prop_assert_eq!(g.len() as i64, (g.sleep - g.wake).num_minutes() / 10);
+            for (i, b) in g.blocks.iter().enumerate() {
+                proptest::prop_assert_eq!(b.start, g.wake + block_len() * i as i32);
+                proptest::prop_assert_eq!(b.local.format("%M").to_string().as_bytes()[1], b'0');
+                proptest::prop_assert_eq!(g.index_of(b.wall), Some(i));
+                proptest::prop_assert_eq!(g.index_at(b.start + Duration::minutes(5)), Some(i));
+            }
+        }
+    }
+
     #[test]
     fn unknown_zones_get_a_hint() {
         let e = parse_tz("europe/berlin").unwrap_err().to_string();
