@@ -515,9 +515,6 @@ fn show(ctx: &mut Ctx, date: Option<&str>, view: ViewArgs) -> anyhow::Result<()>
         (Some(n), _) => Some(day.revision(n)?),
         (None, Some(at)) => {
             let t: ClockTime = at.parse()?;
-            let t = align(ClockRange { start: t, end: t }, Rounding::Strict)
-                .map(|_| t)
-                .unwrap_or(t);
             day.as_of(grid.resolve(t)?)
         }
         (None, None) => day.current(),
