@@ -6,9 +6,19 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export RETRACE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 PYTEST := .venv/bin/python -m pytest
 
-.PHONY: demo demo-lsp test setup build lint unit e2e bench fmt clean
+.PHONY: demo demo-lsp demo-snaprun test setup build lint unit e2e bench fmt clean
 
-demo: demo-lsp
+demo: demo-snaprun
+
+# snaprun: builds the built-in VM image if needed (host kernel + busybox, cached), then runs the
+# flaky example (a real lost-update race) 24 times, two VMs at a time, and prints the summary.
+# Failing iterations are the point of the demo (exit 1); infrastructure errors (exit 2) fail it.
+SNAPRUN_DEMO_ITERATIONS ?= 24
+demo-snaprun: setup
+	$(CARGO) build --quiet -p snaprun
+	$(RETRACE_BIN_DIR)/snaprun image build-default
+	@rc=0; $(RETRACE_BIN_DIR)/snaprun run -n $(SNAPRUN_DEMO_ITERATIONS) -j 2 -C examples/flaky -- ./stress.sh || rc=$$?; \
+	if [ $$rc -gt 1 ]; then echo "demo: snaprun exited $$rc (not a test failure)" >&2; exit $$rc; fi
 
 # A scripted editor session against retrace-lsp over this repository's sources.
 demo-lsp: setup
@@ -35,6 +45,7 @@ e2e: build
 
 bench:
 	$(CARGO) bench -p retrace-lsp
+	$(CARGO) bench -p snaprun
 
 fmt:
 	$(CARGO) fmt --all

@@ -19,12 +19,15 @@ add() {
     while [ "$i" -lt "$rounds" ]; do
         read -r v <"$counter"
         echo $((v + 1)) >"$counter"
-        sleep 0.01
+        sleep 0.05
         i=$((i + 1))
     done
 }
 
 add &
+# The second writer starts a little later, so the two usually take turns; the race only bites
+# when scheduling jitter lines their read-modify-write windows up.
+sleep 0.025
 add &
 wait
 read -r total <"$counter"
