@@ -131,6 +131,7 @@ pub fn run(
     let tree = codesnap::snapshot(store, &opts.workspace, &opts.selection)?;
     let code_disk = codesnap::disk(store, &tree)?;
     let results = Results::open(&store.results_db())?;
+    reap_abandoned(store, &results)?;
     let seed = random_u64();
     let mut batch = Batch {
         id: new_batch_id(seed),
@@ -262,6 +263,47 @@ pub fn run(
         summary,
         aborted,
     })
+}
+
+/// Batches whose snaprun was killed outright (SIGKILL, power loss) stay `running` with their
+/// overlays on disk; their QEMUs died with snaprun (PR_SET_PDEATHSIG). Mark them `abandoned`
+/// and delete their files, except the overlays of failures they recorded as kept.
+pub fn reap_abandoned(store: &Store, results: &Results) -> Result<Vec<String>> {
+    let host = host_name();
+    let mut reaped = Vec::new();
+    for b in results.running_batches()? {
+        if !crate::results::is_abandoned(&b, &host) {
+            continue;
+        }
+        let its = results.iterations(&b.id)?;
+        let kept: Vec<PathBuf> = its.iter().filter_map(|i| i.kept_overlay.clone()).collect();
+        let dir = store.runs_dir().join(&b.id);
+        for f in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = f.path();
+            // A kept overlay `iter-3.qcow2` keeps `iter-3.console.log` too.
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let keep = kept.iter().any(|k| {
+                let stem = k.file_stem().unwrap_or_default().to_string_lossy();
+                name.starts_with(&format!("{stem}."))
+            });
+            if !keep {
+                let _ = fs::remove_file(&p);
+            }
+        }
+        let _ = fs::remove_dir(&dir);
+        let end = its
+            .iter()
+            .map(|i| i.start_ms + i.duration_ms as i64)
+            .max()
+            .unwrap_or(b.start_ms);
+        results.finish_batch(&b.id, "abandoned", end)?;
+        reaped.push(b.id);
+    }
+    Ok(reaped)
 }
 
 enum Message {

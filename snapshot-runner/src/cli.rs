@@ -542,6 +542,11 @@ fn open_results(store: &Store) -> Result<Results> {
 
 fn ls(store: &Store, limit: u32, json: bool) -> Result<i32> {
     let results = open_results(store)?;
+    for id in batch::reap_abandoned(store, &results)? {
+        eprintln!(
+            "snaprun: batch {id} was abandoned (its snaprun was killed); cleaned up its overlays"
+        );
+    }
     let batches = results.batches(limit)?;
     let host = batch::host_name();
     if json {

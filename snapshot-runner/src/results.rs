@@ -352,6 +352,20 @@ impl Results {
             .map_err(|e| self.err(e))
     }
 
+    /// Batches still marked running (by this or another snaprun, alive or not).
+    pub fn running_batches(&self) -> Result<Vec<Batch>> {
+        let sql = format!(
+            "SELECT {} FROM batches WHERE status = 'running' ORDER BY start_ms",
+            Self::BATCH_COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], Self::batch_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The batch `id`: a full id, a unique prefix of one, or `last`.
     pub fn batch(&self, id: &str) -> Result<Batch> {
         let found: Vec<Batch> = if id == "last" {

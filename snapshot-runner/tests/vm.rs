@@ -68,12 +68,17 @@ fn iterations_are_isolated_and_the_base_stays_frozen() {
 fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("data.txt", "original\n", false)]);
-    let cmd = "cat data.txt; echo seed=$SNAPRUN_SEED; sleep 4; cat data.txt; exit 1";
-    let child = t.spawn(&run_args(
-        ws.to_str().unwrap(),
-        &["-n", "2", "-j", "1"],
-        cmd,
-    ));
+    let cmd =
+        "cat data.txt; echo seed=$SNAPRUN_SEED; cat built.txt; ls; sleep 4; cat data.txt; exit 1";
+    let build = [
+        "-n",
+        "2",
+        "-j",
+        "1",
+        "--build",
+        "echo from-the-build-step > built.txt",
+    ];
+    let child = t.spawn(&run_args(ws.to_str().unwrap(), &build, cmd));
     // The batch row exists once the snapshot is taken; edit the workspace right after.
     assert!(wait_until(Duration::from_secs(60), || t
         .dir
@@ -96,6 +101,11 @@ fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
         let text = String::from_utf8_lossy(&it.output);
         assert_eq!(text.matches("original").count(), 2, "{text}");
         assert!(!text.contains("edited"), "{text}");
+        assert!(
+            text.contains("from-the-build-step"),
+            "the build step ran before the snapshot: {text}"
+        );
+        assert!(!text.contains("lost+found"), "{text}");
         let kept = it
             .kept_overlay
             .as_ref()
@@ -210,4 +220,30 @@ fn sigint_stops_every_vm_and_leaves_no_overlay() {
     let its = results.iterations(&batch.id).unwrap();
     assert_eq!(its.len(), 2);
     assert!(its.iter().all(|i| i.status == Status::Interrupted));
+}
+
+#[test]
+fn a_killed_snaprun_takes_its_vms_with_it_and_ls_cleans_up() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let mut child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "2"], "sleep 600"));
+    assert!(
+        wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()),
+        "QEMU never started"
+    );
+    child.kill().unwrap(); // SIGKILL: no handler runs, only PR_SET_PDEATHSIG is left.
+    child.wait().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || t.qemu_pids().is_empty()),
+        "QEMU outlived snaprun"
+    );
+    assert!(
+        !t.run_files().is_empty(),
+        "the overlay is still there until the batch is reaped"
+    );
+    t.run(&["ls"])
+        .expect_code(0)
+        .expect_stderr("was abandoned")
+        .expect_stdout("abandoned");
+    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
 }

@@ -217,7 +217,11 @@ fn mount_code(label: &str, workdir: &str, wait: Duration) -> io::Result<()> {
             libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
             "",
         )?;
+        return Ok(());
     }
+    // mke2fs always makes lost+found; it is not part of the snapshot (an empty one is hidden
+    // in the overlay, the disk is untouched).
+    let _ = fs::remove_dir(Path::new(workdir).join("lost+found"));
     Ok(())
 }
 
