@@ -27,6 +27,7 @@ fn iterations_are_isolated_and_the_base_stays_frozen() {
     let store = Store::open(Some(&t.path())).unwrap();
     let disk = store.image("default", false).unwrap().disk;
     let (hash_before, stat_before) = (sha256_file(&disk).unwrap(), mtime_and_size(&disk));
+    let junit = t.dir.path().join("junit.xml");
 
     let out = t.run(&run_args(
         ws.to_str().unwrap(),
@@ -34,6 +35,12 @@ fn iterations_are_isolated_and_the_base_stays_frozen() {
         "./check.sh",
     ));
     out.expect_code(0).expect_stdout("passed 2, failed 0");
+    let shown = t.run(&["show", "last", "--json", "--junit", junit.to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_str(&shown.expect_code(0).stdout()).unwrap();
+    assert_eq!(json["summary"]["passed"], 2);
+    assert_eq!(json["summary"]["failure_rate"]["high"].as_f64().map(|h| (h * 1000.0).round()), Some(658.0));
+    let xml = fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"0\""), "{xml}");
 
     let results = t.results();
     let batch = results.batch("last").unwrap();
@@ -246,4 +253,17 @@ fn a_killed_snaprun_takes_its_vms_with_it_and_ls_cleans_up() {
         .expect_stderr("was abandoned")
         .expect_stdout("abandoned");
     assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+}
+
+#[test]
+fn a_background_process_holding_the_output_open_does_not_hang_the_iteration() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let cmd = "sleep 600 & echo left a daemon behind";
+    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1", "--timeout", "60s"], cmd));
+    out.expect_code(0).expect_stdout("passed 1");
+    let results = t.results();
+    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    assert!(String::from_utf8_lossy(&it.output).contains("left a daemon behind"));
+    assert!(it.duration_ms < 30_000, "took {} ms", it.duration_ms);
 }

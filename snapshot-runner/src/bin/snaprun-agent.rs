@@ -141,7 +141,9 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let pumps: Vec<_> = [
+    // Output pumps report on `done` when their pipe closes.
+    let (done, finished) = std::sync::mpsc::channel::<io::Result<()>>();
+    let outputs = [
         (
             child
                 .stdout
@@ -156,33 +158,43 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
                 .map(|s| Box::new(s) as Box<dyn Read + Send>),
             Kind::Stderr,
         ),
-    ]
-    .into_iter()
-    .filter_map(|(r, kind)| r.map(|r| (r, kind)))
-    .map(|(mut r, kind)| {
-        let writer = Arc::clone(writer);
-        std::thread::spawn(move || -> io::Result<()> {
+    ];
+    let mut pumps = 0;
+    for (reader, kind) in outputs {
+        let Some(mut r) = reader else { continue };
+        let (writer, done) = (Arc::clone(writer), done.clone());
+        pumps += 1;
+        std::thread::spawn(move || {
             let mut buf = vec![0u8; 32 << 10];
-            loop {
-                let n = r.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
+            let result = loop {
+                match r.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        let frame = Frame {
+                            kind,
+                            payload: buf[..n].to_vec(),
+                        };
+                        if let Err(e) = send(&writer, &frame) {
+                            break Err(e);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
                 }
-                send(
-                    &writer,
-                    &Frame {
-                        kind,
-                        payload: buf[..n].to_vec(),
-                    },
-                )?;
-            }
-        })
-    })
-    .collect();
+            };
+            let _ = done.send(result);
+        });
+    }
     let status = child.wait()?;
-    for p in pumps {
-        p.join()
-            .map_err(|_| io::Error::other("output pump panicked"))??;
+    // A background process the command started may hold its output open for ever; the command
+    // has ended, so give the pipes a moment to drain and then report.
+    let drain_until = Instant::now() + Duration::from_secs(2);
+    for _ in 0..pumps {
+        let left = drain_until.saturating_duration_since(Instant::now());
+        match finished.recv_timeout(left) {
+            Ok(result) => result?,
+            Err(_) => break,
+        }
     }
     Ok(Exit {
         code: status.code(),
