@@ -141,7 +141,8 @@ impl Store {
     }
 
     /// Registers `spec` as image `name`: copies its files in by content hash, read-only.
-    /// An existing image of that name is replaced (its objects stay while referenced).
+    /// An existing image of that name is replaced, and its files that no other image uses are
+    /// removed.
     pub fn add(&self, name: &str, spec: &ImageSpec) -> Result<Manifest> {
         validate_name(name)?;
         check_qcow2(&spec.disk)?;
@@ -176,7 +177,13 @@ impl Store {
         };
         manifest.hash = image_hash(&manifest);
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        let replaced = self.manifest(name).ok();
         write_atomically(&self.manifest_path(name), &json, &self.tmp_dir())?;
+        // A replaced image's files go unless another image shares them, so rebuilding
+        // `default` does not pile up copies. Batches that ran on it can no longer be reproduced.
+        if let Some(old) = replaced {
+            self.remove_unused_objects(&old)?;
+        }
         Ok(manifest)
     }
 
@@ -357,6 +364,11 @@ impl Store {
         })?;
         let path = self.manifest_path(name);
         fs::remove_file(&path).ctx("removing the image manifest", &path)?;
+        self.remove_unused_objects(&manifest)
+    }
+
+    /// Deletes each object of `old` that no image uses any more.
+    fn remove_unused_objects(&self, old: &Manifest) -> Result<()> {
         let still_used: Vec<String> = self
             .list()
             .unwrap_or_default()
@@ -364,7 +376,7 @@ impl Store {
             .flat_map(objects_of)
             .map(|o| o.sha256.clone())
             .collect();
-        for obj in objects_of(&manifest) {
+        for obj in objects_of(old) {
             if !obj.sha256.is_empty() && !still_used.contains(&obj.sha256) {
                 let p = self.object_path(&obj.sha256);
                 if let Err(e) = fs::remove_file(&p)

@@ -38,9 +38,17 @@ fn iterations_are_isolated_and_the_base_stays_frozen() {
     let shown = t.run(&["show", "last", "--json", "--junit", junit.to_str().unwrap()]);
     let json: serde_json::Value = serde_json::from_str(&shown.expect_code(0).stdout()).unwrap();
     assert_eq!(json["summary"]["passed"], 2);
-    assert_eq!(json["summary"]["failure_rate"]["high"].as_f64().map(|h| (h * 1000.0).round()), Some(658.0));
+    assert_eq!(
+        json["summary"]["failure_rate"]["high"]
+            .as_f64()
+            .map(|h| (h * 1000.0).round()),
+        Some(658.0)
+    );
     let xml = fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"0\""), "{xml}");
+    assert!(
+        xml.contains("tests=\"2\"") && xml.contains("failures=\"0\""),
+        "{xml}"
+    );
 
     let results = t.results();
     let batch = results.batch("last").unwrap();
@@ -260,10 +268,16 @@ fn a_background_process_holding_the_output_open_does_not_hang_the_iteration() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("x", "", false)]);
     let cmd = "sleep 600 & echo left a daemon behind";
-    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1", "--timeout", "60s"], cmd));
+    let out = t.run(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "1", "--timeout", "60s"],
+        cmd,
+    ));
     out.expect_code(0).expect_stdout("passed 1");
     let results = t.results();
-    let it = results.iteration(&results.batch("last").unwrap().id, 1).unwrap();
+    let it = results
+        .iteration(&results.batch("last").unwrap().id, 1)
+        .unwrap();
     assert!(String::from_utf8_lossy(&it.output).contains("left a daemon behind"));
     assert!(it.duration_ms < 30_000, "took {} ms", it.duration_ms);
 }
