@@ -104,11 +104,16 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// `20261127-071630-3fa2`: sortable by start time, short enough to type.
+/// `20261127-071630-3fa2c1`: sortable by start time, short enough to type.
 fn new_batch_id(seed: u64) -> String {
     let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let digits: String = t.chars().filter(char::is_ascii_digit).collect();
-    format!("{}-{}-{:04x}", &digits[..8], &digits[8..14], seed & 0xffff)
+    format!(
+        "{}-{}-{:06x}",
+        &digits[..8],
+        &digits[8..14],
+        seed & 0xff_ffff
+    )
 }
 
 /// Runs a batch to the end, or until `interrupt` is set (Ctrl-C), `--fail-fast` trips, or
@@ -682,8 +687,8 @@ mod tests {
 
     #[test]
     fn batch_ids_sort_by_time() {
-        let id = new_batch_id(0xabcd);
-        assert_eq!(id.len(), "20261127-071630-abcd".len());
-        assert!(id.ends_with("-abcd"));
+        let id = new_batch_id(0x12_abcd);
+        assert_eq!(id.len(), "20261127-071630-12abcd".len());
+        assert!(id.ends_with("-12abcd"));
     }
 }

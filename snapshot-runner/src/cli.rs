@@ -565,7 +565,7 @@ fn ls(store: &Store, limit: u32, json: bool) -> Result<i32> {
         return Ok(EXIT_PASSED);
     }
     println!(
-        "{:<21} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} COMMAND",
+        "{:<23} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} COMMAND",
         "BATCH", "STATUS", "STARTED", "RUN", "PASS", "FAIL", "IMAGE"
     );
     for b in &batches {
@@ -579,7 +579,7 @@ fn ls(store: &Store, limit: u32, json: bool) -> Result<i32> {
             std::time::UNIX_EPOCH + Duration::from_millis(b.start_ms.max(0) as u64),
         );
         println!(
-            "{:<21} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} {}",
+            "{:<23} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} {}",
             b.id,
             status,
             started.to_string(),

@@ -260,16 +260,20 @@ fn replacing_an_image_drops_files_no_other_image_uses() {
     let t = TestStore::empty();
     let one = qcow2(t.dir.path(), "one", 1);
     let two = qcow2(t.dir.path(), "two", 2);
-    t.run(&["image", "add", "a", one.to_str().unwrap()]).expect_code(0);
-    t.run(&["image", "add", "shared", one.to_str().unwrap()]).expect_code(0);
+    t.run(&["image", "add", "a", one.to_str().unwrap()])
+        .expect_code(0);
+    t.run(&["image", "add", "shared", one.to_str().unwrap()])
+        .expect_code(0);
     let store = Store::open(Some(&t.path())).unwrap();
     let first = store.image("a", false).unwrap().disk;
-    t.run(&["image", "add", "a", two.to_str().unwrap()]).expect_code(0);
+    t.run(&["image", "add", "a", two.to_str().unwrap()])
+        .expect_code(0);
     assert!(first.exists(), "image `shared` still uses it");
     t.run(&["image", "rm", "shared"]).expect_code(0);
     assert!(!first.exists());
     let second = store.image("a", true).unwrap().disk;
-    t.run(&["image", "add", "a", one.to_str().unwrap()]).expect_code(0);
+    t.run(&["image", "add", "a", one.to_str().unwrap()])
+        .expect_code(0);
     assert!(!second.exists(), "nothing uses the replaced disk any more");
     assert!(store.image("a", true).is_ok());
 }
