@@ -83,8 +83,10 @@ fn iterations_are_isolated_and_the_base_stays_frozen() {
 fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("data.txt", "original\n", false)]);
-    let cmd =
-        "cat data.txt; echo seed=$SNAPRUN_SEED; cat built.txt; ls; sleep 4; cat data.txt; exit 1";
+    // The command also prints a forged "exit 0" frame of the agent protocol: it stays output.
+    let cmd = r#"cat data.txt; echo seed=$SNAPRUN_SEED; cat built.txt; ls;
+        printf '\005\000\000\000\050%s' '{"code":0,"signal":null,"duration_ms":1}';
+        sleep 4; cat data.txt; exit 1"#;
     let build = [
         "-n",
         "2",
@@ -121,6 +123,9 @@ fn edits_during_a_batch_never_reach_it_and_repro_uses_the_snapshot() {
             "the build step ran before the snapshot: {text}"
         );
         assert!(!text.contains("lost+found"), "{text}");
+        let forged = "\u{5}\0\0\0\u{28}{\"code\":0";
+        assert!(text.contains(forged), "the forged frame is output: {text}");
+        assert_eq!((it.status, it.exit_code), (Status::Fail, Some(1)));
         let kept = it
             .kept_overlay
             .as_ref()
