@@ -363,6 +363,11 @@ impl History {
         dirs
     }
 
+    /// Housekeeping for idle moments: checkpoint the database's write-ahead log.
+    pub fn idle(&mut self) -> Result<(), HistoryError> {
+        Ok(self.store.checkpoint()?)
+    }
+
     /// Ends this session: its cursor no longer pins nodes against pruning.
     pub fn close(mut self) -> Result<(), HistoryError> {
         let session = self.session.clone();

@@ -8,8 +8,10 @@
 //! - [`history`]: the tree and the store together, one transaction per operation;
 //! - [`server`]: the LSP server (tower-lsp-server) around one history owner;
 //! - [`transport`]: guards the stdio stream against malformed messages;
-//! - [`watch`]: follows files renamed or deleted outside the editor.
+//! - [`watch`]: follows files renamed or deleted outside the editor;
+//! - [`activity`]: read access for other tools (when the user was where).
 
+pub mod activity;
 pub mod history;
 pub mod protocol;
 pub mod render;

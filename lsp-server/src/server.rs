@@ -318,6 +318,9 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// How long the owner waits without a job before doing housekeeping.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A command's answer: the JSON result, and where to send the editor, if anywhere.
 type CommandReply = Result<(Value, Option<Location>)>;
 
@@ -373,7 +376,22 @@ impl Owner {
     }
 
     fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        while let Ok(job) = jobs.recv() {
+        let mut dirty = false;
+        loop {
+            let job = match jobs.recv_timeout(IDLE) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if std::mem::take(&mut dirty)
+                        && let Ok(h) = &mut self.history
+                        && let Err(e) = h.idle()
+                    {
+                        tracing::warn!("checkpointing the history database: {e}");
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            dirty = true;
             match job {
                 Job::Open {
                     root,

@@ -139,6 +139,8 @@ impl StoreError {
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// WAL size (pages) at which a commit checkpoints by itself.
+const WAL_BACKSTOP_PAGES: i64 = 20_000;
 
 /// Where retrace keeps its data: `$XDG_DATA_HOME/retrace` (by default
 /// `~/.local/share/retrace`).
@@ -219,6 +221,10 @@ impl Store {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
             .map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite)?;
+        // Checkpoints (copying the WAL back, with fsyncs) run when the server is idle, see
+        // `checkpoint`; this is only the backstop for a server that is never idle.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
             .map_err(sqlite)?;
         MIGRATIONS.to_latest(&mut conn).map_err(|e| match e {
             rusqlite_migration::Error::RusqliteError { err, .. } => {
@@ -365,6 +371,14 @@ impl Store {
         }
     }
 
+    /// Copies committed pages from the WAL into the database, without waiting for
+    /// readers. Called when the server is idle, so commits stay fast.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
     /// Registers a session and forgets sessions of processes on this host that are gone.
     pub fn add_session(&mut self, info: &SessionInfo, now_ms: i64) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -492,6 +506,8 @@ fn revision(tx: &Transaction) -> rusqlite::Result<(i64, i64, i64, i64)> {
 
 fn load_all(tx: &Transaction, tree: &mut Tree) -> rusqlite::Result<(i64, i64)> {
     let (rev, next_node, next_file, _) = revision(tx)?;
+    let count: i64 = tx.query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))?;
+    tree.reserve(usize::try_from(count).unwrap_or(0));
     load_files(tx, tree, -1)?;
     load_nodes(tx, tree, -1)?;
     load_cursors(tx, tree)?;
@@ -724,7 +740,8 @@ mod tests {
             .unwrap();
             if i % 9 == 0 {
                 // B moves too, so its cursor pins a node that A must not prune.
-                b.write(&mut tb, |t| t.back(&sb, 1000 + i64::from(i))).unwrap();
+                b.write(&mut tb, |t| t.back(&sb, 1000 + i64::from(i)))
+                    .unwrap();
             }
         }
         assert!(ta.len() <= 20, "{} nodes", ta.len());
@@ -732,7 +749,10 @@ mod tests {
         tb.check().unwrap();
         assert_eq!(tree_text(&tb, None, &ws), tree_text(&ta, None, &ws));
         assert_eq!(tb.cursor("a"), ta.cursor("a"));
-        assert!(ta.node(tb.cursor("b").unwrap()).is_some(), "b's cursor node survived");
+        assert!(
+            ta.node(tb.cursor("b").unwrap()).is_some(),
+            "b's cursor node survived"
+        );
         // And a fresh load agrees with both.
         let fresh = Store::open(&db, ws.root()).unwrap().load(20).unwrap();
         assert_eq!(tree_text(&fresh, None, &ws), tree_text(&ta, None, &ws));
@@ -748,8 +768,10 @@ mod tests {
         let sa = session(&mut a, "a");
         let mut ta = a.load(10).unwrap();
         let mut tb = b.load(10).unwrap();
-        a.write(&mut ta, |t| t.visit(&sa, &place(0), Reason::Jump, Precision::Line, 0))
-            .unwrap();
+        a.write(&mut ta, |t| {
+            t.visit(&sa, &place(0), Reason::Jump, Precision::Line, 0)
+        })
+        .unwrap();
         b.refresh(&mut tb).unwrap();
         for i in 1..40 {
             a.write(&mut ta, |t| {
@@ -798,7 +820,10 @@ mod tests {
         let b = database_path(Path::new("/data"), Path::new("/home/you/my project"));
         assert_ne!(a, b);
         let name = a.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("my_project-") && name.ends_with(".sqlite3"), "{name}");
+        assert!(
+            name.starts_with("my_project-") && name.ends_with(".sqlite3"),
+            "{name}"
+        );
         assert!(a.starts_with("/data/history"));
     }
 }

@@ -14,8 +14,11 @@
 //!   recently visited nodes that no cursor stands on and that hold no branches together
 //!   (leaves go; a node in a chain is spliced out, as a jumplist drops its oldest entry).
 
+use std::cell::RefCell;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use serde::{Deserialize, Serialize};
 
@@ -136,9 +139,11 @@ pub struct Node {
     pub created_ms: i64,
     pub visited_ms: i64,
     pub visits: u32,
-    /// In creation order (ascending id).
-    children: Vec<NodeId>,
+    /// In creation order (ascending id). Most nodes have one child: kept inline.
+    children: Children,
 }
+
+type Children = SmallVec<[NodeId; 2]>;
 
 impl Node {
     pub fn children(&self) -> &[NodeId] {
@@ -239,7 +244,7 @@ pub enum TreeError {
 
 #[derive(Clone, Debug)]
 pub struct Tree {
-    nodes: HashMap<NodeId, Node>,
+    nodes: Arena,
     files: HashMap<FileId, File>,
     file_by_uri: HashMap<Arc<str>, FileId>,
     root: Option<NodeId>,
@@ -248,6 +253,9 @@ pub struct Tree {
     next_file: i64,
     limit: usize,
     changes: Vec<Change>,
+    /// Depths computed so far; cleared when a removal changes the shape. Adding a node
+    /// changes no existing depth.
+    depths: RefCell<HashMap<NodeId, usize>>,
 }
 
 impl Default for Tree {
@@ -259,7 +267,7 @@ impl Default for Tree {
 impl Tree {
     pub fn new(limit: usize) -> Tree {
         Tree {
-            nodes: HashMap::new(),
+            nodes: Arena::default(),
             files: HashMap::new(),
             file_by_uri: HashMap::new(),
             root: None,
@@ -268,7 +276,13 @@ impl Tree {
             next_file: 1,
             limit: limit.max(2),
             changes: Vec::new(),
+            depths: RefCell::default(),
         }
+    }
+
+    /// Makes room for `nodes` more nodes at once (before loading a large history).
+    pub fn reserve(&mut self, nodes: usize) {
+        self.nodes.reserve(nodes);
     }
 
     // ----- reading -------------------------------------------------------------------
@@ -329,15 +343,30 @@ impl Tree {
         (self.next_node, self.next_file)
     }
 
-    /// Number of edges from the root to `id`.
+    /// Number of edges from the root to `id`. Histories are deep (a jumplist is one long
+    /// chain), so depths are cached: a walk stops at the first ancestor already known.
     pub fn depth(&self, id: NodeId) -> usize {
-        let mut depth = 0;
-        let mut cur = self.nodes.get(&id).and_then(|n| n.parent);
-        while let Some(p) = cur {
-            depth += 1;
-            cur = self.nodes.get(&p).and_then(|n| n.parent);
+        let mut depths = self.depths.borrow_mut();
+        let mut path = Vec::new();
+        let mut cur = Some(id);
+        let mut base = 0;
+        while let Some(n) = cur {
+            if let Some(&d) = depths.get(&n) {
+                base = d + 1;
+                break;
+            }
+            path.push(n);
+            cur = self.nodes.get(&n).and_then(|node| node.parent);
         }
-        depth
+        // `path` runs from `id` up to just below the known ancestor (or the root).
+        for (depth, n) in (base..).zip(path.iter().rev()) {
+            depths.insert(*n, depth);
+        }
+        depths.get(&id).copied().unwrap_or(0)
+    }
+
+    fn shape_changed(&mut self) {
+        self.depths.get_mut().clear();
     }
 
     /// The children of `id`, most recently visited first (ties: newest node first).
@@ -345,7 +374,7 @@ impl Tree {
         let Some(node) = self.nodes.get(&id) else {
             return Vec::new();
         };
-        let mut children = node.children.clone();
+        let mut children = node.children.to_vec();
         children.sort_by_key(|c| {
             let n = &self.nodes[c];
             std::cmp::Reverse((n.visited_ms, n.id))
@@ -610,6 +639,9 @@ impl Tree {
             }
             let parent = node.parent;
             let was_leaf = node.children.is_empty();
+            if removed.is_empty() {
+                self.shape_changed();
+            }
             self.remove_node(id);
             removed.push(id);
             // A parent that lost its last child may now go too.
@@ -700,7 +732,7 @@ impl Tree {
                 visited_ms: now_ms,
                 // `arrive` counts the first visit.
                 visits: 0,
-                children: Vec::new(),
+                children: Children::new(),
             },
         );
         match parent {
@@ -743,6 +775,7 @@ impl Tree {
             let old_parent = old.parent;
             if old_parent != record.parent {
                 self.detach(id, old_parent);
+                self.shape_changed();
             }
         }
         let children = self
@@ -785,6 +818,7 @@ impl Tree {
         let Some(node) = self.nodes.remove(&id) else {
             return;
         };
+        self.shape_changed();
         self.detach(id, node.parent);
         if self.root == Some(id) {
             self.root = None;
@@ -896,17 +930,23 @@ impl Tree {
                 return Err(format!("{} is not below the next id", node.id));
             }
         }
-        // No cycles: every node reaches the root within len() steps.
-        for node in self.nodes.values() {
-            let mut cur = node.parent;
-            let mut steps = 0;
-            while let Some(p) = cur {
-                steps += 1;
-                if steps > self.nodes.len() {
-                    return Err(format!("{} is on a cycle", node.id));
-                }
-                cur = self.nodes[&p].parent;
+        // No cycles: with parent and children links consistent, every node has one parent,
+        // so a node on a cycle is unreachable from the root. Count what the root reaches.
+        let mut reached = 0;
+        let mut stack: Vec<NodeId> = self.root.into_iter().collect();
+        while let Some(id) = stack.pop() {
+            reached += 1;
+            if reached > self.nodes.len() {
+                break;
             }
+            stack.extend_from_slice(&self.nodes[&id].children);
+        }
+        if reached != self.nodes.len() {
+            return Err(format!(
+                "{} of {} nodes are not reachable from the root (a cycle)",
+                self.nodes.len().abs_diff(reached),
+                self.nodes.len()
+            ));
         }
         for (session, node) in &self.cursors {
             if !self.nodes.contains_key(node) {
@@ -953,6 +993,9 @@ fn under<'a>(uri: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = uri.strip_prefix(prefix.trim_end_matches('/'))?;
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
+
+mod arena;
+use arena::Arena;
 
 #[cfg(test)]
 mod tests;

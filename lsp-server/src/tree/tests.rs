@@ -565,6 +565,16 @@ proptest! {
             if let Err(e) = tree.check() {
                 prop_assert!(false, "invariant broken after {:?}: {}", op, e);
             }
+            // The cached depth agrees with a walk to the root.
+            for (_, &n) in tree.cursors() {
+                let mut walked = 0;
+                let mut cur = tree.node(n).unwrap().parent;
+                while let Some(p) = cur {
+                    walked += 1;
+                    cur = tree.node(p).unwrap().parent;
+                }
+                prop_assert_eq!(tree.depth(n), walked);
+            }
         }
         // Nothing is lost except by pruning.
         for id in &created {
