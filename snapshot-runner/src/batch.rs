@@ -446,7 +446,23 @@ fn drive(
             return Ok(());
         }
         match decoder.read_frame(vm.agent()) {
-            Ok(Some(f)) if f.kind == Kind::Ready => break,
+            Ok(Some(f)) if f.kind == Kind::Ready => {
+                let ready: agent::Ready = f
+                    .parse()
+                    .ctx("reading the agent's greeting", &files.overlay)?;
+                if ready.version != agent::PROTOCOL_VERSION {
+                    vm.stop();
+                    return Err(Error::ImageCorrupt {
+                        name: ctx.image.manifest.name.clone(),
+                        detail: format!(
+                            "its guest agent speaks protocol {}, this snaprun speaks {}",
+                            ready.version,
+                            agent::PROTOCOL_VERSION
+                        ),
+                    });
+                }
+                break;
+            }
             Ok(_) => {}
             Err(_) => {
                 vm_gone(&mut vm, it, &files.console, "before its agent was ready");

@@ -255,8 +255,19 @@ fn shell_command(words: &[String]) -> String {
 
 fn run(store: &Store, args: RunArgs) -> Result<i32> {
     let interrupt = interrupt_flag()?;
-    if args.image == DEFAULT_IMAGE && store.manifest(DEFAULT_IMAGE).is_err() {
-        build_default(store, false)?;
+    // The built-in image carries the agent: keep it in step with this snaprun's agent (a cheap
+    // check when nothing changed), and build it on first use.
+    if args.image == DEFAULT_IMAGE {
+        let have = store.manifest(DEFAULT_IMAGE).is_ok();
+        let agent = agent_path()?;
+        if (!have || agent.is_file())
+            && let Built::Fresh(m) = image_build::build_default(store, &agent, false)?
+        {
+            eprintln!(
+                "snaprun: built the built-in image `default` ({})",
+                short(&m.hash)
+            );
+        }
     }
     let env = args
         .env

@@ -123,17 +123,42 @@ impl Ingredients {
     }
 
     /// A fingerprint of everything the image is made from: equal fingerprints, equal images.
-    pub fn origin(&self) -> Result<String> {
-        Ok(format!(
+    /// File hashes are cached in `cache` by path, size and mtime, so checking that `default`
+    /// is up to date before every batch costs a few `stat`s.
+    pub fn origin(&self, cache: &Path) -> Result<String> {
+        let mut known: BTreeMap<String, (u64, i64, String)> = fs::read(cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let before = known.clone();
+        let mut hash = |p: &Path| -> Result<String> {
+            let meta = fs::metadata(p).ctx("reading", p)?;
+            let key = p.to_string_lossy().into_owned();
+            let stamp = (meta.len(), crate::store::mtime_ns(&meta));
+            if let Some((len, mtime, h)) = known.get(&key)
+                && (*len, *mtime) == stamp
+            {
+                return Ok(h.clone());
+            }
+            let h = sha256_file(p)?[..16].to_string();
+            known.insert(key, (stamp.0, stamp.1, h.clone()));
+            Ok(h)
+        };
+        let origin = format!(
             "{RECIPE}; kernel {} {}; busybox {}; agent {}",
             self.modules
                 .file_name()
                 .unwrap_or_default()
                 .to_string_lossy(),
-            &sha256_file(&self.kernel)?[..16],
-            &sha256_file(&self.busybox)?[..16],
-            &sha256_file(&self.agent)?[..16],
-        ))
+            hash(&self.kernel)?,
+            hash(&self.busybox)?,
+            hash(&self.agent)?,
+        );
+        if known != before {
+            // Only a cache: if it cannot be written, the next check hashes again.
+            let _ = fs::write(cache, serde_json::to_vec(&known).expect("cache serializes"));
+        }
+        Ok(origin)
     }
 }
 
@@ -154,7 +179,7 @@ pub enum Built {
 /// from the same ingredients is already there (or `force`).
 pub fn build_default(store: &Store, agent: &Path, force: bool) -> Result<Built> {
     let ing = Ingredients::find(agent)?;
-    let origin = ing.origin()?;
+    let origin = ing.origin(&store.root().join("build-default.cache.json"))?;
     if !force
         && let Ok(m) = store.manifest(DEFAULT_IMAGE)
         && m.origin.as_deref() == Some(origin.as_str())

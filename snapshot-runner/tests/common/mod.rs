@@ -58,6 +58,9 @@ impl TestStore {
             images.join("default.json"),
         )
         .unwrap();
+        // The hashes of the image's ingredients, so `run` need not hash them again.
+        let hashes = "build-default.cache.json";
+        let _ = fs::copy(cache.join(hashes), dir.path().join("store").join(hashes));
         TestStore { dir }
     }
 
