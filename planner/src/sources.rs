@@ -125,11 +125,31 @@ pub fn snaprun_source(
     }
 }
 
-/// The activity sources this build reads. retrace-lsp and snaprun join here, each as one
-/// `lsp_source(...)` / `snaprun_source(...)` entry around its `activity` API; until they do,
-/// the list is empty and actual time comes from `blocks did` alone.
+/// The activity sources this build reads: retrace-lsp visits and snaprun batches, each
+/// through its tool's `activity` API, from the tools' default data directories.
 pub fn installed() -> Vec<Source> {
-    Vec::new()
+    vec![
+        lsp_source(|from, to| {
+            Ok(retrace_lsp::activity::visits_between(None, from, to)?
+                .into_iter()
+                .map(|v| VisitRecord {
+                    workspace_root: v.workspace_root,
+                    file: v.file,
+                    at_ms: v.at_ms,
+                })
+                .collect())
+        }),
+        snaprun_source(|from, to| {
+            Ok(snaprun::activity::batches_between(None, from, to)?
+                .into_iter()
+                .map(|b| BatchRecord {
+                    workspace: b.workspace,
+                    started_ms: b.start_ms,
+                    ended_ms: b.end_ms,
+                })
+                .collect())
+        }),
+    ]
 }
 
 /// Activity from every source between two instants. A source that fails does not stop the
@@ -240,6 +260,7 @@ mod tests {
             "retrace"
         );
         assert_eq!(workspace_label(Path::new("/")), "/");
-        assert!(installed().is_empty());
+        let names: Vec<&str> = installed().iter().map(|s| s.name).collect();
+        assert_eq!(names, [LSP, SNAPRUN]);
     }
 }

@@ -42,7 +42,8 @@ impl Blocks {
             .env("TZ", &self.tz)
             .env("BLOCKS_NOW", &self.now)
             .env("NO_COLOR", "1")
-            .env_remove("XDG_DATA_HOME")
+            // Activity sources (retrace-lsp, snaprun) read from here: the test's own.
+            .env("XDG_DATA_HOME", self.dir().join("data"))
             .output()
             .unwrap();
         Run {
@@ -582,4 +583,92 @@ fn database_lives_under_xdg_data_home() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("retrace/planner.sqlite3").exists());
+}
+
+/// Real retrace-lsp visits and a real snaprun batch, written through those tools' own
+/// libraries under `XDG_DATA_HOME`, fill the actual blocks of the day.
+#[test]
+fn activity_from_retrace_lsp_and_snaprun_fills_actual_blocks() {
+    use retrace_lsp::history::{History, Options};
+    use retrace_lsp::store::{SessionInfo, database_path};
+    use retrace_lsp::tree::{Precision, Reason};
+    use retrace_lsp::workspace::{Workspace, uri_for_path};
+
+    let b = Blocks::new("UTC", "2026-03-05T18:00:00Z");
+    let data = b.dir().join("data");
+    let ms = |hhmm: &str| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2026-03-05T{hhmm}:00Z"))
+            .unwrap()
+            .timestamp_millis()
+    };
+
+    // Navigation in ~/src/retrace between 10:00 and 10:24 (gaps under the join gap).
+    let root = Path::new("/home/me/src/retrace");
+    let db = database_path(&data.join("retrace"), root);
+    let session = SessionInfo {
+        id: std::sync::Arc::from("test"),
+        pid: std::process::id(),
+        host: "test".into(),
+        client: "test".into(),
+        started_ms: ms("10:00"),
+    };
+    let mut h = History::open(
+        &db,
+        Workspace::new(root),
+        &session,
+        Options::default(),
+        ms("10:00"),
+    )
+    .unwrap();
+    for (i, at) in ["10:00", "10:08", "10:15", "10:24"].iter().enumerate() {
+        let uri = uri_for_path(&root.join(format!("src/f{i}.rs")));
+        h.visit(&uri, 0, 0, Reason::Definition, Precision::Line, ms(at))
+            .unwrap();
+    }
+    h.close().unwrap();
+
+    // A snaprun batch on ~/src/stress from 13:00 to 13:35.
+    std::fs::create_dir_all(data.join("snaprun")).unwrap();
+    let results = snaprun::results::Results::open(&data.join("snaprun/results.db")).unwrap();
+    results
+        .insert_batch(&snaprun::results::Batch {
+            id: "b1".into(),
+            workspace: "/home/me/src/stress".into(),
+            image_name: "default".into(),
+            image_hash: "x".into(),
+            code_hash: "y".into(),
+            command: "./stress.sh".into(),
+            iterations: 10,
+            jobs: 2,
+            timeout_ms: None,
+            seed: 1,
+            start_ms: ms("13:00"),
+            end_ms: Some(ms("13:35")),
+            host: "test".into(),
+            pid: 1,
+            accel: "tcg".into(),
+            status: "finished".into(),
+        })
+        .unwrap();
+
+    let day: serde_json::Value =
+        serde_json::from_str(&b.ok(&["show", "2026-03-05", "--json"])).unwrap();
+    let actual_at = |local: &str| {
+        let block = day["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|blk| blk["local"] == local)
+            .unwrap();
+        block["actual"]["label"].as_str().unwrap_or("").to_owned()
+    };
+    assert_eq!(actual_at("09:50"), "");
+    for t in ["10:00", "10:10", "10:20"] {
+        assert_eq!(actual_at(t), "retrace", "at {t}: {day}");
+    }
+    assert_eq!(actual_at("10:30"), "");
+    for t in ["13:00", "13:10", "13:20", "13:30"] {
+        assert_eq!(actual_at(t), "stress", "at {t}");
+    }
+    assert_eq!(actual_at("13:40"), "");
 }
