@@ -49,3 +49,68 @@ pub fn report(batch: &Batch, iterations: &[Iteration]) -> String {
         .to_string()
         .unwrap_or_else(|e| format!("<!-- snaprun could not write JUnit XML: {e} -->\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn failures_errors_and_skips_are_told_apart() {
+        let batch = Batch {
+            id: "b".into(),
+            workspace: PathBuf::from("/ws"),
+            image_name: "default".into(),
+            image_hash: "i".into(),
+            code_hash: "c".into(),
+            command: "./stress.sh".into(),
+            iterations: 4,
+            jobs: 1,
+            timeout_ms: None,
+            seed: 1,
+            start_ms: 0,
+            end_ms: Some(1),
+            host: "h".into(),
+            pid: 1,
+            accel: "tcg".into(),
+            status: "finished".into(),
+        };
+        let it = |n: u32, status: Status, code: Option<i32>| Iteration {
+            batch_id: "b".into(),
+            iteration: n,
+            status,
+            exit_code: code,
+            signal: None,
+            duration_ms: 1500,
+            boot_ms: None,
+            seed: 40 + u64::from(n),
+            output: b"lost updates <&>".to_vec(),
+            detail: None,
+            kept_overlay: None,
+            start_ms: 0,
+        };
+        let xml = report(
+            &batch,
+            &[
+                it(1, Status::Pass, Some(0)),
+                it(2, Status::Fail, Some(1)),
+                it(3, Status::InfraError, None),
+                it(4, Status::Interrupted, None),
+            ],
+        );
+        assert!(
+            xml.contains(r#"tests="4""#) && xml.contains(r#"failures="1""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"errors="1""#) && xml.contains("<skipped"),
+            "{xml}"
+        );
+        assert!(xml.contains("exit status 1 (seed 42)"), "{xml}");
+        assert!(
+            xml.contains("lost updates &lt;&amp;&gt;"),
+            "output is escaped: {xml}"
+        );
+        assert!(xml.contains(r#"time="1.500""#), "{xml}");
+    }
+}

@@ -557,3 +557,74 @@ pub fn probe_kvm(timeout: Duration) -> std::io::Result<bool> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Manifest, Object};
+
+    #[test]
+    fn the_command_line_boots_the_image_on_the_overlay_with_the_code_read_only() {
+        let obj = |h: &str| Object {
+            sha256: h.into(),
+            size: 1,
+            mtime_ns: 1,
+        };
+        let spec = VmSpec {
+            image: Image {
+                manifest: Manifest {
+                    name: "default".into(),
+                    hash: "h".into(),
+                    disk: obj("d"),
+                    kernel: Some(obj("k")),
+                    initrd: Some(obj("i")),
+                    append: Some("console=ttyS0".into()),
+                    memory_mib: 512,
+                    cpus: 1,
+                    created: String::new(),
+                    origin: None,
+                },
+                disk: "/s/objects/d".into(),
+                kernel: Some("/s/objects/k".into()),
+                initrd: Some("/s/objects/i".into()),
+            },
+            root_disk: "/s/runs/b/iter-1.qcow2".into(),
+            code_disk: Some("/s/code/disks/c,1.ext4".into()),
+            accel: Accel::Tcg,
+            console: Console::File("/s/runs/b/iter-1.console.log".into()),
+            extra_append: Some("snaprun.seed=7".into()),
+            qemu_log: "/s/runs/b/iter-1.qemu.log".into(),
+        };
+        expect_test::expect![[r#"
+            -nodefaults -no-user-config -display none -no-reboot -action panic=shutdown
+            -machine pc -accel tcg -cpu max -m 512 -smp 1 -kernel /s/objects/k -initrd /s/objects/i
+            -append console=ttyS0 snaprun.seed=7 -drive file=/s/runs/b/iter-1.qcow2,if=none,id=root,format=qcow2,cache=unsafe,discard=unmap
+            -device virtio-blk-pci,drive=root -drive file=/s/code/disks/c,,1.ext4,if=none,id=code,format=raw,readonly=on
+            -device virtio-blk-pci,drive=code -device pvpanic-pci -chardev file,id=con,path=/s/runs/b/iter-1.console.log
+            -serial chardev:con"#]]
+        .assert_eq(&wrap(&command_line(&spec)));
+    }
+
+    /// One option and its value per line-ish, for a readable snapshot.
+    fn wrap(args: &[String]) -> String {
+        let mut out = String::new();
+        let mut line = String::new();
+        for a in args {
+            if a.starts_with('-') && line.len() + a.len() > 80 {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line.clear();
+            }
+            line.push_str(a);
+            line.push(' ');
+        }
+        out.push_str(line.trim_end());
+        out
+    }
+
+    #[test]
+    fn accelerators_parse() {
+        assert_eq!("kvm".parse::<Accel>(), Ok(Accel::Kvm));
+        assert!("hvf".parse::<Accel>().is_err());
+    }
+}
