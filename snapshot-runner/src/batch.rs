@@ -197,6 +197,11 @@ pub fn run(
                     let it = run_iteration(ctx, n, iteration_seed(seed, n), &|| {
                         cancel.load(Ordering::SeqCst)
                     });
+                    // Here rather than in the collecting thread, so this worker does not
+                    // start another iteration before that thread has seen the failure.
+                    if opts.fail_fast && it.status.is_test_failure() {
+                        cancel.store(true, Ordering::SeqCst);
+                    }
                     let _ = tx.send(Message::Done(Box::new(it)));
                 }
             });

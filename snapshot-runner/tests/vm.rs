@@ -286,3 +286,18 @@ fn a_background_process_holding_the_output_open_does_not_hang_the_iteration() {
     assert!(String::from_utf8_lossy(&it.output).contains("left a daemon behind"));
     assert!(it.duration_ms < 30_000, "took {} ms", it.duration_ms);
 }
+
+#[test]
+fn fail_fast_stops_at_the_first_failure() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let args = ["-n", "5", "-j", "1", "--fail-fast"];
+    let out = t.run(&run_args(ws.to_str().unwrap(), &args, "echo boom; exit 3"));
+    out.expect_code(1).expect_stdout("iteration 1: fail exit 3");
+    let results = t.results();
+    let its = results
+        .iterations(&results.batch("last").unwrap().id)
+        .unwrap();
+    assert_eq!(its.len(), 1, "no iteration starts after the first failure");
+    assert_eq!(its[0].exit_code, Some(3));
+}
