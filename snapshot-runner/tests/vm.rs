@@ -301,3 +301,25 @@ fn fail_fast_stops_at_the_first_failure() {
     assert_eq!(its.len(), 1, "no iteration starts after the first failure");
     assert_eq!(its[0].exit_code, Some(3));
 }
+
+#[test]
+fn sigterm_is_an_interruption_too() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let child = t.spawn(&run_args(ws.to_str().unwrap(), &["-n", "1"], "sleep 600"));
+    assert!(
+        wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()),
+        "QEMU never started"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    wait_child(child)
+        .expect_code(130)
+        .expect_stdout("interrupted 1");
+    assert!(
+        t.qemu_pids().is_empty(),
+        "QEMU survived: {:?}",
+        t.qemu_pids()
+    );
+    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+    assert_eq!(t.results().batch("last").unwrap().status, "interrupted");
+}
