@@ -97,6 +97,21 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Visits a place not seen before: a new child of the current node.
+fn visit_new(h: &mut History, i: &mut u64) {
+    *i += 1;
+    let p = common::place(*i);
+    h.visit(
+        &p.uri,
+        p.line,
+        0,
+        Reason::Definition,
+        Precision::Line,
+        *i as i64,
+    )
+    .unwrap();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(200).measurement_time(Duration::from_secs(4));

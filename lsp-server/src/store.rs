@@ -710,6 +710,15 @@ mod tests {
         }
     }
 
+    /// Two stores on one new database file, as two server processes would have.
+    fn two_stores(dir: &Path) -> (Store, Store, Workspace) {
+        let db = dir.join("h.sqlite3");
+        let ws = Workspace::new("/ws");
+        let a = Store::open(&db, ws.root()).unwrap();
+        let b = Store::open(&db, ws.root()).unwrap();
+        (a, b, ws)
+    }
+
     fn session(store: &mut Store, id: &str) -> SessionId {
         let info = SessionInfo {
             id: Arc::from(id),
@@ -725,10 +734,7 @@ mod tests {
     #[test]
     fn a_second_store_on_the_same_file_follows_visits_and_pruning() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("h.sqlite3");
-        let ws = Workspace::new("/ws");
-        let mut a = Store::open(&db, ws.root()).unwrap();
-        let mut b = Store::open(&db, ws.root()).unwrap();
+        let (mut a, mut b, ws) = two_stores(dir.path());
         let sa = session(&mut a, "a");
         let sb = session(&mut b, "b");
         let mut ta = a.load(20).unwrap();
@@ -754,17 +760,17 @@ mod tests {
             "b's cursor node survived"
         );
         // And a fresh load agrees with both.
-        let fresh = Store::open(&db, ws.root()).unwrap().load(20).unwrap();
+        let fresh = Store::open(&dir.path().join("h.sqlite3"), ws.root())
+            .unwrap()
+            .load(20)
+            .unwrap();
         assert_eq!(tree_text(&fresh, None, &ws), tree_text(&ta, None, &ws));
     }
 
     #[test]
     fn a_reader_behind_the_forgotten_removals_reloads_in_full() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("h.sqlite3");
-        let ws = Workspace::new("/ws");
-        let mut a = Store::open(&db, ws.root()).unwrap();
-        let mut b = Store::open(&db, ws.root()).unwrap();
+        let (mut a, mut b, ws) = two_stores(dir.path());
         let sa = session(&mut a, "a");
         let mut ta = a.load(10).unwrap();
         let mut tb = b.load(10).unwrap();

@@ -128,8 +128,10 @@ pub struct File {
     pub gone: bool,
 }
 
+/// A node as stored: everything but the links to its children, which follow from the
+/// `parent` fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Node {
+pub struct NodeRecord {
     pub id: NodeId,
     pub parent: Option<NodeId>,
     pub file: FileId,
@@ -139,15 +141,39 @@ pub struct Node {
     pub created_ms: i64,
     pub visited_ms: i64,
     pub visits: u32,
+}
+
+/// A node in the tree: its stored record (read through `Deref`), and its children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    record: NodeRecord,
     /// In creation order (ascending id). Most nodes have one child: kept inline.
     children: Children,
 }
 
 type Children = SmallVec<[NodeId; 2]>;
 
+impl std::ops::Deref for Node {
+    type Target = NodeRecord;
+
+    fn deref(&self) -> &NodeRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut NodeRecord {
+        &mut self.record
+    }
+}
+
 impl Node {
     pub fn children(&self) -> &[NodeId] {
         &self.children
+    }
+
+    pub fn record(&self) -> &NodeRecord {
+        &self.record
     }
 }
 
@@ -722,16 +748,18 @@ impl Tree {
         self.nodes.insert(
             id,
             Node {
-                id,
-                parent,
-                file,
-                line: place.line,
-                character: place.character,
-                reason,
-                created_ms: now_ms,
-                visited_ms: now_ms,
-                // `arrive` counts the first visit.
-                visits: 0,
+                record: NodeRecord {
+                    id,
+                    parent,
+                    file,
+                    line: place.line,
+                    character: place.character,
+                    reason,
+                    created_ms: now_ms,
+                    visited_ms: now_ms,
+                    // `arrive` counts the first visit.
+                    visits: 0,
+                },
                 children: Children::new(),
             },
         );
@@ -784,23 +812,10 @@ impl Tree {
             .map(|n| n.children.clone())
             .unwrap_or_default();
         let had_parent = self.nodes.get(&id).map(|n| n.parent);
-        self.nodes.insert(
-            id,
-            Node {
-                id,
-                parent: record.parent,
-                file: record.file,
-                line: record.line,
-                character: record.character,
-                reason: record.reason,
-                created_ms: record.created_ms,
-                visited_ms: record.visited_ms,
-                visits: record.visits,
-                children,
-            },
-        );
-        if had_parent != Some(record.parent) {
-            match record.parent {
+        let parent = record.parent;
+        self.nodes.insert(id, Node { record, children });
+        if had_parent != Some(parent) {
+            match parent {
                 Some(p) => {
                     if let Some(parent) = self.nodes.get_mut(&p) {
                         let pos = parent.children.partition_point(|c| *c < id);
@@ -954,36 +969,6 @@ impl Tree {
             }
         }
         Ok(())
-    }
-}
-
-/// A node as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeRecord {
-    pub id: NodeId,
-    pub parent: Option<NodeId>,
-    pub file: FileId,
-    pub line: u32,
-    pub character: u32,
-    pub reason: Reason,
-    pub created_ms: i64,
-    pub visited_ms: i64,
-    pub visits: u32,
-}
-
-impl From<&Node> for NodeRecord {
-    fn from(n: &Node) -> Self {
-        NodeRecord {
-            id: n.id,
-            parent: n.parent,
-            file: n.file,
-            line: n.line,
-            character: n.character,
-            reason: n.reason,
-            created_ms: n.created_ms,
-            visited_ms: n.visited_ms,
-            visits: n.visits,
-        }
     }
 }
 

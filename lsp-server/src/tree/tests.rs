@@ -616,7 +616,7 @@ proptest! {
             }
             nodes.sort();
             for n in nodes {
-                mirror.load_node(NodeRecord::from(tree.node(n).unwrap()));
+                mirror.load_node(tree.node(n).unwrap().record().clone());
             }
             for c in &changes {
                 if let Change::NodeRemoved(n) = c { mirror.unload_node(*n); }
