@@ -30,36 +30,14 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("history-100k");
     let mut i = 1_000_000u64;
     group.bench_function("visit (new node, committed)", |b| {
-        b.iter(|| {
-            i += 1;
-            let p = common::place(i);
-            h.visit(
-                &p.uri,
-                p.line,
-                0,
-                Reason::Definition,
-                Precision::Line,
-                i as i64,
-            )
-            .unwrap()
-        })
+        b.iter(|| visit_new(&mut h, &mut i))
     });
     // Back and forward need a fresh leaf to stand on each time: set that up untimed.
     group.bench_function("back (committed)", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                i += 1;
-                let p = common::place(i);
-                h.visit(
-                    &p.uri,
-                    p.line,
-                    0,
-                    Reason::Definition,
-                    Precision::Line,
-                    i as i64,
-                )
-                .unwrap();
+                visit_new(&mut h, &mut i);
                 let t = Instant::now();
                 h.back(i as i64).unwrap();
                 total += t.elapsed();
@@ -72,19 +50,8 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 // A new node with one new child; stand on the node.
-                for _ in 0..2 {
-                    i += 1;
-                    let p = common::place(i);
-                    h.visit(
-                        &p.uri,
-                        p.line,
-                        0,
-                        Reason::Definition,
-                        Precision::Line,
-                        i as i64,
-                    )
-                    .unwrap();
-                }
+                visit_new(&mut h, &mut i);
+                visit_new(&mut h, &mut i);
                 h.back(i as i64).unwrap();
                 let t = Instant::now();
                 let out = h.forward(None, ForwardPolicy::Ask, i as i64).unwrap();
