@@ -152,6 +152,7 @@ fn bench_vms(dir: &Path) {
         &store,
         Path::new(env!("CARGO_BIN_EXE_snaprun-agent")),
         false,
+        &|_| false,
     )
     .unwrap();
     println!("image build-default: {:.1} s", t.elapsed().as_secs_f64());

@@ -607,22 +607,28 @@ fn vm_gone(vm: &mut Vm, it: &mut Iteration, console: &Path, when: &str) {
 
 /// Finds the image a batch ran on by its content hash (the name may point elsewhere now).
 pub fn image_of(store: &Store, batch: &Batch) -> Result<Image> {
-    if let Ok(img) = store.image(&batch.image_name, false)
-        && img.manifest.hash == batch.image_hash
-    {
-        return Ok(img);
+    store.image_by_hash(&batch.image_hash)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "the image batch {} ran on (`{}`, {}) is no longer in the store, so it cannot be \
+             reproduced",
+            batch.id,
+            batch.image_name,
+            &batch.image_hash[..12.min(batch.image_hash.len())]
+        ))
+    })
+}
+
+/// Which images must outlive being replaced: those with batches whose failures are kept for
+/// `repro`. Without a readable results database, every image is kept (the safe answer).
+pub fn images_to_retain(store: &Store) -> impl Fn(&str) -> bool + use<> {
+    let hashes = Results::open_existing(&store.results_db())
+        .ok()
+        .map(|r| r.map(|r| r.images_with_kept_failures()));
+    move |hash: &str| match &hashes {
+        Some(Some(Ok(set))) => set.iter().any(|h| h == hash),
+        Some(None) => false,
+        _ => true,
     }
-    for m in store.list()? {
-        if m.hash == batch.image_hash {
-            return store.image(&m.name, false);
-        }
-    }
-    Err(Error::Usage(format!(
-        "the image batch {} ran on (`{}`, {}) is no longer in the store, so it cannot be reproduced",
-        batch.id,
-        batch.image_name,
-        &batch.image_hash[..12.min(batch.image_hash.len())]
-    )))
 }
 
 /// Re-runs iteration `n` of `batch` from the same image, code snapshot and seed, echoing its

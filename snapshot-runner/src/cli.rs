@@ -204,7 +204,8 @@ fn build_default(store: &Store, force: bool) -> Result<Manifest> {
     eprintln!(
         "snaprun: building the built-in image `default` (host kernel, busybox, glibc, agent)..."
     );
-    let built = image_build::build_default(store, &agent_path()?, force)?;
+    let retain = batch::images_to_retain(store);
+    let built = image_build::build_default(store, &agent_path()?, force, &retain)?;
     Ok(match built {
         Built::Cached(m) => {
             eprintln!(
@@ -261,7 +262,8 @@ fn run(store: &Store, args: RunArgs) -> Result<i32> {
         let have = store.manifest(DEFAULT_IMAGE).is_ok();
         let agent = agent_path()?;
         if (!have || agent.is_file())
-            && let Built::Fresh(m) = image_build::build_default(store, &agent, false)?
+            && let Built::Fresh(m) =
+                image_build::build_default(store, &agent, false, &batch::images_to_retain(store))?
         {
             eprintln!(
                 "snaprun: built the built-in image `default` ({})",
@@ -727,7 +729,7 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 cpus: Some(cpus),
                 origin: None,
             };
-            let m = store.add(&name, &spec)?;
+            let m = store.add(&name, &spec, &batch::images_to_retain(store))?;
             println!("added image `{}` ({})", m.name, short(&m.hash));
         }
         ImageCommand::Ls { json } => {
@@ -757,6 +759,12 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                         }
                     );
                 }
+            }
+            let retired = store.retired()?.len();
+            if retired > 0 && !json {
+                println!(
+                    "({retired} replaced image(s) kept to reproduce the failures of batches that ran on them)"
+                );
             }
         }
         ImageCommand::Verify { name } => {

@@ -176,8 +176,14 @@ pub enum Built {
 }
 
 /// Builds the built-in image and registers it as `default`, unless an intact `default` made
-/// from the same ingredients is already there (or `force`).
-pub fn build_default(store: &Store, agent: &Path, force: bool) -> Result<Built> {
+/// from the same ingredients is already there (or `force`). `retain` is passed on to
+/// [`Store::add`]: whether the image it replaces must stay for reproducing old batches.
+pub fn build_default(
+    store: &Store,
+    agent: &Path,
+    force: bool,
+    retain: &dyn Fn(&str) -> bool,
+) -> Result<Built> {
     let ing = Ingredients::find(agent)?;
     let origin = ing.origin(&store.root().join("build-default.cache.json"))?;
     if !force
@@ -238,7 +244,7 @@ pub fn build_default(store: &Store, agent: &Path, force: bool) -> Result<Built> 
         cpus: None,
         origin: Some(origin),
     };
-    Ok(Built::Fresh(store.add(DEFAULT_IMAGE, &spec)?))
+    Ok(Built::Fresh(store.add(DEFAULT_IMAGE, &spec, retain)?))
 }
 
 const INITRAMFS_INIT: &str = r#"#!/bin/busybox sh

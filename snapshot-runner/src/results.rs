@@ -352,6 +352,20 @@ impl Results {
             .map_err(|e| self.err(e))
     }
 
+    /// Content hashes of the images that batches with kept (failed) iterations ran on.
+    pub fn images_with_kept_failures(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT b.image_hash FROM batches b JOIN iterations i ON i.batch_id = b.id
+                 WHERE i.kept_overlay IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Batches still marked running (by this or another snaprun, alive or not).
     pub fn running_batches(&self) -> Result<Vec<Batch>> {
         let sql = format!(

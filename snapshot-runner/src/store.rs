@@ -133,6 +133,10 @@ impl Store {
     pub fn results_db(&self) -> PathBuf {
         self.root.join("results.db")
     }
+    /// Replaced images kept by hash, for reproducing the batches that ran on them.
+    fn retired_dir(&self) -> PathBuf {
+        self.images_dir().join("retired")
+    }
     fn manifest_path(&self, name: &str) -> PathBuf {
         self.images_dir().join(format!("{name}.json"))
     }
@@ -141,9 +145,17 @@ impl Store {
     }
 
     /// Registers `spec` as image `name`: copies its files in by content hash, read-only.
-    /// An existing image of that name is replaced, and its files that no other image uses are
-    /// removed.
-    pub fn add(&self, name: &str, spec: &ImageSpec) -> Result<Manifest> {
+    /// An existing image of that name is replaced.
+    ///
+    /// `retain(hash)` says whether a replaced image must stay bootable by its hash (batches
+    /// that ran on it have failures to reproduce): then it is kept as a retired image, else
+    /// its files that no other image uses are removed.
+    pub fn add(
+        &self,
+        name: &str,
+        spec: &ImageSpec,
+        retain: &dyn Fn(&str) -> bool,
+    ) -> Result<Manifest> {
         validate_name(name)?;
         check_qcow2(&spec.disk)?;
         if spec.initrd.is_some() && spec.kernel.is_none() {
@@ -179,10 +191,19 @@ impl Store {
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         let replaced = self.manifest(name).ok();
         write_atomically(&self.manifest_path(name), &json, &self.tmp_dir())?;
-        // A replaced image's files go unless another image shares them, so rebuilding
-        // `default` does not pile up copies. Batches that ran on it can no longer be reproduced.
-        if let Some(old) = replaced {
-            self.remove_unused_objects(&old)?;
+        if let Some(old) = replaced.filter(|old| old.hash != manifest.hash) {
+            if retain(&old.hash) {
+                let dir = self.retired_dir();
+                fs::create_dir_all(&dir).ctx("creating the retired images directory", &dir)?;
+                let json = serde_json::to_vec_pretty(&old).expect("manifest serializes");
+                write_atomically(
+                    &dir.join(format!("{}.json", old.hash)),
+                    &json,
+                    &self.tmp_dir(),
+                )?;
+            } else {
+                self.remove_unused_objects(&old)?;
+            }
         }
         Ok(manifest)
     }
@@ -265,7 +286,38 @@ impl Store {
     /// Image `name`, checked: every object exists with its recorded size and mtime, and with
     /// `full` every object is re-hashed too. A base modified behind snaprun's back is refused.
     pub fn image(&self, name: &str, full: bool) -> Result<Image> {
-        let manifest = self.manifest(name)?;
+        self.checked(self.manifest(name)?, full)
+    }
+
+    /// Replaced images kept for reproduction (see [`Store::add`]).
+    pub fn retired(&self) -> Result<Vec<Manifest>> {
+        let dir = self.retired_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.ctx("listing retired images", &dir)?.path();
+            if let Ok(m) = fs::read(&path).map(|b| serde_json::from_slice::<Manifest>(&b)) {
+                out.push(m.map_err(|e| Error::ImageCorrupt {
+                    name: path.display().to_string(),
+                    detail: format!("its manifest is not valid: {e}"),
+                })?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The image with content hash `hash`, current or retired, checked like [`Store::image`].
+    pub fn image_by_hash(&self, hash: &str) -> Result<Option<Image>> {
+        let found = self
+            .list()?
+            .into_iter()
+            .chain(self.retired()?)
+            .find(|m| m.hash == hash);
+        found.map(|m| self.checked(m, false)).transpose()
+    }
+
+    fn checked(&self, manifest: Manifest, full: bool) -> Result<Image> {
+        let name = manifest.name.clone();
+        let name = name.as_str();
         if image_hash(&manifest) != manifest.hash {
             return Err(Error::ImageModified {
                 name: name.to_string(),
@@ -369,9 +421,9 @@ impl Store {
 
     /// Deletes each object of `old` that no image uses any more.
     fn remove_unused_objects(&self, old: &Manifest) -> Result<()> {
-        let still_used: Vec<String> = self
-            .list()
-            .unwrap_or_default()
+        let mut users = self.list()?;
+        users.extend(self.retired()?);
+        let still_used: Vec<String> = users
             .iter()
             .flat_map(objects_of)
             .map(|o| o.sha256.clone())

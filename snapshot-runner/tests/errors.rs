@@ -277,3 +277,64 @@ fn replacing_an_image_drops_files_no_other_image_uses() {
     assert!(!second.exists(), "nothing uses the replaced disk any more");
     assert!(store.image("a", true).is_ok());
 }
+
+#[test]
+fn a_replaced_image_with_kept_failures_stays_reproducible() {
+    let t = TestStore::empty();
+    let one = qcow2(t.dir.path(), "one", 1);
+    let two = qcow2(t.dir.path(), "two", 2);
+    t.run(&["image", "add", "a", one.to_str().unwrap()])
+        .expect_code(0);
+    let store = Store::open(Some(&t.path())).unwrap();
+    let old = store.image("a", false).unwrap();
+    // A batch ran on it and kept a failing iteration.
+    let results = t.results();
+    results
+        .insert_batch(&snaprun::results::Batch {
+            id: "20260101-000000-000001".into(),
+            workspace: "/ws".into(),
+            image_name: "a".into(),
+            image_hash: old.manifest.hash.clone(),
+            code_hash: "c".into(),
+            command: "false".into(),
+            iterations: 1,
+            jobs: 1,
+            timeout_ms: None,
+            seed: 1,
+            start_ms: 0,
+            end_ms: Some(1),
+            host: "h".into(),
+            pid: 1,
+            accel: "tcg".into(),
+            status: "finished".into(),
+        })
+        .unwrap();
+    results
+        .insert_iteration(&snaprun::results::Iteration {
+            batch_id: "20260101-000000-000001".into(),
+            iteration: 1,
+            status: snaprun::results::Status::Fail,
+            exit_code: Some(1),
+            signal: None,
+            duration_ms: 1,
+            boot_ms: None,
+            seed: 2,
+            output: vec![],
+            detail: None,
+            kept_overlay: Some("/kept.qcow2".into()),
+            start_ms: 0,
+        })
+        .unwrap();
+    t.run(&["image", "add", "a", two.to_str().unwrap()])
+        .expect_code(0);
+    assert!(old.disk.exists(), "the old disk is kept for reproduction");
+    let found = store
+        .image_by_hash(&old.manifest.hash)
+        .unwrap()
+        .expect("retired image found");
+    assert_eq!(found.disk, old.disk);
+    assert_ne!(
+        store.image("a", false).unwrap().manifest.hash,
+        old.manifest.hash
+    );
+}
