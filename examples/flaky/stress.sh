@@ -5,12 +5,15 @@
 # increment overwrites the other and the total comes out short. Whether that happens depends on
 # timing, so the test fails some of the time, not always: a typical flaky test.
 #
-# The number of rounds comes from SNAPRUN_SEED (set by snaprun for every iteration), so a
-# failing iteration re-run with `snaprun repro` does the same work again.
+# The number of rounds and the stagger come from SNAPRUN_SEED (set by snaprun for every
+# iteration), so a failing iteration re-run with `snaprun repro` does the same work again and
+# is likely, though not certain, to fail again.
 set -eu
 seed=${SNAPRUN_SEED:-$$}
 # The seed is a 64-bit number, too big for shell arithmetic: use its last four digits.
 rounds=$(echo "$seed" | awk '{ print 4 + substr($0, length($0) - 3) % 12 }')
+# How long the second writer starts behind the first, in turns of a busy loop.
+stagger=$(echo "$seed" | awk '{ print substr($0, length($0) - 6, 3) % 300 }')
 counter=$(mktemp)
 echo 0 >"$counter"
 
@@ -25,9 +28,10 @@ add() {
 }
 
 add &
-# The second writer starts a little later, so the two usually take turns; the race only bites
-# when scheduling jitter lines their read-modify-write windows up.
-sleep 0.025
+# The second writer starts a little later, so the two usually take turns; the race bites when
+# the stagger is small or scheduling jitter lines their read-modify-write windows up.
+j=0
+while [ "$j" -lt "$stagger" ]; do j=$((j + 1)); done
 add &
 wait
 read -r total <"$counter"
