@@ -1,0 +1,71 @@
+-- The differences between the Neovim versions the plugin runs on (0.7.2 and newer), kept in
+-- one place so the rest reads the same on all of them.
+local M = {}
+
+function M.has(version)
+  return vim.fn.has("nvim-" .. version) == 1
+end
+
+-- Calls a method of an LSP client: `client.request(...)` before 0.11, `client:request(...)`
+-- from 0.11 on (the dot form is deprecated there).
+function M.call(client, method, ...)
+  if M.has("0.11") then
+    return client[method](client, ...)
+  end
+  return client[method](...)
+end
+
+-- The UTF-16 index (LSP's `character`) of byte offset `byte` in `line`.
+function M.utf16_index(line, byte)
+  byte = math.min(byte, #line)
+  local ok, index
+  if M.has("0.11") then
+    ok, index = pcall(vim.str_utfindex, line, "utf-16", byte, false)
+  else
+    ok, index = pcall(function()
+      local _, utf16 = vim.str_utfindex(line, byte)
+      return utf16
+    end)
+  end
+  return ok and index or byte
+end
+
+-- The byte offset of UTF-16 index `index` in `line` (clamped to the line).
+function M.byte_index(line, index)
+  local ok, byte
+  if M.has("0.11") then
+    ok, byte = pcall(vim.str_byteindex, line, "utf-16", index, false)
+  else
+    ok, byte = pcall(vim.str_byteindex, line, index, true)
+  end
+  if not ok or not byte then
+    return math.min(index, #line)
+  end
+  return math.min(byte, #line)
+end
+
+-- The path with symlinks resolved when the file exists (the server resolves the root the
+-- same way, so both spell a file alike).
+function M.realpath(path)
+  local real = vim.loop.fs_realpath(path)
+  if real then
+    return real
+  end
+  local dir = vim.loop.fs_realpath(vim.fn.fnamemodify(path, ":h"))
+  return dir and (dir .. "/" .. vim.fn.fnamemodify(path, ":t")) or path
+end
+
+-- :checkhealth reporting: `vim.health.start/ok/...` on 0.9+, `require("health").report_*`
+-- on 0.7 and 0.8.
+function M.health()
+  local h = vim.health or require("health")
+  return {
+    start = h.start or h.report_start,
+    ok = h.ok or h.report_ok,
+    info = h.info or h.report_info,
+    warn = h.warn or h.report_warn,
+    error = h.error or h.report_error,
+  }
+end
+
+return M
