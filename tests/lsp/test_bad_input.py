@@ -158,7 +158,10 @@ def test_a_full_disk_is_reported_and_nothing_is_half_written(workspace, tmp_path
         pytest.skip("mounting a small tmpfs needs root")
     mnt = tmp_path / "small"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
     try:
         db = mnt / "history.sqlite3"
         env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
