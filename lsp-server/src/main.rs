@@ -61,6 +61,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        // `retrace-lsp tree | head`: end quietly when the reader goes away. (Not when
+        // serving: the server outlives nothing by dying on a closed pipe, but it logs why.)
+        // SAFETY: before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)

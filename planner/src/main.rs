@@ -7,6 +7,9 @@ use retrace_planner::cli::{Cli, exit_code, run};
 use retrace_planner::error::exit;
 
 fn main() -> ExitCode {
+    // `blocks report | head`: end quietly when the reader goes away, as other Unix tools do.
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
