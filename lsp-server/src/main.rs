@@ -62,8 +62,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.command.is_some() {
-        // `retrace-lsp tree | head`: end quietly when the reader goes away. (Not when
-        // serving: the server outlives nothing by dying on a closed pipe, but it logs why.)
+        // `retrace-lsp tree | head`: end quietly when the reader goes away. The server keeps
+        // Rust's default (a failed write is an error it handles), so it can end its session.
         // SAFETY: before any other thread exists.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }

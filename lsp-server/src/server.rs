@@ -101,14 +101,30 @@ impl Backend {
         let args: std::result::Result<VisitArgs, String> =
             protocol::parse_arg(protocol::VISIT_NOTIFICATION, &params, protocol::VISIT_SHAPE);
         match args {
-            Ok(args) => {
-                let _ = self.send(Job::Visit {
-                    args,
-                    precision: Precision::Line,
-                    reply: None,
-                });
-            }
+            Ok(args) => self.record_visit(args, Precision::Line).await,
             Err(message) => self.client.show_message(MessageType::ERROR, message).await,
+        }
+    }
+
+    /// Records a visit and waits until it is committed: the next message is dispatched
+    /// only then (concurrency 1), so it finds the visit on disk.
+    async fn record_visit(&self, args: VisitArgs, precision: Precision) {
+        let (reply, done) = oneshot::channel();
+        if self
+            .send(Job::Visit {
+                args,
+                precision,
+                reply,
+            })
+            .is_err()
+        {
+            return;
+        }
+        if let Ok(Err(e)) = done.await {
+            // Notifications have no reply: tell the client's log what was refused and why.
+            self.client
+                .log_message(MessageType::WARNING, e.message.to_string())
+                .await;
         }
     }
 
@@ -228,18 +244,15 @@ impl LanguageServer for Backend {
         if self.saw_visit.load(Ordering::Relaxed) {
             return;
         }
-        let _ = self.send(Job::Visit {
-            args: VisitArgs {
-                uri: params.text_document.uri.as_str().to_owned(),
-                position: protocol::PositionArg {
-                    line: 0,
-                    character: 0,
-                },
-                reason: Some("open".into()),
+        let args = VisitArgs {
+            uri: params.text_document.uri.as_str().to_owned(),
+            position: protocol::PositionArg {
+                line: 0,
+                character: 0,
             },
-            precision: Precision::File,
-            reply: None,
-        });
+            reason: Some("open".into()),
+        };
+        self.record_visit(args, Precision::File).await;
     }
 
     async fn did_rename_files(&self, params: RenameFilesParams) {
@@ -334,7 +347,7 @@ enum Job {
     Visit {
         args: VisitArgs,
         precision: Precision,
-        reply: Option<oneshot::Sender<CommandReply>>,
+        reply: oneshot::Sender<CommandReply>,
     },
     Command {
         name: String,
@@ -409,17 +422,7 @@ impl Owner {
                     precision,
                     reply,
                 } => {
-                    let result = self.visit(args, precision);
-                    match reply {
-                        Some(reply) => {
-                            let _ = reply.send(result);
-                        }
-                        None => {
-                            if let Err(e) = result {
-                                self.log(MessageType::WARNING, e.message.to_string());
-                            }
-                        }
-                    }
+                    let _ = reply.send(self.visit(args, precision));
                 }
                 Job::Command {
                     name,
