@@ -227,8 +227,12 @@ local function start(root, bufnr)
       ws.buffers = {}
       if (code ~= 0 or signal ~= 0) and not ws.stopping and not ws.failed then
         ws.failed = ("retrace: retrace-lsp for %s exited (code %d, signal %d); recording "
-          .. "stopped. See :LspInfo and the log (:lua vim.cmd.edit(vim.lsp.get_log_path())), "
-          .. "then :RetraceStart to start it again."):format(root, code, signal)
+          .. "stopped. Its messages are in the LSP log (%s); :RetraceStart starts it again."):format(
+          root,
+          code,
+          signal,
+          vim.lsp.get_log_path()
+        )
         notify(ws.failed, vim.log.levels.ERROR)
       end
     end),

@@ -82,12 +82,43 @@ local function here()
   }
 end
 
--- Whether the last motion in the current window put `from` on the jumplist.
-local function jumped_from(from)
-  local jumps = vim.fn.getjumplist()
+-- The state of a window's jumplist. Read only when a decision needs it (an arrival, a long
+-- move, before a move of the plugin's), not on every cursor move: reading it drops an entry
+-- for the line the cursor is on when that entry is the newest (Neovim's cleanup of
+-- "phantom" jumps), which is harmless at those moments.
+local function jumplist_state(win)
+  local jumps = vim.fn.getjumplist(win)
   local list, idx = jumps[1], jumps[2]
   local newest = list[#list]
-  return newest ~= nil and idx == #list and newest.bufnr == from.buf and newest.lnum == from.line
+  return {
+    win = win,
+    count = #list,
+    idx = idx,
+    newest_buf = newest and newest.bufnr,
+    newest_line = newest and newest.lnum,
+    newest_col = newest and newest.col,
+  }
+end
+
+local function same_jumplist(a, b)
+  return a.win == b.win
+    and a.count == b.count
+    and a.idx == b.idx
+    and a.newest_buf == b.newest_buf
+    and a.newest_line == b.newest_line
+    and a.newest_col == b.newest_col
+end
+
+-- The jumplist as last read.
+local seen = nil
+
+-- Whether the motion from `prev` to the current place (in one window) was a jump: the
+-- jumplist changed since it was last read, and its newest entry is where the motion
+-- started. (An entry that was already the newest, left by an earlier jump from the same
+-- spot, is not taken for a new one.)
+local function jumped(prev, now)
+  local changed = not seen or not same_jumplist(seen, now)
+  return changed and now.idx == now.count and now.newest_buf == prev.buf and now.newest_line == prev.line
 end
 
 local function send(place, reason)
@@ -103,20 +134,31 @@ end
 local function reason_for(prev, cur)
   local opened = fresh[cur.buf]
   fresh = {}
-  if not prev then
-    return take_pending() or (opened and "open" or "switch")
-  end
-  local tagged = cur.win == prev.win and cur.tagidx > prev.tagidx
-  if cur.path ~= prev.path then
-    return take_pending() or (tagged and "tag") or (opened and "open") or "switch"
-  end
-  local span = math.abs(cur.line - prev.line)
-  local threshold = config.options.jump_lines
-  if threshold == 0 or span < threshold then
+  if not prev or cur.path ~= prev.path or cur.win ~= prev.win then
+    seen = jumplist_state(cur.win)
+    if not prev then
+      return take_pending() or (opened and "open" or "switch")
+    end
+    local tagged = cur.win == prev.win and cur.tagidx > prev.tagidx
+    if cur.path ~= prev.path then
+      return take_pending() or (tagged and "tag") or (opened and "open") or "switch"
+    end
+    -- Another window on the same file: a visit if it is far from where we were.
+    local threshold = config.options.jump_lines
+    if threshold > 0 and math.abs(cur.line - prev.line) >= threshold then
+      return take_pending() or "switch"
+    end
     return nil
   end
-  if cur.win ~= prev.win or jumped_from(prev) then
-    return take_pending() or (tagged and "tag") or "jump"
+  local threshold = config.options.jump_lines
+  if threshold == 0 or math.abs(cur.line - prev.line) < threshold then
+    return nil
+  end
+  local now = jumplist_state(cur.win)
+  local was_jump = jumped(prev, now)
+  seen = now
+  if was_jump then
+    return take_pending() or (cur.tagidx > prev.tagidx and "tag") or "jump"
   end
   return nil
 end
@@ -148,6 +190,7 @@ end
 
 -- Runs `fn`, a move the plugin makes, so that where it lands is not reported as a visit.
 function M.moving(fn)
+  seen = jumplist_state(M.target_window())
   moving = moving + 1
   local ok, err = pcall(fn)
   moving = moving - 1
