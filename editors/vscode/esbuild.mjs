@@ -1,0 +1,16 @@
+// Bundles the extension and vscode-languageclient into dist/extension.js (the vsix ships no
+// node_modules). `vscode` is provided by the editor.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['src/extension.ts'],
+  outfile: 'dist/extension.js',
+  bundle: true,
+  external: ['vscode'],
+  format: 'cjs',
+  platform: 'node',
+  target: 'node18',
+  minify: true,
+  keepNames: true,
+  logLevel: 'warning',
+});
