@@ -25,7 +25,7 @@ demo-lsp: setup
 	$(CARGO) build --quiet -p retrace-lsp
 	.venv/bin/python scripts/demo-lsp.py
 
-test: setup lint unit e2e
+test: setup lint unit e2e editors
 
 setup:
 	@scripts/setup
@@ -52,3 +52,23 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# --- editors (editors/nvim, editors/vscode) ------------------------------------------------
+# The Neovim plugin's end-to-end tests (headless Neovim against retrace-lsp) live in
+# tests/editors and run with e2e; `make editors-nvim` runs them alone. `editors` lints the
+# plugin and checks, tests and packages the VS Code extension (editors/vscode/retrace.vsix).
+.PHONY: editors editors-lint editors-vscode editors-nvim build-lsp
+
+editors: editors-lint editors-vscode
+
+editors-lint:
+	cd editors/nvim && luacheck --quiet . ../../tests/editors/support.lua
+
+editors-vscode: build-lsp
+	cd editors/vscode && npm run --silent check && npm test && npm run --silent package
+
+editors-nvim: build-lsp
+	$(PYTEST) -q tests/editors
+
+build-lsp:
+	$(CARGO) build --quiet -p retrace-lsp
