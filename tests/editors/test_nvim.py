@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.conftest import binary
+
 from .nvim_harness import PLUGIN, Editor, cli_tree, make_workspace, wait_for
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -98,6 +100,23 @@ def test_back_branch_and_forward_through_the_picker(editors):
     ed.wait_place(("src/b.txt", 1))
     assert ed.lua("return T.offered") is None
     assert ed.messages("ERROR") == []
+
+
+def test_forward_policy_latest_and_status(editors):
+    ed = editors(setup={"forward_policy": "latest"})
+    walk(ed)
+    ed.cmd("3RetraceBack")
+    ed.wait_place(("src/a.txt", 1))
+    ed.edit("src/d.txt")
+    ed.cmd("RetraceBack")
+    ed.wait_place(("src/a.txt", 1))
+    ed.lua("T.offered = nil")
+    ed.cmd("RetraceForward")
+    ed.wait_place(("src/d.txt", 1))
+    assert ed.lua("return T.offered") is None, "latest: no question asked"
+    ed.cmd("RetraceStatus")
+    wait_for(lambda: any(m.startswith("retrace: at src/d.txt:1, depth 1, 0 branches here; 5 nodes, 1 session")
+                         for m in ed.messages("INFO")), what=f"the status message ({ed.messages()})")
 
 
 def test_moves_made_by_the_plugin_are_not_visits_and_keep_the_jumplist(editors):
@@ -366,8 +385,7 @@ def test_a_missing_binary_is_reported_once_and_on_commands(editors):
 def test_the_binary_is_found_on_path(editors, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    ed0 = editors(call_setup=False)
-    (bin_dir / "retrace-lsp").symlink_to(ed0.bin)
+    (bin_dir / "retrace-lsp").symlink_to(binary("retrace-lsp"))
     ed = editors(extra_path=f"{bin_dir}:{os.environ['PATH']}", call_setup=False)
     ed.lua("require('retrace').setup({})")
     ed.edit("src/a.txt")
