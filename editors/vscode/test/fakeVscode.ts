@@ -38,7 +38,37 @@ function stub(name: string): unknown {
   });
 }
 
-/** Makes `require('vscode')` return the stub from now on. */
+/** The names bundled ESM code copies off the module (esbuild's interop reads own keys). */
+const NAMESPACES = [
+  'window',
+  'workspace',
+  'commands',
+  'languages',
+  'Uri',
+  'Position',
+  'Range',
+  'Selection',
+  'TextEditorRevealType',
+  'TextEditorSelectionChangeKind',
+  'StatusBarAlignment',
+  'TreeItem',
+  'TreeItemCollapsibleState',
+  'ThemeIcon',
+  'EventEmitter',
+  'Disposable',
+];
+
+function vscodeModule(): unknown {
+  const known: Record<string, unknown> = { version: VALUES['vscode.version'] };
+  for (const name of NAMESPACES) {
+    known[name] = stub(`vscode.${name}`);
+  }
+  return new Proxy(known, {
+    get: (target, prop) => (prop in target ? target[prop as string] : stub(`vscode.${String(prop)}`)),
+  });
+}
+
+/** Makes `require('vscode')` return the stand-in from now on. */
 export function installFakeVscode(): void {
   const loader = Module as unknown as {
     _resolveFilename(request: string, ...rest: unknown[]): string;
@@ -48,5 +78,5 @@ export function installFakeVscode(): void {
     return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
   };
   const cache = require.cache as Record<string, unknown>;
-  cache['vscode'] = { id: 'vscode', filename: 'vscode', loaded: true, exports: stub('vscode') };
+  cache['vscode'] = { id: 'vscode', filename: 'vscode', loaded: true, exports: vscodeModule() };
 }

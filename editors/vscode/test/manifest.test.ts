@@ -79,3 +79,35 @@ test('core/ knows nothing of the vscode API', () => {
     assert.doesNotMatch(text, /from ['"]vscode(-languageclient[^'"]*)?['"]|require\(['"]vscode['"]\)/, file);
   }
 });
+
+test('the bundle resolves everything but vscode and exports activate/deactivate', async () => {
+  // The same build as esbuild.mjs, into a temp dir, loaded against the stand-in vscode module.
+  const { build } = await import('esbuild');
+  const os = await import('node:os');
+  const { installFakeVscode } = await import('./fakeVscode');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'retrace-bundle-'));
+  try {
+    const outfile = path.join(dir, 'extension.js');
+    await build({
+      entryPoints: [path.join(ROOT, 'src', 'extension.ts')],
+      outfile,
+      bundle: true,
+      external: ['vscode'],
+      format: 'cjs',
+      platform: 'node',
+      target: 'node18',
+      logLevel: 'silent',
+    });
+    installFakeVscode();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const extension = require(outfile);
+    assert.equal(typeof extension.activate, 'function');
+    assert.equal(typeof extension.deactivate, 'function');
+    const bundle = fs.readFileSync(outfile, 'utf8');
+    for (const id of Object.values(COMMANDS)) {
+      assert.ok(bundle.includes(`"${id}"`), `${id} is in the bundle`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
