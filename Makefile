@@ -59,7 +59,7 @@ clean:
 # plugin and checks, tests and packages the VS Code extension (editors/vscode/retrace.vsix).
 .PHONY: editors editors-lint editors-vscode editors-nvim build-lsp
 
-editors: editors-lint editors-vscode
+editors: setup editors-lint editors-vscode
 
 editors-lint:
 	cd editors/nvim && luacheck --quiet . ../../tests/editors/support.lua
@@ -67,7 +67,7 @@ editors-lint:
 editors-vscode: build-lsp
 	cd editors/vscode && npm run --silent check && npm test && npm run --silent package
 
-editors-nvim: build-lsp
+editors-nvim: setup build-lsp
 	$(PYTEST) -q tests/editors
 
 build-lsp:
