@@ -648,6 +648,8 @@ fn activity_from_retrace_lsp_and_snaprun_fills_actual_blocks() {
             pid: 1,
             accel: "tcg".into(),
             status: "finished".into(),
+            partition: None,
+            warm_hash: None,
         })
         .unwrap();
 

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use snaprun::batch::{self, Options};
+use snaprun::batch::{self, Options, Start};
 use snaprun::codesnap::{self, Selection};
 use snaprun::image_build;
 use snaprun::qemu::Accel;
@@ -102,21 +102,24 @@ fn bench_codesnap(dir: &Path) {
 }
 
 fn batch_of(store: &Store, ws: &Path, n: u32, j: u32, cmd: &str) -> (batch::Outcome, Duration) {
+    batch_started(store, ws, n, j, cmd, Start::Cold)
+}
+
+fn batch_started(
+    store: &Store,
+    ws: &Path,
+    n: u32,
+    j: u32,
+    cmd: &str,
+    start: Start,
+) -> (batch::Outcome, Duration) {
     let opts = Options {
-        workspace: ws.to_path_buf(),
-        image: image_build::DEFAULT_IMAGE.into(),
-        command: cmd.into(),
         iterations: n,
         jobs: j,
         timeout: Some(Duration::from_secs(120)),
-        boot_timeout: batch::DEFAULT_BOOT_TIMEOUT,
-        fail_fast: false,
         accel: Some(Accel::Tcg),
-        build: None,
-        selection: Selection::default(),
-        verify: false,
-        output_limit: batch::DEFAULT_OUTPUT_LIMIT,
-        env: vec![],
+        start,
+        ..Options::new(ws, image_build::DEFAULT_IMAGE, cmd)
     };
     let t = Instant::now();
     let out = batch::run(store, &opts, &AtomicBool::new(false), &mut |_| {}).unwrap();

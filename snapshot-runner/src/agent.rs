@@ -7,10 +7,16 @@
 //!
 //! ```text
 //! guest -> host  Ready {version}          the agent is up and waits for a job
-//! host -> guest  Job {command, env, iteration, seed, code_label}
+//! host -> guest  Job {command, env, iteration, seed, code_label, clock_ms}
+//! guest -> host  Started {}               clock set, RNG reseeded, code mounted: the command starts
 //! guest -> host  Stdout bytes / Stderr bytes (any number)
 //! guest -> host  Exit {code, signal, duration_ms}   or   Error {message}
 //! ```
+//!
+//! A VM restored from a warm state (see `crate::warm`) said `Ready` once, when the state was
+//! saved, and is restored waiting for its `Job`: the host sends the job at once. The agent then
+//! sets the guest's wall clock from `clock_ms` and reseeds the kernel RNG with the iteration's
+//! seed, because every restore starts from the same copied clock and RNG state.
 
 use std::io::{self, Read, Write};
 
@@ -18,7 +24,9 @@ use serde::{Deserialize, Serialize};
 
 /// The virtio-serial port name the agent looks for in `/sys/class/virtio-ports/*/name`.
 pub const PORT_NAME: &str = "org.retrace.snaprun.0";
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The virtio-serial port name of qemu-guest-agent (QGA), for images without snaprun's agent.
+pub const QGA_PORT_NAME: &str = "org.qemu.guest_agent.0";
 /// Frames larger than this are a protocol error (output is sent in smaller chunks).
 pub const MAX_FRAME: usize = 1 << 20;
 
@@ -31,6 +39,7 @@ pub enum Kind {
     Stderr = 4,
     Exit = 5,
     Error = 6,
+    Started = 7,
 }
 
 impl Kind {
@@ -42,6 +51,7 @@ impl Kind {
             4 => Kind::Stderr,
             5 => Kind::Exit,
             6 => Kind::Error,
+            7 => Kind::Started,
             _ => return None,
         })
     }
@@ -68,6 +78,17 @@ pub struct Job {
     /// The ext4 label of the code disk to mount at `workdir`; `None` runs without code.
     pub code_label: Option<String>,
     pub workdir: String,
+    /// The host's wall clock (ms since the epoch) when the job was sent; the agent sets the
+    /// guest's clock to it before the command starts.
+    #[serde(default)]
+    pub clock_ms: Option<i64>,
+}
+
+/// Sent by the agent when the command starts (after the clock, the RNG and the code disk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    /// Guest wall clock (ms since the epoch) as the command starts.
+    pub clock_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,8 +13,9 @@ use crate::codesnap::{self, CODE_LABEL, Selection, Tree};
 use crate::error::{Error, IoContext, Result};
 use crate::overlay;
 use crate::qemu::{self, Accel, Console, Vm, VmSpec};
+use crate::qga;
 use crate::results::{Batch, Iteration, Results, Status, Summary};
-use crate::store::{Image, Store};
+use crate::store::{AgentKind, Image, Store, WarmFiles};
 use crate::tools;
 
 /// Everything `snaprun run` takes.
@@ -41,6 +42,95 @@ pub struct Options {
     pub output_limit: usize,
     /// Extra environment for the command.
     pub env: Vec<(String, String)>,
+    /// The batch seed (every iteration's seed derives from it); random when `None`.
+    pub seed: Option<u64>,
+    /// Run only this slice of the batch's iterations (CI sharding).
+    pub partition: Option<Partition>,
+    /// Boot every iteration, or restore it from the image's warm state.
+    pub start: Start,
+    /// A code snapshot already taken (watch mode); `None` snapshots the workspace.
+    pub snapshot: Option<Tree>,
+}
+
+impl Options {
+    /// Options for `command` on `image` in `workspace` with every other setting at its default.
+    pub fn new(workspace: &Path, image: &str, command: &str) -> Options {
+        Options {
+            workspace: workspace.to_path_buf(),
+            image: image.to_string(),
+            command: command.to_string(),
+            iterations: 10,
+            jobs: 1,
+            timeout: None,
+            boot_timeout: DEFAULT_BOOT_TIMEOUT,
+            fail_fast: false,
+            accel: None,
+            build: None,
+            selection: Selection::default(),
+            verify: false,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            env: Vec::new(),
+            seed: None,
+            partition: None,
+            start: Start::Auto,
+            snapshot: None,
+        }
+    }
+}
+
+/// How iterations get a running VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// Restore the image's warm state when it has one usable here, else boot.
+    #[default]
+    Auto,
+    /// Restore the warm state; an error if there is none usable.
+    Warm,
+    /// Boot, even if the image has a warm state.
+    Cold,
+}
+
+/// Slice `index` (1-based) of `count`: the iterations n with (n - 1) mod count = index - 1, so
+/// the slices are disjoint, cover the batch and are equally long to within one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    pub fn contains(&self, n: u32) -> bool {
+        n >= 1 && (n - 1) % self.count == self.index - 1
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Partition, String> {
+        let bad = || format!("partition `{s}` is not K/N with 1 <= K <= N (e.g. 2/3)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+/// The iteration numbers a batch of `total` runs in `partition` (all of them without one).
+pub fn iteration_numbers(total: u32, partition: Option<Partition>) -> Vec<u32> {
+    (1..=total)
+        .filter(|n| partition.is_none_or(|p| p.contains(*n)))
+        .collect()
 }
 
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 << 10;
@@ -53,6 +143,8 @@ const ABORT_AFTER_INFRA_ERRORS: u32 = 3;
 pub enum Progress<'a> {
     /// The build step is running.
     Building(&'a str),
+    /// Something the user should know that does not stop the batch.
+    Note(String),
     /// The code was snapshotted and the batch recorded; iterations start.
     Started {
         batch: &'a Batch,
@@ -106,7 +198,13 @@ pub fn host_name() -> String {
 
 /// `20261127-071630-3fa2c1`: sortable by start time, short enough to type.
 fn new_batch_id(seed: u64) -> String {
-    let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    batch_id_at(now_ms(), seed)
+}
+
+/// The id of a batch started at `start_ms` with `seed`.
+pub fn batch_id_at(start_ms: i64, seed: u64) -> String {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms.max(0) as u64);
+    let t = humantime::format_rfc3339_seconds(at).to_string();
     let digits: String = t.chars().filter(char::is_ascii_digit).collect();
     format!(
         "{}-{}-{:06x}",
@@ -127,17 +225,32 @@ pub fn run(
     if opts.iterations == 0 || opts.jobs == 0 {
         return Err(Error::Usage("-n and -j must be at least 1".into()));
     }
+    let numbers = iteration_numbers(opts.iterations, opts.partition);
+    if numbers.is_empty() {
+        return Err(Error::Usage(format!(
+            "partition {} of a batch of {} iterations is empty; use at least as many \
+             iterations as partitions",
+            opts.partition.map(|p| p.to_string()).unwrap_or_default(),
+            opts.iterations
+        )));
+    }
     if let Some(build) = &opts.build {
         progress(Progress::Building(build));
         tools::run_shell(build, &opts.workspace)?;
     }
     let image = store.image(&opts.image, opts.verify)?;
     let accel = qemu::choose_accel(opts.accel, &store.root().join("kvm-probe"))?;
-    let tree = codesnap::snapshot(store, &opts.workspace, &opts.selection)?;
+    let warm = choose_start(&image, accel, opts.start, &mut |note| {
+        progress(Progress::Note(note))
+    })?;
+    let tree = match &opts.snapshot {
+        Some(t) => t.clone(),
+        None => codesnap::snapshot(store, &opts.workspace, &opts.selection)?,
+    };
     let code_disk = codesnap::disk(store, &tree)?;
     let results = Results::open(&store.results_db())?;
     reap_abandoned(store, &results)?;
-    let seed = random_u64();
+    let seed = opts.seed.unwrap_or_else(random_u64);
     let mut batch = Batch {
         id: new_batch_id(seed),
         workspace: tree.workspace.clone(),
@@ -155,10 +268,18 @@ pub fn run(
         pid: std::process::id(),
         accel: accel.as_str().to_string(),
         status: "running".into(),
+        partition: opts.partition.map(|p| p.to_string()),
+        warm_hash: warm.map(|w| w.meta.hash.clone()),
     };
     results.insert_batch(&batch)?;
     let run_dir = store.runs_dir().join(&batch.id);
     fs::create_dir_all(&run_dir).ctx("creating the batch's run directory", &run_dir)?;
+    let code_slot = run_dir.join(CODE_SLOT_FILE);
+    if let Err(e) = overlay::code_slot(&code_disk, &code_slot) {
+        let _ = fs::remove_dir(&run_dir);
+        results.finish_batch(&batch.id, "aborted", now_ms())?;
+        return Err(e);
+    }
     progress(Progress::Started {
         batch: &batch,
         tree: &tree,
@@ -166,7 +287,8 @@ pub fn run(
 
     let ctx = IterationContext {
         image: &image,
-        code_disk: Some(&code_disk),
+        warm,
+        code_disk: Some(&code_slot),
         accel,
         command: &opts.command,
         env: &opts.env,
@@ -177,22 +299,23 @@ pub fn run(
         batch_id: &batch.id,
         echo: false,
     };
-    let next = AtomicU32::new(1);
+    let next = AtomicU32::new(0);
     let cancel = AtomicBool::new(false);
     let mut iterations = Vec::new();
     let mut aborted = None;
     let mut write_error = None;
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel::<Message>();
-        for _ in 0..opts.jobs.min(opts.iterations) {
+        for _ in 0..(opts.jobs as usize).min(numbers.len()) {
             let tx = tx.clone();
-            let (ctx, next, cancel) = (&ctx, &next, &cancel);
+            let (ctx, next, cancel, numbers) = (&ctx, &next, &cancel, &numbers);
             s.spawn(move || {
                 loop {
-                    let n = next.fetch_add(1, Ordering::SeqCst);
-                    if n > opts.iterations || cancel.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    if i >= numbers.len() || cancel.load(Ordering::SeqCst) {
                         return;
                     }
+                    let n = numbers[i];
                     let _ = tx.send(Message::Started(n));
                     let it = run_iteration(ctx, n, iteration_seed(seed, n), &|| {
                         cancel.load(Ordering::SeqCst)
@@ -251,6 +374,7 @@ pub fn run(
         }
     });
     // An empty run directory (nothing kept) goes away with the batch.
+    let _ = fs::remove_file(&code_slot);
     let _ = fs::remove_dir(&run_dir);
     iterations.sort_by_key(|i| i.iteration);
     batch.status = if interrupt.load(Ordering::SeqCst) {
@@ -316,6 +440,67 @@ pub fn reap_abandoned(store: &Store, results: &Results) -> Result<Vec<String>> {
     Ok(reaped)
 }
 
+/// The batch's code slot in its run directory (see [`overlay::code_slot`]).
+const CODE_SLOT_FILE: &str = "code.qcow2";
+
+/// The warm state to restore for `start` on `accel`, or `None` to boot. `note` hears why an
+/// existing warm state is not used.
+pub fn choose_start<'a>(
+    image: &'a Image,
+    accel: Accel,
+    start: Start,
+    note: &mut dyn FnMut(String),
+) -> Result<Option<&'a WarmFiles>> {
+    let name = &image.manifest.name;
+    if start == Start::Cold {
+        return Ok(None);
+    }
+    let Some(warm) = &image.warm else {
+        return match start {
+            Start::Warm => Err(Error::Usage(format!(
+                "image `{name}` has no warm state; save one with `snaprun image warm {name}`, or \
+                 leave out --warm"
+            ))),
+            _ => Ok(None),
+        };
+    };
+    let version = qemu::version()?;
+    let here = format!("{}.{}.{}", version.0, version.1, version.2);
+    let unusable = if warm.meta.accel != accel.as_str() {
+        Some(format!(
+            "it was saved under {} and this batch runs under {}",
+            warm.meta.accel,
+            accel.as_str()
+        ))
+    } else if warm.meta.qemu_version != here {
+        Some(format!(
+            "it was saved by QEMU {} and this is QEMU {here}",
+            warm.meta.qemu_version
+        ))
+    } else {
+        None
+    };
+    match (unusable, start) {
+        (None, _) => Ok(Some(warm)),
+        (Some(why), Start::Warm) => Err(Error::Usage(format!(
+            "the warm state of image `{name}` cannot be restored here: {why}; save a new one with \
+             `snaprun image warm {name}`{}, or use --cold",
+            if warm.meta.accel != accel.as_str() {
+                format!(" --accel {}", accel.as_str())
+            } else {
+                String::new()
+            }
+        ))),
+        (Some(why), _) => {
+            note(format!(
+                "not restoring the warm state of image `{name}` ({why}); booting every \
+                 iteration instead (save a new state with `snaprun image warm {name}`)"
+            ));
+            Ok(None)
+        }
+    }
+}
+
 enum Message {
     Started(u32),
     Done(Box<Iteration>),
@@ -324,6 +509,9 @@ enum Message {
 /// What every iteration of a batch shares.
 pub struct IterationContext<'a> {
     pub image: &'a Image,
+    /// Restore this state instead of booting.
+    pub warm: Option<&'a WarmFiles>,
+    /// The code slot (see [`overlay::code_slot`]).
     pub code_disk: Option<&'a Path>,
     pub accel: Accel,
     pub command: &'a str,
@@ -417,7 +605,7 @@ pub fn run_iteration_named(
     it
 }
 
-/// Boots, runs the job, and fills `it`; errors are infrastructure errors.
+/// Boots (or restores), runs the job, and fills `it`; errors are infrastructure errors.
 fn drive(
     ctx: &IterationContext,
     files: &IterationFiles,
@@ -425,7 +613,8 @@ fn drive(
     output: &mut BoundedOutput,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<()> {
-    overlay::create(&ctx.image.disk, &files.overlay)?;
+    let base = ctx.warm.map_or(&ctx.image.disk, |w| &w.layer);
+    overlay::create(base, &files.overlay)?;
     let spec = VmSpec {
         image: ctx.image.clone(),
         root_disk: files.overlay.clone(),
@@ -434,67 +623,48 @@ fn drive(
         console: Console::File(files.console.clone()),
         extra_append: None,
         qemu_log: files.qemu_log.clone(),
+        incoming: ctx.warm.map(|w| w.state.clone()),
     };
     let boot_started = Instant::now();
     let mut vm = Vm::start(&spec, Duration::from_secs(30))?;
     vm.agent()
         .set_read_timeout(Some(Duration::from_millis(100)))
         .ctx("configuring the agent channel", &files.overlay)?;
+    if ctx.image.manifest.agent == AgentKind::Qga {
+        return drive_qga(ctx, files, &mut vm, boot_started, it, output, cancelled);
+    }
     let mut decoder = Decoder::default();
 
-    // Boot until the agent says it is ready.
-    let boot_deadline = boot_started + ctx.boot_timeout;
-    loop {
-        if cancelled() {
-            it.status = Status::Interrupted;
-            vm.stop();
-            return Ok(());
-        }
-        match decoder.read_frame(vm.agent()) {
-            Ok(Some(f)) if f.kind == Kind::Ready => {
-                let ready: agent::Ready = f
-                    .parse()
-                    .ctx("reading the agent's greeting", &files.overlay)?;
-                if ready.version != agent::PROTOCOL_VERSION {
-                    vm.stop();
-                    return Err(Error::ImageCorrupt {
-                        name: ctx.image.manifest.name.clone(),
-                        detail: format!(
-                            "its guest agent speaks protocol {}, this snaprun speaks {}",
-                            ready.version,
-                            agent::PROTOCOL_VERSION
-                        ),
-                    });
-                }
-                break;
+    // A restored guest's agent said Ready when the state was saved and waits for its job.
+    if ctx.warm.is_none() {
+        let deadline = boot_started + ctx.boot_timeout;
+        match await_ready(&mut vm, &mut decoder, deadline, cancelled)? {
+            Boot::Ready => {}
+            Boot::Cancelled => {
+                it.status = Status::Interrupted;
+                vm.stop();
+                return Ok(());
             }
-            Ok(_) => {}
-            Err(_) => {
+            Boot::Gone => {
                 vm_gone(&mut vm, it, &files.console, "before its agent was ready");
                 return Ok(());
             }
-        }
-        if vm.exited().is_some() {
-            vm_gone(&mut vm, it, &files.console, "before its agent was ready");
-            return Ok(());
-        }
-        if Instant::now() > boot_deadline {
-            let crashed = vm.guest_panicked() || qemu::console_shows_panic(&files.console);
-            vm.stop();
-            if crashed {
-                it.status = Status::Crashed;
-                it.detail = Some("the guest kernel panicked while booting".into());
-            } else {
-                it.status = Status::InfraError;
-                it.detail = Some(format!(
-                    "the guest agent was not ready {}s after boot started",
-                    ctx.boot_timeout.as_secs()
-                ));
+            Boot::TimedOut => {
+                boot_timed_out(ctx, vm, it, &files.console);
+                return Ok(());
             }
-            return Ok(());
+            Boot::WrongVersion(v) => {
+                vm.stop();
+                return Err(Error::ImageCorrupt {
+                    name: ctx.image.manifest.name.clone(),
+                    detail: format!(
+                        "its guest agent speaks protocol {v}, this snaprun speaks {}",
+                        agent::PROTOCOL_VERSION
+                    ),
+                });
+            }
         }
     }
-    it.boot_ms = Some(boot_started.elapsed().as_millis() as u64);
 
     let job = Job {
         command: ctx.command.to_string(),
@@ -503,12 +673,15 @@ fn drive(
         seed: it.seed,
         code_label: ctx.code_disk.map(|_| CODE_LABEL.to_string()),
         workdir: agent::WORKDIR.to_string(),
+        clock_ms: Some(now_ms()),
     };
     Frame::json(Kind::Job, &job)
         .write_to(vm.agent())
         .ctx("sending the job to the guest", &files.overlay)?;
     let job_started = Instant::now();
     let deadline = ctx.timeout.map(|t| job_started + t);
+    // A restored guest that never starts the command is as stuck as one that never boots.
+    let start_deadline = job_started + ctx.boot_timeout;
     loop {
         if cancelled() {
             it.status = Status::Interrupted;
@@ -524,6 +697,15 @@ fn drive(
             it.detail = Some(format!(
                 "still running after {}",
                 humantime::format_duration(ctx.timeout.unwrap_or_default())
+            ));
+            vm.stop();
+            return Ok(());
+        }
+        if it.boot_ms.is_none() && Instant::now() > start_deadline {
+            it.status = Status::InfraError;
+            it.detail = Some(format!(
+                "the guest agent did not start the command within {}s",
+                ctx.boot_timeout.as_secs()
             ));
             vm.stop();
             return Ok(());
@@ -545,6 +727,9 @@ fn drive(
             }
         };
         match frame.kind {
+            Kind::Started => {
+                it.boot_ms = Some(boot_started.elapsed().as_millis() as u64);
+            }
             Kind::Stdout | Kind::Stderr => {
                 output.push(&frame.payload);
                 if ctx.echo {
@@ -586,6 +771,218 @@ fn drive(
             Kind::Ready | Kind::Job => {}
         }
     }
+}
+
+/// How waiting for a booting guest's agent ended.
+pub(crate) enum Boot {
+    Ready,
+    Cancelled,
+    /// QEMU exited or the channel broke.
+    Gone,
+    TimedOut,
+    /// The agent speaks another protocol version.
+    WrongVersion(u32),
+}
+
+/// Waits for the agent's `Ready` until `deadline`.
+pub(crate) fn await_ready(
+    vm: &mut Vm,
+    decoder: &mut Decoder,
+    deadline: Instant,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Boot> {
+    loop {
+        if cancelled() {
+            return Ok(Boot::Cancelled);
+        }
+        match decoder.read_frame(vm.agent()) {
+            Ok(Some(f)) if f.kind == Kind::Ready => {
+                let ready: agent::Ready = f
+                    .parse()
+                    .ctx("reading the agent's greeting", Path::new("agent"))?;
+                return Ok(if ready.version == agent::PROTOCOL_VERSION {
+                    Boot::Ready
+                } else {
+                    Boot::WrongVersion(ready.version)
+                });
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(Boot::Gone),
+        }
+        if vm.exited().is_some() {
+            return Ok(Boot::Gone);
+        }
+        if Instant::now() > deadline {
+            return Ok(Boot::TimedOut);
+        }
+    }
+}
+
+/// The guest did not become ready in time: a panic while booting is `crashed`, anything else
+/// an infrastructure error.
+fn boot_timed_out(ctx: &IterationContext, mut vm: Vm, it: &mut Iteration, console: &Path) {
+    let crashed = vm.guest_panicked() || qemu::console_shows_panic(console);
+    vm.stop();
+    if crashed {
+        it.status = Status::Crashed;
+        it.detail = Some("the guest kernel panicked while booting".into());
+    } else {
+        it.status = Status::InfraError;
+        it.detail = Some(format!(
+            "the guest agent was not ready {}s after boot started",
+            ctx.boot_timeout.as_secs()
+        ));
+    }
+}
+
+/// Runs the job through qemu-guest-agent: mount the code slot, `guest-exec` the command with
+/// its output captured, poll `guest-exec-status`. QGA returns the output when the command has
+/// ended (no streaming), and the duration is measured on the host to within the polling step.
+fn drive_qga(
+    ctx: &IterationContext,
+    files: &IterationFiles,
+    vm: &mut Vm,
+    boot_started: Instant,
+    it: &mut Iteration,
+    output: &mut BoundedOutput,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<()> {
+    let deadline = boot_started + ctx.boot_timeout;
+    let stop = |vm: &mut Vm| vm.quit();
+    let ready = {
+        let mut agent = qga::Client::new(vm.agent());
+        agent.wait_ready(deadline, cancelled)
+    };
+    match ready {
+        Ok(true) => {}
+        Ok(false) => {
+            if cancelled() {
+                it.status = Status::Interrupted;
+                stop(vm);
+                return Ok(());
+            }
+            if vm.exited().is_some() {
+                vm_gone(vm, it, &files.console, "before qemu-guest-agent was ready");
+                return Ok(());
+            }
+            let crashed = vm.guest_panicked() || qemu::console_shows_panic(&files.console);
+            stop(vm);
+            if crashed {
+                it.status = Status::Crashed;
+                it.detail = Some("the guest kernel panicked while booting".into());
+            } else {
+                it.status = Status::InfraError;
+                it.detail = Some(format!(
+                    "qemu-guest-agent did not answer {}s after boot started (is it installed \
+                     and enabled in the image?)",
+                    ctx.boot_timeout.as_secs()
+                ));
+            }
+            return Ok(());
+        }
+        Err(_) => {
+            vm_gone(vm, it, &files.console, "before qemu-guest-agent was ready");
+            return Ok(());
+        }
+    }
+    let env = qga::command_env(it.iteration, it.seed, ctx.env);
+    if ctx.code_disk.is_some() {
+        let mount = {
+            let mut agent = qga::Client::new(vm.agent());
+            agent.run_to_end(
+                &qga::mount_code_command(CODE_LABEL, agent::WORKDIR),
+                &env,
+                Instant::now() + Duration::from_secs(60),
+                cancelled,
+            )
+        };
+        match mount {
+            Ok(Some(st)) if st.exitcode == Some(0) => {}
+            Ok(Some(st)) => {
+                stop(vm);
+                it.status = Status::InfraError;
+                it.detail = Some(format!(
+                    "could not mount the code snapshot in the guest: {}",
+                    String::from_utf8_lossy(&st.err).trim()
+                ));
+                return Ok(());
+            }
+            Ok(None) => {
+                it.status = if cancelled() {
+                    Status::Interrupted
+                } else {
+                    it.detail = Some("mounting the code snapshot in the guest hung".into());
+                    Status::InfraError
+                };
+                stop(vm);
+                return Ok(());
+            }
+            Err(_) => {
+                vm_gone(vm, it, &files.console, "while mounting the code snapshot");
+                return Ok(());
+            }
+        }
+    }
+    it.boot_ms = Some(boot_started.elapsed().as_millis() as u64);
+    let job_started = Instant::now();
+    let limit = ctx
+        .timeout
+        .map_or(Instant::now() + Duration::from_secs(365 * 86_400), |t| {
+            job_started + t
+        });
+    let ran = {
+        let mut agent = qga::Client::new(vm.agent());
+        agent.run_to_end(
+            &qga::job_command(ctx.command, agent::WORKDIR),
+            &env,
+            limit,
+            cancelled,
+        )
+    };
+    it.duration_ms = job_started.elapsed().as_millis() as u64;
+    match ran {
+        Ok(Some(st)) => {
+            output.push(&st.out);
+            output.push(&st.err);
+            if ctx.echo {
+                let _ = std::io::stdout().write_all(&st.out);
+                let _ = std::io::stderr().write_all(&st.err);
+            }
+            it.exit_code = st.exitcode;
+            it.signal = st.signal;
+            it.status = if st.exitcode == Some(0) {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+            // Whatever the command wrote reaches the overlay before QEMU goes.
+            let mut agent = qga::Client::new(vm.agent());
+            let _ = agent.run_to_end(
+                &["/bin/sync".to_string()],
+                &env,
+                Instant::now() + Duration::from_secs(10),
+                cancelled,
+            );
+            stop(vm);
+        }
+        Ok(None) if cancelled() => {
+            it.status = Status::Interrupted;
+            stop(vm);
+        }
+        Ok(None) if vm.exited().is_some() || vm.guest_panicked() => {
+            vm_gone(vm, it, &files.console, "while the command ran");
+        }
+        Ok(None) => {
+            it.status = Status::Timeout;
+            it.detail = Some(format!(
+                "still running after {}",
+                humantime::format_duration(ctx.timeout.unwrap_or_default())
+            ));
+            stop(vm);
+        }
+        Err(_) => vm_gone(vm, it, &files.console, "while the command ran"),
+    }
+    Ok(())
 }
 
 /// The VM ended on its own (or its channel broke): a guest panic is `crashed`, anything else
@@ -642,7 +1039,17 @@ pub fn repro(
 ) -> Result<Iteration> {
     let results = Results::open(&store.results_db())?;
     let original = results.iteration(&batch.id, n)?;
-    let image = image_of(store, batch)?;
+    let mut image = image_of(store, batch)?;
+    // Restore the same warm state if the batch did and it is still there; else boot.
+    if let Some(wanted) = &batch.warm_hash
+        && !shell
+        && let Some(m) = store
+            .list()?
+            .into_iter()
+            .find(|m| m.warm.as_ref().is_some_and(|w| &w.hash == wanted))
+    {
+        image = store.image(&m.name, false)?;
+    }
     let tree = codesnap::load_tree(store, &batch.code_hash)?;
     let code_disk = codesnap::disk(store, &tree)?;
     let accel = qemu::choose_accel(
@@ -653,13 +1060,16 @@ pub fn repro(
     let run_dir = store.runs_dir().join(&batch.id);
     fs::create_dir_all(&run_dir).ctx("creating the run directory", &run_dir)?;
     let name = format!("repro-{n}-{}", now_ms());
+    let slot = run_dir.join(format!("{name}.code.qcow2"));
+    overlay::code_slot(&code_disk, &slot)?;
+    let _slot_guard = RemoveOnDrop(slot.clone());
     if shell {
         let files = IterationFiles::new(&run_dir, &name);
         overlay::create(&image.disk, &files.overlay)?;
         let spec = VmSpec {
             image,
             root_disk: files.overlay.clone(),
-            code_disk: Some(code_disk),
+            code_disk: Some(slot.clone()),
             accel,
             console: Console::Terminal,
             extra_append: Some(format!(
@@ -667,9 +1077,11 @@ pub fn repro(
                 original.seed
             )),
             qemu_log: files.qemu_log.clone(),
+            incoming: None,
         };
         let ran = qemu::run_interactive(&spec);
         files.remove();
+        let _ = fs::remove_file(&slot);
         let _ = fs::remove_dir(&run_dir);
         ran?;
         return Ok(Iteration {
@@ -677,9 +1089,13 @@ pub fn repro(
             ..original
         });
     }
+    let warm = choose_start(&image, accel, Start::Auto, &mut |note| {
+        eprintln!("snaprun: {note}")
+    })?;
     let ctx = IterationContext {
         image: &image,
-        code_disk: Some(&code_disk),
+        warm,
+        code_disk: Some(&slot),
         accel,
         command: &batch.command,
         env: &[],
@@ -693,8 +1109,18 @@ pub fn repro(
     let it = run_iteration_named(&ctx, n, original.seed, &name, &|| {
         interrupt.load(Ordering::SeqCst)
     });
+    let _ = fs::remove_file(&slot);
     let _ = fs::remove_dir(&run_dir);
     Ok(it)
+}
+
+/// Deletes a file when dropped (on every way out of a function).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 #[cfg(test)]
@@ -717,5 +1143,27 @@ mod tests {
         let id = new_batch_id(0x12_abcd);
         assert_eq!(id.len(), "20261127-071630-12abcd".len());
         assert!(id.ends_with("-12abcd"));
+        assert_eq!(
+            batch_id_at(1_795_766_190_000, 0xff_0012_abcd),
+            "20261127-075630-12abcd"
+        );
+    }
+
+    #[test]
+    fn partitions_are_disjoint_slices_that_cover_the_batch() {
+        let parts: Vec<Partition> = ["1/3", "2/3", "3/3"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let mut all: Vec<u32> = parts
+            .iter()
+            .flat_map(|p| iteration_numbers(10, Some(*p)))
+            .collect();
+        assert_eq!(iteration_numbers(10, Some(parts[0])), [1, 4, 7, 10]);
+        all.sort_unstable();
+        assert_eq!(all, iteration_numbers(10, None));
+        for bad in ["0/3", "4/3", "1/0", "x", "1/"] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
     }
 }

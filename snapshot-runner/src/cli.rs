@@ -9,13 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use snaprun::batch::{self, Outcome, Progress};
+use snaprun::batch::{self, Outcome, Partition, Progress, Start};
 use snaprun::codesnap::Selection;
 use snaprun::image_build::{self, Built, DEFAULT_IMAGE};
-use snaprun::junit;
 use snaprun::qemu::Accel;
 use snaprun::results::{Batch, Iteration, Results, Status, Summary};
-use snaprun::store::{ImageSpec, Manifest, Store};
+use snaprun::store::{AgentKind, ImageSpec, Manifest, Store};
+use snaprun::watch::OnChange;
+use snaprun::{ci, compare, debian, junit, watch};
 
 pub const EXIT_PASSED: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
@@ -25,7 +26,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 const EXIT_CODES: &str = "\
 Exit codes:
   0    every iteration passed
-  1    some iterations failed (fail, timeout or crashed)
+  1    some iterations failed (fail, timeout or crashed); with --max-failure-rate R,
+       the upper bound of the failure rate's 95% interval is above R
   2    usage or infrastructure error (the message says which), including any
        iteration recorded as infra-error
   130  interrupted (Ctrl-C or SIGTERM); the batch is recorded as interrupted";
@@ -78,6 +80,48 @@ enum Command {
     /// Manage frozen images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a batch now and a new one against a new code snapshot whenever the workspace changes
+    #[command(after_help = "Stop with Ctrl-C (exit code 130); every VM is stopped.")]
+    Watch(WatchArgs),
+    /// Compare two batches: failure rates (Fisher's exact test) and durations (Mann-Whitney)
+    Compare {
+        /// The earlier batch (an id, a unique prefix, or `last`)
+        a: String,
+        /// The later batch
+        b: String,
+        #[arg(long)]
+        json: bool,
+        /// Read the batches from this results database instead of the store's
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+    /// Join the results files of a partitioned batch (`run --partition K/N --results FILE`)
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Results files, one per partition
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write the merged batch to this results file [default: into the store]
+        #[arg(long, value_name = "FILE")]
+        into: Option<PathBuf>,
+        /// Write JUnit XML of the merged batch here
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Fail (exit 1) only when the failure rate's 95% upper bound is above R (0.05 or 5%)
+        #[arg(long, value_name = "R", value_parser = ci::parse_rate)]
+        max_failure_rate: Option<f64>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct WatchArgs {
+    /// When the code changes during a batch: queue a new batch after it, or restart at once
+    #[arg(long, default_value = "queue", value_name = "queue|restart")]
+    on_change: OnChange,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,6 +148,49 @@ enum ImageCommand {
         memory: u32,
         #[arg(long, default_value_t = snaprun::store::DEFAULT_CPUS)]
         cpus: u32,
+        /// The guest agent in the image: snaprun (snaprun-agent) or qga (qemu-guest-agent)
+        #[arg(long, default_value = "snaprun")]
+        agent: AgentKind,
+    },
+    /// Boot an image once and save the running VM, so iterations restore it instead of booting
+    Warm {
+        name: String,
+        /// Register the warm image under this name (NAME itself stays as it is)
+        #[arg(long = "as", value_name = "NAME2")]
+        as_name: Option<String>,
+        /// kvm or tcg; a warm state restores only under the accelerator that saved it
+        #[arg(long)]
+        accel: Option<Accel>,
+        /// Save a new state even if a valid one exists
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "180s")]
+        boot_timeout: Duration,
+    },
+    /// Build an image NAME from a real Debian release with debootstrap (needs root and the
+    /// Debian archive); commands run through qemu-guest-agent
+    Build {
+        name: String,
+        /// The Debian suite (bookworm, trixie, ...)
+        #[arg(long, value_name = "SUITE", required = true)]
+        debian: String,
+        /// Extra packages, comma-separated (e.g. stress-ng,build-essential)
+        #[arg(long, value_delimiter = ',', value_name = "PKG,...")]
+        packages: Vec<String>,
+        /// The Debian archive to install from
+        #[arg(long, default_value = debian::DEFAULT_MIRROR, value_name = "URL")]
+        mirror: String,
+        /// Size of the root file system
+        #[arg(long, default_value = debian::DEFAULT_DEBIAN_SIZE)]
+        size: String,
+        /// Guest memory in MiB
+        #[arg(long, default_value_t = debian::DEFAULT_DEBIAN_MEMORY_MIB)]
+        memory: u32,
+        #[arg(long, default_value_t = 1)]
+        cpus: u32,
+        /// Rebuild even if an image built from the same recipe exists
+        #[arg(long)]
+        force: bool,
     },
     /// List images
     Ls {
@@ -167,6 +254,26 @@ struct RunArgs {
     /// Extra environment for the command, KEY=VALUE
     #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// The batch seed; every iteration's SNAPRUN_SEED derives from it [default: random]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Run only slice K of N of the batch's iterations (needs --seed, so the slices are parts
+    /// of one batch); join the slices with `snaprun merge`
+    #[arg(long, value_name = "K/N", requires = "seed")]
+    partition: Option<Partition>,
+    /// Also write this batch's results to FILE as a results database of its own (a CI artifact)
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Fail (exit 1) only when the upper bound of the failure rate's 95% interval is above R
+    /// (0.05 or 5%), not on any failure
+    #[arg(long, value_name = "R", value_parser = ci::parse_rate)]
+    max_failure_rate: Option<f64>,
+    /// Restore every iteration from the image's warm state (the default when it has one)
+    #[arg(long, conflicts_with = "cold")]
+    warm: bool,
+    /// Boot every iteration, even if the image has a warm state
+    #[arg(long)]
+    cold: bool,
     /// The command, run by /bin/sh in the guest's /work (the snapshot) with SNAPRUN_ITERATION
     /// and SNAPRUN_SEED set
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -187,6 +294,22 @@ pub fn main() -> Result<i32> {
             shell,
         } => repro(&store()?, &batch, iteration, shell),
         Command::Image(cmd) => image(&store()?, cmd),
+        Command::Watch(args) => watch_cmd(&store()?, args),
+        Command::Compare { a, b, json, db } => compare_cmd(&store()?, &a, &b, json, db.as_deref()),
+        Command::Merge {
+            files,
+            into,
+            junit,
+            json,
+            max_failure_rate,
+        } => merge_cmd(
+            &store()?,
+            &files,
+            into.as_deref(),
+            junit.as_deref(),
+            json,
+            max_failure_rate,
+        ),
     }
 }
 
@@ -254,12 +377,12 @@ fn shell_command(words: &[String]) -> String {
         .join(" ")
 }
 
-fn run(store: &Store, args: RunArgs) -> Result<i32> {
-    let interrupt = interrupt_flag()?;
-    // The built-in image carries the agent: keep it in step with this snaprun's agent (a cheap
-    // check when nothing changed), and build it on first use.
+/// The built-in image carries the agent: keep it in step with this snaprun's agent (a cheap
+/// check when nothing changed), and build it on first use.
+fn ensure_default(store: &Store, args: &RunArgs) -> Result<()> {
     if args.image == DEFAULT_IMAGE {
-        let have = store.manifest(DEFAULT_IMAGE).is_ok();
+        let before = store.manifest(DEFAULT_IMAGE).ok();
+        let have = before.is_some();
         let agent = agent_path()?;
         if (!have || agent.is_file())
             && let Built::Fresh(m) =
@@ -269,8 +392,29 @@ fn run(store: &Store, args: RunArgs) -> Result<i32> {
                 "snaprun: built the built-in image `default` ({})",
                 short(&m.hash)
             );
+            // The old image had a warm state: the new one gets one too, or every batch would
+            // quietly fall back to booting.
+            if let Some(w) = before.and_then(|b| b.warm)
+                && !args.cold
+            {
+                eprintln!("snaprun: saving a new warm state of `default`...");
+                let accel = w.accel.parse::<Accel>().ok();
+                snaprun::warm::warm(
+                    store,
+                    DEFAULT_IMAGE,
+                    DEFAULT_IMAGE,
+                    accel,
+                    args.boot_timeout,
+                    false,
+                    &|| false,
+                )?;
+            }
         }
     }
+    Ok(())
+}
+
+fn batch_options(args: &RunArgs) -> Result<batch::Options> {
     let env = args
         .env
         .iter()
@@ -298,23 +442,45 @@ fn run(store: &Store, args: RunArgs) -> Result<i32> {
         verify: args.verify,
         output_limit: args.output_limit,
         env,
+        seed: args.seed,
+        partition: args.partition,
+        start: if args.warm {
+            Start::Warm
+        } else if args.cold {
+            Start::Cold
+        } else {
+            Start::Auto
+        },
+        snapshot: None,
     };
-    let mut reporter = Reporter::new(args.iterations, args.json);
+    Ok(opts)
+}
+
+fn run(store: &Store, args: RunArgs) -> Result<i32> {
+    let interrupt = interrupt_flag()?;
+    ensure_default(store, &args)?;
+    let opts = batch_options(&args)?;
+    let total = batch::iteration_numbers(args.iterations, args.partition).len() as u32;
+    let mut reporter = Reporter::new(total, args.json);
     let outcome = batch::run(store, &opts, &interrupt, &mut |p| reporter.on(p))?;
     reporter.finish();
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::report(&outcome.batch, &outcome.iterations))
             .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
     }
+    if let Some(path) = &args.results {
+        snaprun::results::export(path, &outcome.batch, &outcome.iterations)
+            .with_context(|| format!("cannot write the results to {}", path.display()))?;
+    }
     if args.json {
         print_json(&outcome.batch, &outcome.summary, &outcome.iterations)?;
     } else {
         print_summary(&outcome.batch, &outcome.summary, &outcome.iterations);
     }
-    Ok(exit_code(&outcome))
+    Ok(exit_code(&outcome, args.max_failure_rate))
 }
 
-fn exit_code(o: &Outcome) -> i32 {
+fn exit_code(o: &Outcome, max_failure_rate: Option<f64>) -> i32 {
     if o.batch.status == "interrupted" {
         EXIT_INTERRUPTED
     } else if let Some(why) = &o.aborted {
@@ -326,10 +492,54 @@ fn exit_code(o: &Outcome) -> i32 {
             o.summary.infra_error, o.batch.id
         );
         EXIT_ERROR
-    } else if o.summary.test_failures() > 0 {
-        EXIT_FAILED
     } else {
-        EXIT_PASSED
+        failure_exit_code(&o.summary, max_failure_rate)
+    }
+}
+
+/// 1 on any test failure; with `--max-failure-rate R`, only when the failure rate's upper bound
+/// is above R (and then the message says how many runs would be needed).
+fn failure_exit_code(s: &Summary, max_failure_rate: Option<f64>) -> i32 {
+    let r = s.failure_rate;
+    match max_failure_rate {
+        None if s.test_failures() > 0 => EXIT_FAILED,
+        None => EXIT_PASSED,
+        Some(max) if ci::within_max_failure_rate(&r, max) => {
+            if s.test_failures() > 0 {
+                eprintln!(
+                    "snaprun: {} of {} iterations failed, but the failure rate is at most {} \
+                     (95% upper bound) <= {} allowed",
+                    r.failures,
+                    r.trials,
+                    pct(r.high),
+                    pct(max)
+                );
+            }
+            EXIT_PASSED
+        }
+        Some(max) => {
+            let more = if r.failures == 0 {
+                ci::iterations_needed(max)
+                    .map(|n| {
+                        format!(
+                            "; with no failures it takes {n} iterations to show a rate below {}",
+                            pct(max)
+                        )
+                    })
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "snaprun: the failure rate may be as high as {} (95% upper bound, {}/{}), above \
+                 the {} allowed by --max-failure-rate{more}",
+                pct(r.high),
+                r.failures,
+                r.trials,
+                pct(max)
+            );
+            EXIT_FAILED
+        }
     }
 }
 
@@ -358,17 +568,28 @@ impl Reporter {
     fn on(&mut self, p: Progress) {
         match p {
             Progress::Building(cmd) => eprintln!("snaprun: build step: {cmd}"),
+            Progress::Note(note) => eprintln!("snaprun: {note}"),
             Progress::Started { batch, tree } => {
                 if !self.quiet {
                     eprintln!(
-                        "snaprun: batch {} | image {} | code {} ({} files, {}) | {} | -j {}",
+                        "snaprun: batch {} | image {} | code {} ({} files, {}) | {} {} | -j {}{}",
                         batch.id,
                         batch.image_name,
                         short(&tree.hash),
                         tree.entries.len(),
                         human_bytes(tree.bytes()),
                         batch.accel,
-                        batch.jobs
+                        if batch.warm_hash.is_some() {
+                            "warm restore"
+                        } else {
+                            "cold boot"
+                        },
+                        batch.jobs,
+                        batch
+                            .partition
+                            .as_deref()
+                            .map(|p| format!(" | partition {p} (seed {})", batch.seed))
+                            .unwrap_or_default()
                     );
                     for l in &tree.skipped_links {
                         eprintln!("snaprun: left out symlink {l}: it points out of the workspace");
@@ -466,11 +687,22 @@ fn print_summary(batch: &Batch, s: &Summary, iterations: &[Iteration]) {
     );
     let _ = writeln!(
         out,
-        "  image {} {} | code {} | accel {} | workspace {}",
+        "  image {} {} | code {} | accel {} {} | seed {}{} | workspace {}",
         batch.image_name,
         short(&batch.image_hash),
         short(&batch.code_hash),
         batch.accel,
+        if batch.warm_hash.is_some() {
+            "(warm restore)"
+        } else {
+            "(cold boot)"
+        },
+        batch.seed,
+        batch
+            .partition
+            .as_deref()
+            .map(|p| format!(" | partition {p}"))
+            .unwrap_or_default(),
         batch.workspace.display()
     );
     let _ = writeln!(
@@ -719,6 +951,7 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
             append,
             memory,
             cpus,
+            agent,
         } => {
             let spec = ImageSpec {
                 disk,
@@ -728,6 +961,7 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 memory_mib: Some(memory),
                 cpus: Some(cpus),
                 origin: None,
+                agent,
             };
             let m = store.add(&name, &spec, &batch::images_to_retain(store))?;
             println!("added image `{}` ({})", m.name, short(&m.hash));
@@ -740,18 +974,23 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 println!("no images; build the built-in one with `snaprun image build-default`");
             } else {
                 println!(
-                    "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} KERNEL",
-                    "NAME", "HASH", "DISK", "MEM", "CPUS", "CREATED"
+                    "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} {:<8} {:<18} KERNEL",
+                    "NAME", "HASH", "DISK", "MEM", "CPUS", "CREATED", "AGENT", "WARM"
                 );
                 for m in images {
                     println!(
-                        "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} {}",
+                        "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} {:<8} {:<18} {}",
                         m.name,
                         short(&m.hash),
                         human_bytes(m.disk.size),
                         format!("{}M", m.memory_mib),
                         m.cpus,
                         m.created,
+                        m.agent.as_str(),
+                        m.warm
+                            .as_ref()
+                            .map(|w| format!("{} {}", w.accel, human_bytes(w.state.size)))
+                            .unwrap_or_else(|| "-".into()),
                         if m.kernel.is_some() {
                             "yes"
                         } else {
@@ -767,6 +1006,79 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 );
             }
         }
+        ImageCommand::Warm {
+            name,
+            as_name,
+            accel,
+            force,
+            boot_timeout,
+        } => {
+            let interrupt = interrupt_flag()?;
+            let target = as_name.as_deref().unwrap_or(&name);
+            eprintln!("snaprun: booting image `{name}` to save its running state...");
+            let warmed =
+                snaprun::warm::warm(store, &name, target, accel, boot_timeout, force, &|| {
+                    interrupt.load(std::sync::atomic::Ordering::SeqCst)
+                })?;
+            match warmed {
+                snaprun::warm::Warmed::Cached(m) => println!(
+                    "image `{target}` already has a valid warm state ({}); --force saves a new one",
+                    short(&m.warm.map(|w| w.hash).unwrap_or_default())
+                ),
+                snaprun::warm::Warmed::Fresh { manifest, boot_ms } => {
+                    let w = manifest.warm.as_ref().expect("a fresh warm state");
+                    println!(
+                        "image `{target}` is warm ({}): booted in {}, state {} + disk layer {}; \
+                         `snaprun run --image {target}` restores it for every iteration",
+                        short(&w.hash),
+                        secs(boot_ms),
+                        human_bytes(w.state.size),
+                        human_bytes(w.layer.size)
+                    );
+                }
+            }
+        }
+        ImageCommand::Build {
+            name,
+            debian: suite,
+            packages,
+            mirror,
+            size,
+            memory,
+            cpus,
+            force,
+        } => {
+            let interrupt = interrupt_flag()?;
+            let spec = debian::DebianSpec {
+                suite,
+                packages: packages.into_iter().filter(|p| !p.is_empty()).collect(),
+                mirror,
+                size,
+                memory_mib: memory,
+                cpus,
+            };
+            let built = debian::build(
+                store,
+                &name,
+                &spec,
+                force,
+                &batch::images_to_retain(store),
+                &mut |msg| eprintln!("snaprun: {msg}"),
+                &|| interrupt.load(std::sync::atomic::Ordering::SeqCst),
+            )?;
+            match built {
+                Built::Cached(m) => println!(
+                    "image `{name}` is up to date ({}); --force rebuilds it",
+                    short(&m.hash)
+                ),
+                Built::Fresh(m) => println!(
+                    "built image `{name}` ({}, {}): Debian {}, driven through qemu-guest-agent",
+                    short(&m.hash),
+                    human_bytes(m.disk.size),
+                    spec.suite
+                ),
+            }
+        }
         ImageCommand::Verify { name } => {
             let img = store.verify(&name)?;
             println!("image `{name}` is intact ({})", short(&img.manifest.hash));
@@ -777,6 +1089,200 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
         }
     }
     Ok(EXIT_PASSED)
+}
+
+fn watch_cmd(store: &Store, args: WatchArgs) -> Result<i32> {
+    let run = &args.run;
+    if run.partition.is_some() || run.results.is_some() || run.junit.is_some() {
+        anyhow::bail!(
+            "watch runs batch after batch; --partition, --results and --junit belong to \
+             `snaprun run` (use `snaprun show BATCH --junit FILE` for one of them)"
+        );
+    }
+    let interrupt = interrupt_flag()?;
+    ensure_default(store, run)?;
+    let opts = batch_options(run)?;
+    let quiet = run.json;
+    let mut out = std::io::stdout();
+    watch::watch(store, &opts, args.on_change, &interrupt, &mut |e| match e {
+        watch::Event::Watching(root) => {
+            eprintln!(
+                "snaprun: watching {} for changes (Ctrl-C stops)",
+                root.display()
+            )
+        }
+        watch::Event::Unchanged => {
+            eprintln!("snaprun: the change left the code snapshot as it was; still watching")
+        }
+        watch::Event::Starting { tree, changed } => eprintln!(
+            "snaprun: code {} ({}): running {} iteration(s)...",
+            short(&tree.hash),
+            describe_changes(changed),
+            run.iterations
+        ),
+        watch::Event::Batch(Progress::IterationDone(it)) if !quiet => {
+            if it.status != Status::Pass {
+                eprintln!(
+                    "  iteration {}: {}{}",
+                    it.iteration,
+                    it.status.as_str(),
+                    describe_exit(it)
+                );
+            }
+        }
+        watch::Event::Batch(Progress::Note(n)) => eprintln!("snaprun: {n}"),
+        watch::Event::Batch(Progress::Building(b)) => eprintln!("snaprun: build step: {b}"),
+        watch::Event::Batch(_) => {}
+        watch::Event::Finished {
+            outcome,
+            tree,
+            changed,
+            superseded,
+        } => {
+            let line = watch_line(outcome, &tree.hash, changed, superseded);
+            if quiet {
+                let v = serde_json::json!({
+                    "batch": outcome.batch, "summary": outcome.summary,
+                    "code": tree.hash, "changed": changed, "superseded": superseded,
+                });
+                let _ = writeln!(out, "{v}");
+            } else {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
+        }
+    })?;
+    Ok(EXIT_INTERRUPTED)
+}
+
+/// `2 changed: src/a.c, +new.txt, -old.txt`, or `first snapshot`.
+fn describe_changes(changed: &[snaprun::codesnap::Change]) -> String {
+    if changed.is_empty() {
+        return "first snapshot".into();
+    }
+    let shown: Vec<String> = changed.iter().take(5).map(|c| c.to_string()).collect();
+    let more = if changed.len() > 5 {
+        format!(", and {} more", changed.len() - 5)
+    } else {
+        String::new()
+    };
+    format!("{} changed: {}{more}", changed.len(), shown.join(", "))
+}
+
+/// One line per batch in watch mode.
+fn watch_line(
+    o: &Outcome,
+    code: &str,
+    changed: &[snaprun::codesnap::Change],
+    superseded: bool,
+) -> String {
+    let r = o.summary.failure_rate;
+    let rate = if r.trials > 0 {
+        format!(
+            "failure rate {} ({}/{}), 95% CI {} to {}",
+            pct(r.estimate),
+            r.failures,
+            r.trials,
+            pct(r.low),
+            pct(r.high)
+        )
+    } else {
+        "no iteration finished".into()
+    };
+    let status = if superseded {
+        " [restarted: the code changed]".to_string()
+    } else if o.batch.status != "finished" {
+        format!(" [{}]", o.batch.status)
+    } else if o.summary.infra_error > 0 {
+        format!(" [{} infra-error]", o.summary.infra_error)
+    } else {
+        String::new()
+    };
+    format!(
+        "batch {} code {} ({}) {}{status}",
+        o.batch.id,
+        short(code),
+        describe_changes(changed),
+        rate
+    )
+}
+
+fn compare_cmd(store: &Store, a: &str, b: &str, json: bool, db: Option<&Path>) -> Result<i32> {
+    let results = match db {
+        Some(path) => Results::open_existing(path)?
+            .with_context(|| format!("results file {} does not exist", path.display()))?,
+        None => open_results(store)?,
+    };
+    let (ba, bb) = (results.batch(a)?, results.batch(b)?);
+    let (ia, ib) = (results.iterations(&ba.id)?, results.iterations(&bb.id)?);
+    let c = compare::compare(&ba, &ia, &bb, &ib);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(EXIT_PASSED);
+    }
+    let side = |label: &str, s: &compare::Side| {
+        let r = s.failure_rate;
+        println!(
+            "{label} {} code {}: failure rate {} ({}/{}), 95% CI {} to {}; duration median {} p90 {} ({} runs)",
+            s.batch_id,
+            short(&s.code_hash),
+            pct(r.estimate),
+            r.failures,
+            r.trials,
+            pct(r.low),
+            pct(r.high),
+            s.median_ms.map(secs).unwrap_or_else(|| "-".into()),
+            s.p90_ms.map(secs).unwrap_or_else(|| "-".into()),
+            s.durations
+        );
+    };
+    side("A", &c.a);
+    side("B", &c.b);
+    for v in &c.verdict {
+        println!("{v}");
+    }
+    Ok(EXIT_PASSED)
+}
+
+fn merge_cmd(
+    store: &Store,
+    files: &[PathBuf],
+    into: Option<&Path>,
+    junit_path: Option<&Path>,
+    json: bool,
+    max_failure_rate: Option<f64>,
+) -> Result<i32> {
+    let merged = ci::merge(files)?;
+    if !merged.complete() {
+        let have: Vec<String> = merged.partitions.iter().map(|p| p.to_string()).collect();
+        eprintln!(
+            "snaprun: warning: only partitions {} of {} are here; the merged batch is incomplete",
+            have.join(", "),
+            merged.of
+        );
+    }
+    match into {
+        Some(path) => snaprun::results::export(path, &merged.batch, &merged.iterations)
+            .with_context(|| format!("cannot write the merged results to {}", path.display()))?,
+        None => open_results(store)?.replace_batch(&merged.batch, &merged.iterations)?,
+    }
+    if let Some(path) = junit_path {
+        std::fs::write(path, junit::report(&merged.batch, &merged.iterations))
+            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+    }
+    let summary = Summary::of(&merged.iterations);
+    if json {
+        print_json(&merged.batch, &summary, &merged.iterations)?;
+    } else {
+        print_summary(&merged.batch, &summary, &merged.iterations);
+    }
+    let o = Outcome {
+        batch: merged.batch,
+        iterations: merged.iterations,
+        summary,
+        aborted: None,
+    };
+    Ok(exit_code(&o, max_failure_rate))
 }
 
 #[cfg(test)]

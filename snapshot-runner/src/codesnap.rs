@@ -3,7 +3,7 @@
 //! ```text
 //! <store>/code/blobs/<aa>/<sha256>[.x]   file contents, mode 0444 (0555 with `.x`)
 //! <store>/code/trees/<hash>.json         one snapshot: every path with its blob or link target
-//! <store>/code/disks/<hash>.ext4         the snapshot as an ext4 file system (label snaprun-code)
+//! <store>/code/disks/<hash>.v2.ext4      the snapshot as an ext4 file system (label snaprun-code)
 //! <store>/code/index/<workspace>.json    stat cache, so an unchanged tree re-snapshots fast
 //! ```
 //! A snapshot never follows a symlink: links are stored as links, and a link that points out of
@@ -247,6 +247,49 @@ fn stamp(m: &fs::Metadata, sha256: String, exec: bool) -> Stamp {
     }
 }
 
+/// How a path differs between two snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", content = "path", rename_all = "lowercase")]
+pub enum Change {
+    Added(String),
+    Modified(String),
+    Removed(String),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Added(p) => write!(f, "+{p}"),
+            Change::Modified(p) => write!(f, "{p}"),
+            Change::Removed(p) => write!(f, "-{p}"),
+        }
+    }
+}
+
+/// The paths that differ from `old` to `new`, in path order.
+pub fn diff(old: &Tree, new: &Tree) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (path, e) in &new.entries {
+        match old.entries.get(path) {
+            None => out.push(Change::Added(path.clone())),
+            Some(o) if o != e => out.push(Change::Modified(path.clone())),
+            Some(_) => {}
+        }
+    }
+    for path in old.entries.keys() {
+        if !new.entries.contains_key(path) {
+            out.push(Change::Removed(path.clone()));
+        }
+    }
+    out.sort_by(|a, b| {
+        let key = |c: &Change| match c {
+            Change::Added(p) | Change::Modified(p) | Change::Removed(p) => p.clone(),
+        };
+        key(a).cmp(&key(b))
+    });
+    out
+}
+
 /// A previously taken snapshot.
 pub fn load_tree(store: &Store, hash: &str) -> Result<Tree> {
     let path = store.code_dir().join("trees").join(format!("{hash}.json"));
@@ -464,7 +507,7 @@ pub fn disk(store: &Store, tree: &Tree) -> Result<PathBuf> {
     let dest = store
         .code_dir()
         .join("disks")
-        .join(format!("{}.ext4", tree.hash));
+        .join(format!("{}.v2.ext4", tree.hash));
     if dest.exists() {
         return Ok(dest);
     }
@@ -534,6 +577,17 @@ pub fn disk(store: &Store, tree: &Tree) -> Result<PathBuf> {
             top.as_os_str(),
             tmp_img.as_os_str(),
             format!("{size_mib}M").as_ref(),
+        ],
+        Some(&tmp_img),
+    )?;
+    // lost+found is not part of the snapshot, and hiding it in the guest costs a write there.
+    tools::run(
+        "debugfs",
+        [
+            "-w".as_ref(),
+            "-R".as_ref(),
+            "rmdir lost+found".as_ref(),
+            tmp_img.as_os_str(),
         ],
         Some(&tmp_img),
     )?;
@@ -647,6 +701,20 @@ mod tests {
         )
         .unwrap();
         assert!(with.entries.contains_key("target/bin"));
+    }
+
+    #[test]
+    fn diff_names_added_modified_and_removed_paths() {
+        let (dir, store) = workspace();
+        let ws = dir.path().join("ws");
+        let a = snapshot(&store, &ws, &Selection::default()).unwrap();
+        fs::write(ws.join("src/main.c"), "int main(){return 2;}").unwrap();
+        fs::write(ws.join("new.txt"), "new").unwrap();
+        fs::remove_file(ws.join("run.sh")).unwrap();
+        let b = snapshot(&store, &ws, &Selection::default()).unwrap();
+        let d: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
+        assert_eq!(d, ["+new.txt", "-run.sh", "src/main.c"]);
+        assert!(diff(&a, &a).is_empty());
     }
 
     #[test]

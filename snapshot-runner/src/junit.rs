@@ -74,6 +74,8 @@ mod tests {
             pid: 1,
             accel: "tcg".into(),
             status: "finished".into(),
+            partition: None,
+            warm_hash: None,
         };
         let it = |n: u32, status: Status, code: Option<i32>| Iteration {
             batch_id: "b".into(),

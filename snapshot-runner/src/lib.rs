@@ -8,15 +8,21 @@
 pub mod activity;
 pub mod agent;
 pub mod batch;
+pub mod ci;
 pub mod codesnap;
+pub mod compare;
+pub mod debian;
 pub mod error;
 pub mod image_build;
 pub mod junit;
 pub mod overlay;
 pub mod qemu;
+pub mod qga;
 pub mod results;
 pub mod stats;
 pub mod store;
 pub mod tools;
+pub mod warm;
+pub mod watch;
 
 pub use error::{Error, Result};

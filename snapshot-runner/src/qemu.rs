@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::agent::PORT_NAME;
 use crate::error::{Error, IoContext, Result};
 use crate::store::Image;
 
@@ -62,7 +61,9 @@ pub struct VmSpec {
     pub image: Image,
     /// The iteration's overlay; QEMU writes only here.
     pub root_disk: PathBuf,
-    /// The code snapshot's ext4 disk, attached read-only.
+    /// The code slot: a qcow2 of fixed size over the code snapshot's ext4 disk (see
+    /// [`crate::overlay::code_slot`]), attached read-only. A warm state is saved with an empty
+    /// placeholder here, so restored VMs see this batch's code in the same slot.
     pub code_disk: Option<PathBuf>,
     pub accel: Accel,
     pub console: Console,
@@ -70,6 +71,8 @@ pub struct VmSpec {
     pub extra_append: Option<String>,
     /// Where QEMU's own stderr goes.
     pub qemu_log: PathBuf,
+    /// A saved device and memory state to restore instead of booting (`-incoming`).
+    pub incoming: Option<PathBuf>,
 }
 
 /// The QEMU command line for `spec` (without the sockets, which [`Vm::start`] adds).
@@ -120,7 +123,7 @@ pub fn command_line(spec: &VmSpec) -> Vec<String> {
         push(&[
             "-drive",
             &format!(
-                "file={},if=none,id=code,format=raw,readonly=on",
+                "file={},if=none,id=code,format=qcow2,readonly=on",
                 qemu_path(code)
             ),
             "-device",
@@ -156,15 +159,19 @@ pub enum Event {
 pub struct Vm {
     child: Child,
     qmp: Option<UnixStream>,
+    /// Replies to QMP commands, in order (QMP answers one command at a time).
+    replies: Option<mpsc::Receiver<Value>>,
     agent: UnixStream,
     events: mpsc::Receiver<Event>,
     seen: Vec<Event>,
+    log: PathBuf,
     _sockets: tempfile::TempDir,
 }
 
 impl Vm {
     /// Starts QEMU for `spec` and waits (up to `connect_timeout`) until it has connected to the
-    /// QMP and agent sockets. The guest is booting when this returns.
+    /// QMP and agent sockets. The guest is booting when this returns; or, with
+    /// [`VmSpec::incoming`], it has been restored from the saved state and is running again.
     pub fn start(spec: &VmSpec, connect_timeout: Duration) -> Result<Vm> {
         // Unix socket paths are limited to 108 bytes, so they live in a short temporary
         // directory rather than in the (possibly deep) store.
@@ -180,6 +187,7 @@ impl Vm {
             UnixListener::bind(&agent_path).ctx("creating the agent socket", &agent_path)?;
         let log = fs::File::create(&spec.qemu_log).ctx("creating the QEMU log", &spec.qemu_log)?;
         let mut cmd = Command::new(QEMU);
+        let port = spec.image.manifest.agent.port_name();
         cmd.args(command_line(spec))
             .args([
                 "-chardev",
@@ -193,9 +201,13 @@ impl Vm {
                 "-chardev",
                 &format!("socket,id=agent,path={}", qemu_path(&agent_path)),
                 "-device",
-                &format!("virtserialport,bus=vser.0,chardev=agent,name={PORT_NAME}"),
+                &format!("virtserialport,bus=vser.0,chardev=agent,name={port}"),
             ])
             .stderr(log);
+        if let Some(state) = &spec.incoming {
+            // Paused after loading (-S): the caller's QMP commands run before the guest does.
+            cmd.args(["-S", "-incoming", &incoming_uri(state, version()?)]);
+        }
         let interactive = matches!(spec.console, Console::Terminal);
         if !interactive {
             cmd.stdin(Stdio::null()).stdout(Stdio::null());
@@ -231,6 +243,8 @@ impl Vm {
         let mut vm = Vm {
             child,
             qmp: None,
+            replies: None,
+            log: spec.qemu_log.clone(),
             // Replaced below once QEMU connects; a placeholder pair keeps the type simple.
             agent: UnixStream::pair()
                 .ctx("creating a socket pair", Path::new("socketpair"))?
@@ -243,7 +257,10 @@ impl Vm {
         let qmp = vm.accept(&qmp_listener, deadline, &spec.qemu_log)?;
         vm.agent = vm.accept(&agent_listener, deadline, &spec.qemu_log)?;
         match qmp_handshake(qmp, tx) {
-            Ok(q) => vm.qmp = Some(q),
+            Ok((q, replies)) => {
+                vm.qmp = Some(q);
+                vm.replies = Some(replies);
+            }
             Err(e) => {
                 return Err(match vm.wait_exit(Duration::from_secs(2)) {
                     Some(status) => Error::Qemu(format!(
@@ -254,7 +271,98 @@ impl Vm {
                 });
             }
         }
+        if spec.incoming.is_some() {
+            vm.finish_incoming(deadline.max(Instant::now() + Duration::from_secs(60)))?;
+        }
         Ok(vm)
+    }
+
+    /// Waits until the incoming state has loaded, then lets the guest run.
+    fn finish_incoming(&mut self, deadline: Instant) -> Result<()> {
+        loop {
+            let status = match self.qmp("query-migrate", json!({})) {
+                Ok(v) => v["status"].as_str().unwrap_or("").to_string(),
+                Err(e) => {
+                    return Err(match self.wait_exit(Duration::from_secs(2)) {
+                        Some(st) => Error::Qemu(format!(
+                            "QEMU could not restore the warm state ({st}): {}",
+                            log_tail(&self.log, 20)
+                        )),
+                        None => e,
+                    });
+                }
+            };
+            match status.as_str() {
+                "completed" => break,
+                "failed" | "cancelled" => {
+                    return Err(Error::Qemu(format!(
+                        "restoring the warm state failed: {}",
+                        log_tail(&self.log, 20)
+                    )));
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Qemu("restoring the warm state took too long".into()));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.qmp("cont", json!({}))?;
+        Ok(())
+    }
+
+    /// Runs one QMP command and returns its `return` value.
+    pub fn qmp(&mut self, command: &str, arguments: Value) -> Result<Value> {
+        let (Some(q), Some(replies)) = (&mut self.qmp, &self.replies) else {
+            return Err(Error::Qemu("QMP is not connected".into()));
+        };
+        let mut msg = json!({ "execute": command });
+        if arguments.as_object().is_some_and(|o| !o.is_empty()) {
+            msg["arguments"] = arguments;
+        }
+        q.write_all(format!("{msg}\n").as_bytes())
+            .map_err(|e| Error::io("talking to QEMU's QMP monitor", Path::new("qmp"), e))?;
+        let reply = replies
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| Error::Qemu(format!("QEMU did not answer `{command}`")))?;
+        if let Some(e) = reply.get("error") {
+            return Err(Error::Qemu(format!(
+                "`{command}` failed: {}",
+                e["desc"].as_str().unwrap_or("unknown error")
+            )));
+        }
+        Ok(reply["return"].clone())
+    }
+
+    /// Stops the guest and saves its device and memory state to `dest` (QEMU migration to a
+    /// file). The disks are flushed and stay as they were at that instant; QEMU is still there
+    /// (paused) afterwards.
+    pub fn save_state(&mut self, dest: &Path, timeout: Duration) -> Result<()> {
+        self.qmp("stop", json!({}))?;
+        self.qmp("migrate", json!({ "uri": outgoing_uri(dest, version()?) }))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.qmp("query-migrate", json!({}))?;
+            match v["status"].as_str().unwrap_or("") {
+                "completed" => return Ok(()),
+                "failed" | "cancelled" => {
+                    let why = v["error-desc"].as_str().unwrap_or("no reason given");
+                    return Err(if why.contains("No space left") {
+                        Error::DiskFull {
+                            what: "saving the warm state".into(),
+                            path: dest.to_path_buf(),
+                        }
+                    } else {
+                        Error::Qemu(format!("saving the VM state failed: {why}"))
+                    });
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Qemu("saving the VM state took too long".into()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn accept(
@@ -344,6 +452,11 @@ impl Vm {
 
     /// Stops the VM: QMP `quit`, then SIGKILL if it has not gone within a second.
     pub fn stop(mut self) {
+        self.quit();
+    }
+
+    /// Like [`Vm::stop`], for a `Vm` that is only borrowed.
+    pub fn quit(&mut self) {
         if let Some(q) = &mut self.qmp {
             let _ = q.write_all(b"{\"execute\":\"quit\"}\n");
         }
@@ -367,8 +480,12 @@ impl Drop for Vm {
 }
 
 /// Completes the QMP greeting and capabilities negotiation on `stream`, then forwards events to
-/// `tx` from a reader thread. Returns the stream for writing commands.
-fn qmp_handshake(stream: UnixStream, tx: mpsc::Sender<Event>) -> Result<UnixStream> {
+/// `tx` and command replies to the returned receiver from a reader thread. Returns the stream
+/// for writing commands.
+fn qmp_handshake(
+    stream: UnixStream,
+    tx: mpsc::Sender<Event>,
+) -> Result<(UnixStream, mpsc::Receiver<Value>)> {
     let io_err = |e| Error::io("talking to QEMU's QMP monitor", Path::new("qmp"), e);
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -403,19 +520,93 @@ fn qmp_handshake(stream: UnixStream, tx: mpsc::Sender<Event>) -> Result<UnixStre
         }
     }
     reader.get_ref().set_read_timeout(None).map_err(io_err)?;
+    let (reply_tx, replies) = mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
         while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && let Some(ev) = parse_event(&v)
-                && tx.send(ev).is_err()
-            {
-                return;
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if let Some(ev) = parse_event(&v) {
+                    let _ = tx.send(ev);
+                } else if v.get("return").is_some() || v.get("error").is_some() {
+                    let _ = reply_tx.send(v);
+                }
             }
             line.clear();
         }
     });
-    Ok(writer)
+    Ok((writer, replies))
+}
+
+/// QEMU's version as (major, minor, micro), asked once per process.
+pub fn version() -> Result<(u32, u32, u32)> {
+    static VERSION: std::sync::OnceLock<std::result::Result<(u32, u32, u32), String>> =
+        std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let out = Command::new(QEMU)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| e.to_string())?;
+            parse_version(&String::from_utf8_lossy(&out.stdout))
+                .ok_or_else(|| "cannot read `qemu-system-x86_64 --version`".to_string())
+        })
+        .clone()
+        .map_err(|e| {
+            if e.contains("No such file") {
+                Error::ToolMissing {
+                    tool: QEMU.into(),
+                    package: "qemu-system-x86".into(),
+                }
+            } else {
+                Error::Qemu(e)
+            }
+        })
+}
+
+/// `QEMU emulator version 7.2.22 (Debian ...)` -> (7, 2, 22).
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let v = text.split("version ").nth(1)?.split_whitespace().next()?;
+    let mut parts = v.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    });
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// QEMU 8.2 and newer migrate to a file directly (`file:`); before that, through a shell
+/// command (`exec:`).
+fn has_file_migration(v: (u32, u32, u32)) -> bool {
+    (v.0, v.1) >= (8, 2)
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// Where `migrate` writes the state.
+pub fn outgoing_uri(dest: &Path, v: (u32, u32, u32)) -> String {
+    if has_file_migration(v) {
+        format!("file:{}", dest.to_string_lossy())
+    } else {
+        format!("exec:cat > {}", shell_quote(dest))
+    }
+}
+
+/// Where `-incoming` reads the state from.
+pub fn incoming_uri(state: &Path, v: (u32, u32, u32)) -> String {
+    if has_file_migration(v) {
+        format!("file:{}", state.to_string_lossy())
+    } else {
+        format!("exec:cat {}", shell_quote(state))
+    }
 }
 
 fn parse_event(v: &Value) -> Option<Event> {
@@ -583,10 +774,13 @@ mod tests {
                     cpus: 1,
                     created: String::new(),
                     origin: None,
+                    agent: Default::default(),
+                    warm: None,
                 },
                 disk: "/s/objects/d".into(),
                 kernel: Some("/s/objects/k".into()),
                 initrd: Some("/s/objects/i".into()),
+                warm: None,
             },
             root_disk: "/s/runs/b/iter-1.qcow2".into(),
             code_disk: Some("/s/code/disks/c,1.ext4".into()),
@@ -594,12 +788,13 @@ mod tests {
             console: Console::File("/s/runs/b/iter-1.console.log".into()),
             extra_append: Some("snaprun.seed=7".into()),
             qemu_log: "/s/runs/b/iter-1.qemu.log".into(),
+            incoming: None,
         };
         expect_test::expect![[r#"
             -nodefaults -no-user-config -display none -no-reboot -action panic=shutdown
             -machine pc -accel tcg -cpu max -m 512 -smp 1 -kernel /s/objects/k -initrd /s/objects/i
             -append console=ttyS0 snaprun.seed=7 -drive file=/s/runs/b/iter-1.qcow2,if=none,id=root,format=qcow2,cache=unsafe,discard=unmap
-            -device virtio-blk-pci,drive=root -drive file=/s/code/disks/c,,1.ext4,if=none,id=code,format=raw,readonly=on
+            -device virtio-blk-pci,drive=root -drive file=/s/code/disks/c,,1.ext4,if=none,id=code,format=qcow2,readonly=on
             -device virtio-blk-pci,drive=code -device pvpanic-pci -chardev file,id=con,path=/s/runs/b/iter-1.console.log
             -serial chardev:con"#]]
         .assert_eq(&wrap(&command_line(&spec)));
@@ -620,6 +815,25 @@ mod tests {
         }
         out.push_str(line.trim_end());
         out
+    }
+
+    #[test]
+    fn versions_parse_and_pick_the_migration_transport() {
+        let v = parse_version("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n");
+        assert_eq!(v, Some((7, 2, 22)));
+        assert_eq!(
+            parse_version("QEMU emulator version 8.2.0\n"),
+            Some((8, 2, 0))
+        );
+        assert_eq!(parse_version("nonsense"), None);
+        let p = Path::new("/s/it's.state");
+        assert_eq!(
+            outgoing_uri(p, (7, 2, 22)),
+            r"exec:cat > '/s/it'\''s.state'"
+        );
+        assert_eq!(incoming_uri(p, (7, 2, 22)), r"exec:cat '/s/it'\''s.state'");
+        assert_eq!(outgoing_uri(p, (8, 2, 0)), "file:/s/it's.state");
+        assert_eq!(incoming_uri(p, (9, 0, 1)), "file:/s/it's.state");
     }
 
     #[test]

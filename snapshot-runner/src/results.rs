@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::stats::{self, Percentiles, Rate};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE batches (
     id          TEXT PRIMARY KEY,
     workspace   TEXT NOT NULL,
@@ -44,7 +45,12 @@ CREATE TABLE iterations (
     start_ms     INTEGER NOT NULL,
     PRIMARY KEY (batch_id, iteration)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE batches ADD COLUMN partition TEXT;
+ALTER TABLE batches ADD COLUMN warm_hash TEXT;
+"#,
+];
 
 /// How one iteration ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -115,6 +121,11 @@ pub struct Batch {
     pub accel: String,
     /// `running`, `finished`, `interrupted`, or `aborted` (stopped by an infrastructure error).
     pub status: String,
+    /// `K/N` when this batch ran only slice K of N (`--partition`). A merge of every slice has
+    /// `None`; a merge of some lists the slices it holds (`1/3,3/3`).
+    pub partition: Option<String>,
+    /// The warm state the iterations were restored from; `None` when they booted.
+    pub warm_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,8 +249,8 @@ impl Results {
         self.conn
             .execute(
                 "INSERT INTO batches (id, workspace, image_name, image_hash, code_hash, command, iterations,
-                 jobs, timeout_ms, seed, start_ms, end_ms, host, pid, accel, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 jobs, timeout_ms, seed, start_ms, end_ms, host, pid, accel, status, partition, warm_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 params![
                     b.id,
                     b.workspace.to_string_lossy(),
@@ -256,11 +267,34 @@ impl Results {
                     b.host,
                     b.pid,
                     b.accel,
-                    b.status
+                    b.status,
+                    b.partition,
+                    b.warm_hash
                 ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Writes `batch` and its iterations in one transaction, replacing a batch of the same id
+    /// (a merge done again).
+    pub fn replace_batch(&self, batch: &Batch, iterations: &[Iteration]) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let done = (|| {
+            self.conn
+                .execute("DELETE FROM batches WHERE id = ?1", [&batch.id])
+                .map_err(|e| self.err(e))?;
+            self.insert_batch(batch)?;
+            for it in iterations {
+                self.insert_iteration(it)?;
+            }
+            Ok(())
+        })();
+        let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        self.conn.execute_batch(end).map_err(|e| self.err(e))?;
+        done
     }
 
     pub fn finish_batch(&self, id: &str, status: &str, end_ms: i64) -> Result<()> {
@@ -300,7 +334,7 @@ impl Results {
 
     const BATCH_COLUMNS: &str =
         "id, workspace, image_name, image_hash, code_hash, command, iterations, jobs,
-        timeout_ms, seed, start_ms, end_ms, host, pid, accel, status";
+        timeout_ms, seed, start_ms, end_ms, host, pid, accel, status, partition, warm_hash";
 
     fn batch_from_row(r: &rusqlite::Row) -> rusqlite::Result<Batch> {
         Ok(Batch {
@@ -320,6 +354,8 @@ impl Results {
             pid: r.get(13)?,
             accel: r.get(14)?,
             status: r.get(15)?,
+            partition: r.get(16)?,
+            warm_hash: r.get(17)?,
         })
     }
 
@@ -461,6 +497,37 @@ impl Results {
     }
 }
 
+/// Writes `batch` and its `iterations` as a results database of their own at `dest` (a CI
+/// artifact), replacing what was there. Written beside `dest` and renamed into place, so a
+/// reader never sees half a database.
+pub fn export(dest: &Path, batch: &Batch, iterations: &[Iteration]) -> Result<()> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".snaprun-results-")
+        .suffix(".db")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("creating the results file", &dir, e))?;
+    {
+        let out = Results::open(tmp.path())?;
+        out.conn.execute_batch("BEGIN").map_err(|e| out.err(e))?;
+        out.insert_batch(batch)?;
+        for it in iterations {
+            out.insert_iteration(it)?;
+        }
+        out.conn.execute_batch("COMMIT").map_err(|e| out.err(e))?;
+        // One self-contained file: no -wal beside it.
+        out.conn
+            .pragma_update(None, "journal_mode", "DELETE")
+            .map_err(|e| out.err(e))?;
+    }
+    tmp.persist(dest)
+        .map_err(|e| Error::io("writing the results file", dest, e.error))?;
+    Ok(())
+}
+
 /// Whether the process that ran a `running` batch is gone (snaprun was killed), judged on the
 /// same host only.
 pub fn is_abandoned(b: &Batch, this_host: &str) -> bool {
@@ -491,6 +558,8 @@ mod tests {
             pid: 1,
             accel: "tcg".into(),
             status: "running".into(),
+            partition: None,
+            warm_hash: None,
         }
     }
 

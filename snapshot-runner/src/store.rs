@@ -48,6 +48,90 @@ pub struct Manifest {
     /// Free text on where the image came from (e.g. what `build-default` used).
     #[serde(default)]
     pub origin: Option<String>,
+    /// Which guest agent runs the commands.
+    #[serde(default, skip_serializing_if = "AgentKind::is_snaprun")]
+    pub agent: AgentKind,
+    /// A saved running state of this image to restore instead of booting (`image warm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Warm>,
+}
+
+/// The agent in the guest that snaprun talks to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    /// `snaprun-agent` (see [`crate::agent`]): streamed output, warm restore.
+    #[default]
+    Snaprun,
+    /// qemu-guest-agent, the standard agent of cloud images (see [`crate::qga`]).
+    Qga,
+}
+
+impl AgentKind {
+    pub fn is_snaprun(&self) -> bool {
+        *self == AgentKind::Snaprun
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Snaprun => "snaprun",
+            AgentKind::Qga => "qga",
+        }
+    }
+    /// The virtio-serial port name the agent opens.
+    pub fn port_name(self) -> &'static str {
+        match self {
+            AgentKind::Snaprun => crate::agent::PORT_NAME,
+            AgentKind::Qga => crate::agent::QGA_PORT_NAME,
+        }
+    }
+}
+
+impl std::str::FromStr for AgentKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<AgentKind, String> {
+        match s {
+            "snaprun" => Ok(AgentKind::Snaprun),
+            "qga" => Ok(AgentKind::Qga),
+            _ => Err(format!("unknown agent `{s}`; use snaprun or qga")),
+        }
+    }
+}
+
+/// A warm state: the guest's device and memory state saved right after its agent became ready,
+/// and the disk as it was at that instant (a qcow2 layer whose backing file is the image's disk).
+/// Only valid together, and only for the QEMU version and accelerator that saved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warm {
+    /// Content hash of the state, the layer, the image and what restoring depends on.
+    pub hash: String,
+    /// The image (by content hash) the state was booted from.
+    pub image_hash: String,
+    pub state: Object,
+    pub layer: Object,
+    /// `major.minor.micro` of the QEMU that saved it; another version is not trusted to load it.
+    pub qemu_version: String,
+    /// `kvm` or `tcg`: the CPU model differs, so a state restores only under the same one.
+    pub accel: String,
+    /// RFC 3339.
+    pub created: String,
+}
+
+/// The content hash of a warm state.
+pub fn warm_hash(w: &Warm) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "snaprun-warm-v1\nimage={}\nstate={}\nlayer={}\nqemu={}\naccel={}\n",
+        w.image_hash, w.state.sha256, w.layer.sha256, w.qemu_version, w.accel
+    ));
+    hex(&h.finalize())
+}
+
+/// A warm state checked and ready to restore.
+#[derive(Debug, Clone)]
+pub struct WarmFiles {
+    pub meta: Warm,
+    pub state: PathBuf,
+    pub layer: PathBuf,
 }
 
 /// What an image boots from, as `image add` takes it.
@@ -60,6 +144,7 @@ pub struct ImageSpec {
     pub memory_mib: Option<u32>,
     pub cpus: Option<u32>,
     pub origin: Option<String>,
+    pub agent: AgentKind,
 }
 
 pub const DEFAULT_MEMORY_MIB: u32 = 512;
@@ -72,6 +157,7 @@ pub struct Image {
     pub disk: PathBuf,
     pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
+    pub warm: Option<WarmFiles>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,12 +272,28 @@ impl Store {
             cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
             created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             origin: spec.origin.clone(),
+            agent: spec.agent,
+            warm: None,
         };
         manifest.hash = image_hash(&manifest);
+        self.write_manifest(name, manifest, retain)
+    }
+
+    /// Writes `manifest` as image `name`, dealing with the image it replaces (see [`Store::add`]).
+    fn write_manifest(
+        &self,
+        name: &str,
+        manifest: Manifest,
+        retain: &dyn Fn(&str) -> bool,
+    ) -> Result<Manifest> {
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         let replaced = self.manifest(name).ok();
         write_atomically(&self.manifest_path(name), &json, &self.tmp_dir())?;
-        if let Some(old) = replaced.filter(|old| old.hash != manifest.hash) {
+        let (other, same): (Option<Manifest>, Option<Manifest>) = match replaced {
+            Some(old) if old.hash != manifest.hash => (Some(old), None),
+            old => (None, old),
+        };
+        if let Some(old) = other {
             if retain(&old.hash) {
                 let dir = self.retired_dir();
                 fs::create_dir_all(&dir).ctx("creating the retired images directory", &dir)?;
@@ -204,8 +306,43 @@ impl Store {
             } else {
                 self.remove_unused_objects(&old)?;
             }
+        } else if let Some(old) = same {
+            // Same image, new or no warm state: the old state's files may be unused now.
+            self.remove_unused_objects(&old)?;
         }
         Ok(manifest)
+    }
+
+    /// Registers a warm state of image `from` (saved by [`crate::warm`]) under `name`: `from`
+    /// itself, or a new image that boots like `from` and also has the warm state. The state and
+    /// layer files are moved into the object store, read-only.
+    pub fn add_warm(
+        &self,
+        from: &Manifest,
+        name: &str,
+        state: &Path,
+        layer: &Path,
+        qemu_version: &str,
+        accel: &str,
+    ) -> Result<Manifest> {
+        validate_name(name)?;
+        let state = self.add_object(state)?;
+        let layer = self.add_object(layer)?;
+        let mut warm = Warm {
+            hash: String::new(),
+            image_hash: from.hash.clone(),
+            state,
+            layer,
+            qemu_version: qemu_version.to_string(),
+            accel: accel.to_string(),
+            created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        };
+        warm.hash = warm_hash(&warm);
+        let mut manifest = from.clone();
+        manifest.name = name.to_string();
+        manifest.warm = Some(warm);
+        // Replacing a warm state never retires the image: its hash (how it boots) is unchanged.
+        self.write_manifest(name, manifest, &|_| false)
     }
 
     /// Copies `src` into the object store (hashing on the way) unless that content is there.
@@ -328,11 +465,28 @@ impl Store {
         let disk = check(&manifest.disk)?;
         let kernel = manifest.kernel.as_ref().map(check).transpose()?;
         let initrd = manifest.initrd.as_ref().map(check).transpose()?;
+        let warm = match &manifest.warm {
+            Some(w) => {
+                if warm_hash(w) != w.hash || w.image_hash != manifest.hash {
+                    return Err(Error::ImageModified {
+                        name: name.to_string(),
+                        detail: "its warm state's record was edited".into(),
+                    });
+                }
+                Some(WarmFiles {
+                    meta: w.clone(),
+                    state: check(&w.state)?,
+                    layer: check(&w.layer)?,
+                })
+            }
+            None => None,
+        };
         Ok(Image {
             manifest,
             disk,
             kernel,
             initrd,
+            warm,
         })
     }
 
@@ -389,6 +543,17 @@ impl Store {
             name: name.to_string(),
             detail: e.to_string(),
         })?;
+        if let Some(w) = &image.warm
+            && !crate::warm::looks_like_state(&w.state)
+        {
+            return Err(Error::ImageCorrupt {
+                name: name.to_string(),
+                detail: format!(
+                    "its warm state {} is not a QEMU state file",
+                    w.state.display()
+                ),
+            });
+        }
         Ok(image)
     }
 
@@ -411,6 +576,8 @@ impl Store {
                 cpus: 0,
                 created: String::new(),
                 origin: None,
+                agent: AgentKind::Snaprun,
+                warm: None,
             }),
             e => Err(e),
         })?;
@@ -446,6 +613,7 @@ fn objects_of(m: &Manifest) -> Vec<&Object> {
     std::iter::once(&m.disk)
         .chain(m.kernel.as_ref())
         .chain(m.initrd.as_ref())
+        .chain(m.warm.iter().flat_map(|w| [&w.state, &w.layer]))
         .collect()
 }
 
@@ -462,6 +630,10 @@ pub fn image_hash(m: &Manifest) -> String {
         m.memory_mib,
         m.cpus
     ));
+    // Added after v1; left out for snaprun's own agent so existing hashes stay valid.
+    if m.agent != AgentKind::Snaprun {
+        h.update(format!("agent={}\n", m.agent.as_str()));
+    }
     hex(&h.finalize())
 }
 
@@ -598,6 +770,8 @@ mod tests {
             cpus: 1,
             created: String::new(),
             origin: None,
+            agent: AgentKind::Snaprun,
+            warm: None,
         };
         let a = image_hash(&m);
         m.append = Some("quiet".into());
@@ -605,5 +779,7 @@ mod tests {
         m.name = "other".into();
         assert_ne!(a, b);
         assert_eq!(b, image_hash(&m), "the name is not part of the content");
+        m.agent = AgentKind::Qga;
+        assert_ne!(b, image_hash(&m), "the agent decides how commands run");
     }
 }

@@ -11,9 +11,11 @@ use crate::error::{Error, Result};
 fn package_of(tool: &str) -> &'static str {
     match tool {
         "qemu-img" => "qemu-utils",
-        "mke2fs" => "e2fsprogs",
+        "mke2fs" | "debugfs" => "e2fsprogs",
         "git" => "git",
         "qemu-system-x86_64" => "qemu-system-x86",
+        "debootstrap" => "debootstrap",
+        "umount" => "mount",
         _ => "the package that provides it",
     }
 }
@@ -65,6 +67,67 @@ fn output_of(cmd: &mut Command, tool: &str) -> Result<Output> {
             Error::io(format!("starting {tool}"), tool, e)
         }
     })
+}
+
+/// Like [`run`] for a long-running tool (debootstrap) that must not be left half-done: it runs
+/// in its own process group, out of reach of the terminal's Ctrl-C, and when `cancelled` turns
+/// true snaprun stops it (SIGTERM, then SIGKILL) and returns `Ok(None)` so the caller can clean
+/// up after it. Its output goes to `log`.
+pub fn run_cancellable(
+    tool: &str,
+    args: &[std::ffi::OsString],
+    log: &Path,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<std::process::ExitStatus>> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::File::create(log).map_err(|e| Error::io("creating a log", log, e))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| Error::io("creating a log", log, e))?;
+    let mut cmd = Command::new(tool);
+    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::ToolMissing {
+                tool: tool.to_string(),
+                package: package_of(tool).to_string(),
+            }
+        } else {
+            Error::io(format!("starting {tool}"), tool, e)
+        }
+    })?;
+    let pgid = child.id() as libc::pid_t;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::io(format!("waiting for {tool}"), tool, e))?
+        {
+            return Ok(Some(status));
+        }
+        if cancelled() {
+            // SAFETY: signals to the process group the child leads.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > deadline {
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Whether `tool` can be found on PATH.

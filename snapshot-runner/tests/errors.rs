@@ -307,6 +307,8 @@ fn a_replaced_image_with_kept_failures_stays_reproducible() {
             pid: 1,
             accel: "tcg".into(),
             status: "finished".into(),
+            partition: None,
+            warm_hash: None,
         })
         .unwrap();
     results

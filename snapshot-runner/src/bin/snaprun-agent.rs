@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use snaprun::agent::{
-    AgentError, Decoder, Exit, Frame, Job, Kind, PORT_NAME, PROTOCOL_VERSION, Ready,
+    AgentError, Decoder, Exit, Frame, Job, Kind, PORT_NAME, PROTOCOL_VERSION, Ready, Started,
 };
 
 fn main() {
@@ -46,7 +46,16 @@ fn main() {
     }
 }
 
+/// Where the code disk is mounted, and the overlay's writable layer on the root disk.
+const LOWER: &str = "/run/snaprun/code";
+const UPPER: &str = "/var/lib/snaprun/upper";
+const OVERLAY_WORK: &str = "/var/lib/snaprun/work";
+
 fn serve() -> io::Result<()> {
+    // Made before Ready, so a warm state already has them and a restored job does less.
+    for d in [LOWER, UPPER, OVERLAY_WORK] {
+        let _ = fs::create_dir_all(d);
+    }
     let port = find_port(Duration::from_secs(30))?;
     let mut reader = OpenOptions::new().read(true).write(true).open(&port)?;
     let writer = Arc::new(Mutex::new(reader.try_clone()?));
@@ -117,11 +126,26 @@ fn find_port(wait: Duration) -> io::Result<PathBuf> {
 }
 
 fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
+    // A restored VM wakes with the clock and the RNG state of the moment its warm state was
+    // saved, the same for every iteration: set the one and reseed the other first.
+    if let Some(ms) = job.clock_ms {
+        set_clock(ms)?;
+    }
+    reseed_rng(job.seed, job.iteration);
     if let Some(label) = &job.code_label {
         mount_code(label, &job.workdir, Duration::from_secs(30))?;
     } else {
         fs::create_dir_all(&job.workdir)?;
     }
+    send(
+        writer,
+        &Frame::json(
+            Kind::Started,
+            &Started {
+                clock_ms: wall_clock_ms(),
+            },
+        ),
+    )?;
     let started = Instant::now();
     let mut child = Command::new("/bin/sh")
         .arg("-c")
@@ -203,22 +227,71 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
     })
 }
 
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn set_clock(ms: i64) -> io::Result<()> {
+    let ts = libc::timespec {
+        tv_sec: ms.div_euclid(1000) as libc::time_t,
+        tv_nsec: (ms.rem_euclid(1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: a plain system call with a valid timespec.
+    if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } == 0 {
+        Ok(())
+    } else {
+        let e = io::Error::last_os_error();
+        Err(io::Error::new(e.kind(), format!("setting the clock: {e}")))
+    }
+}
+
+/// `RNDADDENTROPY` and `RNDRESEEDCRNG` from `<linux/random.h>`.
+const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
+const RNDRESEEDCRNG: libc::c_ulong = 0x5207;
+
+/// Mixes the iteration's seed into the kernel's entropy pool and forces the kernel RNG to
+/// reseed, so two VMs restored from one memory state stop producing the same random numbers.
+/// (The kernel also mixes in the CPU's RDRAND and cycle counter when it reseeds, so
+/// /dev/urandom is fresh for every iteration, never replayed; what a seed reproduces is what the
+/// command derives from SNAPRUN_SEED.) Best effort: a kernel without these ioctls is left as is.
+fn reseed_rng(seed: u64, iteration: u32) {
+    #[repr(C)]
+    struct RandPoolInfo {
+        entropy_count: libc::c_int,
+        buf_size: libc::c_int,
+        buf: [u8; 16],
+    }
+    let mut buf = [0u8; 16];
+    buf[..8].copy_from_slice(&seed.to_le_bytes());
+    buf[8..12].copy_from_slice(&iteration.to_le_bytes());
+    let info = RandPoolInfo {
+        entropy_count: 128,
+        buf_size: 16,
+        buf,
+    };
+    let Ok(f) = OpenOptions::new().write(true).open("/dev/urandom") else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: ioctls on an open descriptor with a correctly laid out argument.
+    unsafe {
+        libc::ioctl(f.as_raw_fd(), RNDADDENTROPY as _, &info);
+        libc::ioctl(f.as_raw_fd(), RNDRESEEDCRNG as _);
+    }
+}
+
 /// Mounts the ext4 disk labelled `label` read-only, with a writable overlay on top at
 /// `workdir` (writes land on the iteration's own disk and vanish with it).
 fn mount_code(label: &str, workdir: &str, wait: Duration) -> io::Result<()> {
     let dev = find_by_label(label, wait)?;
-    let lower = "/run/snaprun/code";
-    for d in [
-        lower,
-        "/var/lib/snaprun/upper",
-        "/var/lib/snaprun/work",
-        workdir,
-    ] {
+    let lower = LOWER;
+    for d in [lower, UPPER, OVERLAY_WORK, workdir] {
         fs::create_dir_all(d)?;
     }
     mount(&dev.to_string_lossy(), lower, "ext4", libc::MS_RDONLY, "")?;
-    let opts =
-        format!("lowerdir={lower},upperdir=/var/lib/snaprun/upper,workdir=/var/lib/snaprun/work");
+    let opts = format!("lowerdir={lower},upperdir={UPPER},workdir={OVERLAY_WORK}");
     if mount("overlay", workdir, "overlay", 0, &opts).is_err() {
         // Without overlayfs the snapshot is still there, read-only.
         mount(lower, workdir, "", libc::MS_BIND, "")?;
@@ -231,8 +304,8 @@ fn mount_code(label: &str, workdir: &str, wait: Duration) -> io::Result<()> {
         )?;
         return Ok(());
     }
-    // mke2fs always makes lost+found; it is not part of the snapshot (an empty one is hidden
-    // in the overlay, the disk is untouched).
+    // mke2fs always makes lost+found; it is not part of the snapshot. snaprun removes it from
+    // the code disks it makes; one made before that is hidden in the overlay here.
     let _ = fs::remove_dir(Path::new(workdir).join("lost+found"));
     Ok(())
 }
@@ -277,15 +350,26 @@ fn mount(
 /// The virtio disk whose ext4 superblock carries `label`.
 fn find_by_label(label: &str, wait: Duration) -> io::Result<PathBuf> {
     let deadline = Instant::now() + wait;
+    use std::os::unix::fs::MetadataExt;
+    let root_dev = fs::metadata("/").map(|m| m.dev()).unwrap_or(0);
     loop {
         if let Ok(entries) = fs::read_dir("/sys/class/block") {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if !name.starts_with("vd") {
+                // Whole virtio disks only (vda, vdb), not partitions (vda1).
+                if !name.starts_with("vd") || name.ends_with(|c: char| c.is_ascii_digit()) {
                     continue;
                 }
                 let dev = Path::new("/dev").join(&name);
-                if ext4_label(&dev).is_ok_and(|l| l == label) {
+                if ext4_label(&dev, false).is_ok_and(|l| l == label) {
+                    return Ok(dev);
+                }
+                // In a VM restored from a warm state, the code slot held an empty placeholder
+                // when the state was saved and holds this batch's code now: drop what the
+                // kernel cached of the old content and look again (never on the root disk,
+                // whose cache is in use).
+                let is_root = fs::metadata(&dev).is_ok_and(|m| m.rdev() == root_dev);
+                if !is_root && ext4_label(&dev, true).is_ok_and(|l| l == label) {
                     return Ok(dev);
                 }
             }
@@ -295,12 +379,22 @@ fn find_by_label(label: &str, wait: Duration) -> io::Result<PathBuf> {
                 "no disk labelled {label} appeared"
             )));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
-fn ext4_label(dev: &Path) -> io::Result<String> {
+/// `BLKFLSBUF` from `<linux/fs.h>`.
+const BLKFLSBUF: libc::c_ulong = 0x1261;
+
+/// The ext4 label on `dev`; with `flush`, after dropping the kernel's cached blocks of it (so
+/// this read, and ext4's when mounting, see what the disk holds now).
+fn ext4_label(dev: &Path, flush: bool) -> io::Result<String> {
     let mut f = File::open(dev)?;
+    if flush {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an ioctl without an argument on an open block device.
+        unsafe { libc::ioctl(f.as_raw_fd(), BLKFLSBUF as _, 0) };
+    }
     let mut sb = [0u8; 136];
     f.seek(SeekFrom::Start(1024))?;
     f.read_exact(&mut sb)?;
