@@ -29,6 +29,10 @@ pub struct Options {
     /// Record places outside the workspace root (e.g. a dependency's source) instead of
     /// refusing them.
     pub record_outside_workspace: bool,
+    /// The server moves the editor itself (`window/showDocument`), so the editor's reports
+    /// of getting there are expected and must not be recorded as visits. Clients that
+    /// navigate themselves (pull style) do not report their own moves.
+    pub absorb_arrivals: bool,
 }
 
 impl Default for Options {
@@ -36,6 +40,7 @@ impl Default for Options {
         Options {
             limit: crate::tree::DEFAULT_LIMIT,
             record_outside_workspace: false,
+            absorb_arrivals: false,
         }
     }
 }
@@ -409,11 +414,13 @@ impl History {
                 ),
             );
         }
-        self.arrival = Some(Arrival {
-            uri: self.tree.uri_of(node).to_owned(),
-            line: node.line,
-            until_ms: now_ms + ARRIVAL_MS,
-        });
+        if self.options.absorb_arrivals {
+            self.arrival = Some(Arrival {
+                uri: self.tree.uri_of(node).to_owned(),
+                line: node.line,
+                until_ms: now_ms + ARRIVAL_MS,
+            });
+        }
         let label = format!(
             "{}:{}",
             self.ws.display(self.tree.uri_of(node)),

@@ -187,6 +187,7 @@ impl LanguageServer for Backend {
         self.send(Job::Open {
             root,
             client: client_name.trim().to_owned(),
+            server_moves_editor: options.show_document && shows,
             options,
             warning: options_error,
         })?;
@@ -341,6 +342,7 @@ enum Job {
     Open {
         root: Option<Workspace>,
         client: String,
+        server_moves_editor: bool,
         options: InitOptions,
         warning: Option<String>,
     },
@@ -409,13 +411,14 @@ impl Owner {
                 Job::Open {
                     root,
                     client,
+                    server_moves_editor,
                     options,
                     warning,
                 } => {
                     if let Some(w) = warning {
                         self.show(MessageType::WARNING, w);
                     }
-                    self.open(root, client, options);
+                    self.open(root, client, options, server_moves_editor);
                 }
                 Job::Visit {
                     args,
@@ -467,7 +470,13 @@ impl Owner {
         self.with_client(|c| async move { c.log_message(kind, message).await });
     }
 
-    fn open(&mut self, root: Option<Workspace>, client: String, options: InitOptions) {
+    fn open(
+        &mut self,
+        root: Option<Workspace>,
+        client: String,
+        options: InitOptions,
+        server_moves_editor: bool,
+    ) {
         self.notify_changes = options.notify_changes;
         let Some(ws) = root else {
             self.history = Err("no workspace folder: the client sent neither workspaceFolders nor rootUri; start the editor in your project (or open a folder) so retrace knows which history to use".into());
@@ -489,6 +498,7 @@ impl Owner {
         let opts = history::Options {
             limit: options.node_limit.unwrap_or(crate::tree::DEFAULT_LIMIT),
             record_outside_workspace: options.record_outside_workspace,
+            absorb_arrivals: server_moves_editor,
         };
         let mut opened = History::open(&db, ws.clone(), &info, opts.clone(), now_ms());
         if let Err(e) = &opened

@@ -134,10 +134,6 @@ def test_moves_made_by_the_plugin_are_not_visits_and_keep_the_jumplist(editors):
     ed.wait_place(("src/b.txt", 200))
     ed.cmd("RetraceJump 4")
     ed.wait_place(("src/c.txt", 1))
-    # Past the server's 2 s arrival window, so it has nothing left to absorb (and the jump
-    # below is not taken for the tail of an arrival: the server ignores visits in the
-    # target's file for 2 s after a move unless one lands on the target).
-    time.sleep(2.2)
     ed.keys("j")
     assert ed.lua("return T.visits_sent") == []
     # keepjumps: nothing added to the native jumplist (Neovim itself drops the newest entry

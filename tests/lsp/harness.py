@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import pathlib
@@ -94,12 +95,16 @@ async def start(
     return Session(client, workspace)
 
 
-async def eventually(check, timeout: float = 8.0, interval: float = 0.1):
-    """Polls an async `check` until it returns a truthy value (file watcher latency)."""
+async def eventually(check, timeout: float = 8.0, interval: float = 0.05):
+    """Polls `check` (plain or async) until it returns a truthy value, and returns that:
+    for what arrives beside replies rather than in order with them (server notifications,
+    file watcher events)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        last = await check()
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         await asyncio.sleep(interval)

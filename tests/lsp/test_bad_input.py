@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcException
 
 from tests.conftest import binary
 
-from .harness import RawServer, start, uri
+from .harness import RawServer, start, uri, eventually
 
 LINES = "\n".join(f"line {i}" for i in range(100)) + "\n"
 
@@ -61,7 +61,9 @@ async def test_unknown_commands_and_wrong_arguments_get_clear_errors(workspace, 
         # A bad notification is reported to the user instead of silently dropped.
         s.client.protocol.notify("retrace/visit", {"uri": 42})
         status = await s.status()
-        assert any("invalid argument for retrace/visit" in m.message for m in s.client.messages), s.client.messages
+        # The message travels beside replies, not in order with them: wait for it.
+        await eventually(lambda: any("invalid argument for retrace/visit" in m.message
+                                     for m in s.client.messages))
         # Nothing was lost or added along the way, and the server still works.
         assert status["nodes"] == 1
         ok = await s.command("retrace.visit", {"uri": uri(workspace / "b.rs"), "position": {"line": 3, "character": 0}})

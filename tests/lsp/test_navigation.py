@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from .harness import by_path, start, uri
+from .harness import by_path, eventually, start, uri
 
 LINES = "\n".join(f"line {i}" for i in range(200)) + "\n"
 
@@ -177,7 +177,7 @@ async def test_show_document_is_sent_and_the_arrival_is_not_a_new_visit(workspac
         s.visit(src / "a.rs", 4)
         s.visit(src / "b.rs", 99)
         back = await s.back()
-        shown = await _eventually_shown(s, 1)
+        shown = await eventually(lambda: s.client.shown_documents)
         assert shown[0].uri == uri(src / "a.rs")
         assert shown[0].take_focus is True
         assert shown[0].selection.start.line == 4
@@ -190,6 +190,23 @@ async def test_show_document_is_sent_and_the_arrival_is_not_a_new_visit(workspac
         # A real jump after arriving is recorded again.
         s.visit(src / "c.rs", 10)
         assert len((await s.tree_json())["nodes"]) == 3
+    finally:
+        await s.close()
+
+
+async def test_pull_style_clients_get_every_visit_right_after_a_move(workspace, data_home):
+    src = workspace / "src"
+    s = await start(workspace, data_home, options={"sendsVisits": True})
+    try:
+        s.visit(src / "a.rs", 4)
+        s.visit(src / "b.rs", 99)
+        await s.back()
+        # The plugin moved the editor itself and does not report that; the user's next jump
+        # in the same file, at once, is a real visit.
+        s.visit(src / "a.rs", 150)
+        tree = by_path(await s.tree_json())
+        assert "src/a.rs:151" in tree
+        assert tree["src/a.rs:151"]["parent"] == tree["src/a.rs:5"]["id"]
     finally:
         await s.close()
 
@@ -208,14 +225,6 @@ async def test_show_document_needs_the_client_capability_and_the_option(workspac
     finally:
         await s.close()
         await t.close()
-
-
-async def _eventually_shown(s, n):
-    for _ in range(50):
-        if len(s.client.shown_documents) >= n:
-            return s.client.shown_documents
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"expected {n} window/showDocument requests, got {s.client.shown_documents}")
 
 
 async def test_message_order_is_kept_under_a_burst(workspace, data_home):
@@ -282,7 +291,7 @@ async def test_files_renamed_or_deleted_outside_the_editor_are_followed(workspac
             ok = "src/renamed.rs:1" in nodes and nodes["src/c.rs:21"]["gone"]
             return nodes if ok else None
 
-        nodes = await _poll(followed)
+        nodes = await eventually(followed)
         assert "src/a.rs:1" not in nodes
         assert (await s.tree_text()).splitlines()[2] == "#3 src/c.rs:21 (definition) [deleted]  <- current"
         # Moving to the deleted file's node says so and gives no location.
@@ -309,7 +318,7 @@ async def test_files_renamed_or_deleted_outside_the_editor_are_followed(workspac
             paths = {n["path"] for n in (await s.tree_json())["nodes"]}
             return paths if paths >= {"lib/renamed.rs", "lib/b.rs"} else None
 
-        await _poll(dir_followed)
+        await eventually(dir_followed)
     finally:
         await s.close()
 
@@ -344,12 +353,3 @@ async def test_tree_changed_notifications_for_clients_that_ask(workspace, data_h
         assert changed.nodes == 1 if hasattr(changed, "nodes") else changed["nodes"] == 1
     finally:
         await s.close()
-
-
-async def _poll(check, timeout=8.0):
-    for _ in range(int(timeout / 0.1)):
-        got = await check()
-        if got:
-            return got
-        await asyncio.sleep(0.1)
-    raise AssertionError("the file watcher did not report the change in time")
