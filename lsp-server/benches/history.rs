@@ -16,7 +16,7 @@ fn bench(c: &mut Criterion) {
     common::build(&db, 100_000);
     let options = Options {
         limit: 1_000_000,
-        record_outside_workspace: false,
+        ..Options::default()
     };
     let mut h = History::open(
         &db,
