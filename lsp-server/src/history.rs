@@ -368,6 +368,16 @@ impl History {
         dirs
     }
 
+    /// Replaces the in-memory tree with what the database holds (after an internal error).
+    pub fn reload(&mut self) -> Result<(), HistoryError> {
+        self.tree = self.store.load(self.options.limit)?;
+        self.arrival = None;
+        let session = self.session.clone();
+        self.store
+            .write(&mut self.tree, |t| t.open_session(&session))?;
+        Ok(())
+    }
+
     /// Housekeeping for idle moments: checkpoint the database's write-ahead log.
     pub fn idle(&mut self) -> Result<(), HistoryError> {
         Ok(self.store.checkpoint()?)

@@ -92,6 +92,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(db: Option<PathBuf>) -> Result<()> {
+    // Stdout carries the protocol: a panic message goes to the log (stderr) only.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("internal error (a bug in retrace-lsp, please report it): {info}");
+    }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -407,46 +407,73 @@ impl Owner {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             dirty = true;
-            match job {
-                Job::Open {
-                    root,
-                    client,
-                    server_moves_editor,
-                    options,
-                    warning,
-                } => {
-                    if let Some(w) = warning {
-                        self.show(MessageType::WARNING, w);
-                    }
-                    self.open(root, client, options, server_moves_editor);
-                }
-                Job::Visit {
-                    args,
-                    precision,
-                    reply,
-                } => {
-                    let _ = reply.send(self.visit(args, precision));
-                }
-                Job::Command {
-                    name,
-                    arguments,
-                    policy,
-                    reply,
-                } => {
-                    let result = self.command(&name, &arguments, policy);
-                    let _ = reply.send(result);
-                }
-                Job::Fs(changes) => self.fs(&changes),
-                Job::Shutdown { reply } => {
-                    self.close();
-                    let _ = reply.send(());
-                }
-                Job::Close => {
-                    self.close();
-                    break;
-                }
+            let last = matches!(job, Job::Close);
+            // A bug in one job must not take the history down with it: the job's reply is
+            // dropped (its handler answers with an error), and the tree is reloaded from the
+            // database, which the unwound transaction left as it was.
+            let handled =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(job)));
+            if handled.is_err() {
+                self.recover();
+            }
+            if last {
+                break;
             }
         }
+    }
+
+    fn handle(&mut self, job: Job) {
+        match job {
+            Job::Open {
+                root,
+                client,
+                server_moves_editor,
+                options,
+                warning,
+            } => {
+                if let Some(w) = warning {
+                    self.show(MessageType::WARNING, w);
+                }
+                self.open(root, client, options, server_moves_editor);
+            }
+            Job::Visit {
+                args,
+                precision,
+                reply,
+            } => {
+                let _ = reply.send(self.visit(args, precision));
+            }
+            Job::Command {
+                name,
+                arguments,
+                policy,
+                reply,
+            } => {
+                let _ = reply.send(self.command(&name, &arguments, policy));
+            }
+            Job::Fs(changes) => self.fs(&changes),
+            Job::Shutdown { reply } => {
+                self.close();
+                let _ = reply.send(());
+            }
+            Job::Close => self.close(),
+        }
+    }
+
+    fn recover(&mut self) {
+        let outcome = match &mut self.history {
+            Ok(h) => h.reload().map_err(|e| e.to_string()),
+            Err(_) => Ok(()),
+        };
+        let message = match outcome {
+            Ok(()) => "retrace-lsp hit an internal error (a bug: please report it with the log); the step was not recorded and the history was reloaded from disk".to_owned(),
+            Err(e) => {
+                let message = format!("retrace-lsp hit an internal error and could not reload the history ({e}); restart the language server");
+                self.history = Err(message.clone());
+                message
+            }
+        };
+        self.show(MessageType::ERROR, message);
     }
 
     /// Sends something to the client from this thread, without waiting for it.
@@ -637,6 +664,10 @@ impl Owner {
             STATUS => {
                 let status = self.history()?.status().map_err(history_error)?;
                 return Ok((json!(status), None));
+            }
+            // A fault the real server cannot be made to produce, for the recovery test.
+            "retrace.debug.panic" if std::env::var_os("RETRACE_LSP_TEST_FAULTS").is_some() => {
+                panic!("fault injected by retrace.debug.panic")
             }
             other => {
                 return Err(Error {

@@ -73,9 +73,10 @@ async def start(
     options: dict | None = None,
     show_document: bool = True,
     db: pathlib.Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Session:
     """Starts retrace-lsp for `workspace`, with its data under `data_home`."""
-    env = dict(os.environ, XDG_DATA_HOME=str(data_home), RETRACE_LOG="info")
+    env = dict(os.environ, XDG_DATA_HOME=str(data_home), RETRACE_LOG="info", **(env or {}))
     cmd = [str(binary("retrace-lsp")), "--stdio"]
     if db is not None:
         cmd += ["--db", str(db)]

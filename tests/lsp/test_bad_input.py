@@ -193,3 +193,18 @@ def test_a_full_disk_is_reported_and_nothing_is_half_written(workspace, tmp_path
         reopened.close()
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+async def test_an_internal_error_is_reported_and_the_server_goes_on(workspace, tmp_path):
+    s = await start(workspace, tmp_path / "data", env={"RETRACE_LSP_TEST_FAULTS": "1"})
+    try:
+        s.visit(workspace / "a.rs", 0)
+        with pytest.raises(JsonRpcException):
+            await s.command("retrace.debug.panic")
+        await eventually(lambda: any("internal error" in m.message and "reloaded from disk" in m.message
+                                     for m in s.client.messages))
+        s.visit(workspace / "b.rs", 0)
+        status = await s.status()
+        assert status["nodes"] == 2 and status["node"]["path"] == "b.rs"
+    finally:
+        await s.close()
