@@ -34,6 +34,33 @@ fn image_cache() -> PathBuf {
     cache
 }
 
+/// The warm image of the shared cache: `default` booted once and saved, as `default-warm`
+/// (saved again only when `default` was rebuilt).
+pub const WARM_IMAGE: &str = "default-warm";
+
+fn warm_cache() -> PathBuf {
+    static WARMED: Mutex<bool> = Mutex::new(false);
+    let cache = image_cache();
+    let mut warmed = WARMED.lock().unwrap_or_else(|p| p.into_inner());
+    if !*warmed {
+        let out = Command::new(SNAPRUN)
+            .args(["--store"])
+            .arg(&cache)
+            .args([
+                "image", "warm", "default", "--as", WARM_IMAGE, "--accel", "tcg",
+            ])
+            .output()
+            .expect("run snaprun image warm");
+        assert!(
+            out.status.success(),
+            "image warm failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *warmed = true;
+    }
+    cache
+}
+
 /// A fresh store for one test that already holds the built-in image (its files hard-linked
 /// from the shared cache, so nothing is copied and the fast check still holds).
 pub struct TestStore {
@@ -42,7 +69,16 @@ pub struct TestStore {
 
 impl TestStore {
     pub fn with_default_image() -> TestStore {
-        let cache = image_cache();
+        TestStore::with_images(&image_cache(), &["default"])
+    }
+
+    /// The built-in image and its warm twin [`WARM_IMAGE`].
+    pub fn with_warm_image() -> TestStore {
+        TestStore::with_images(&warm_cache(), &["default", WARM_IMAGE])
+    }
+
+    /// A store with the images `names` of the cache store `cache`.
+    pub fn with_images(cache: &Path, names: &[&str]) -> TestStore {
         let dir = tempfile::Builder::new()
             .prefix("snaprun-test-")
             .tempdir()
@@ -53,15 +89,38 @@ impl TestStore {
             let e = e.unwrap();
             fs::hard_link(e.path(), images.join("objects").join(e.file_name())).unwrap();
         }
-        fs::copy(
-            cache.join("images/default.json"),
-            images.join("default.json"),
-        )
-        .unwrap();
+        for name in names {
+            let manifest = format!("{name}.json");
+            fs::copy(cache.join("images").join(&manifest), images.join(&manifest)).unwrap();
+        }
         // The hashes of the image's ingredients, so `run` need not hash them again.
         let hashes = "build-default.cache.json";
         let _ = fs::copy(cache.join(hashes), dir.path().join("store").join(hashes));
         TestStore { dir }
+    }
+
+    /// Runs `snaprun` with `args` and a line reader on its stdout (for long-running commands).
+    pub fn spawn_lines(&self, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn snaprun");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (child, rx)
     }
 
     pub fn empty() -> TestStore {

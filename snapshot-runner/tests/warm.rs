@@ -1,0 +1,408 @@
+//! End-to-end tests of warm restore, watch mode and CI sharding, with real QEMU under TCG and
+//! the built-in image saved warm once (`default-warm` in the shared image cache).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+use snaprun::results::Status;
+use snaprun::store::{Store, sha256_file};
+
+fn run_args<'a>(ws: &'a str, extra: &[&'a str], cmd: &'a str) -> Vec<&'a str> {
+    let mut v = vec!["run", "-C", ws, "--accel", "tcg", "--image", WARM_IMAGE];
+    v.extend_from_slice(extra);
+    v.extend_from_slice(&["--", cmd]);
+    v
+}
+
+#[test]
+fn warm_restore_gives_the_same_results_as_cold_boot() {
+    let t = TestStore::with_warm_image();
+    let check = include_str!("../../examples/isolation/check.sh");
+    let ws = t.workspace(&[("check.sh", check, true), ("data.txt", "frozen\n", false)]);
+    let ws = ws.to_str().unwrap();
+    let store = Store::open(Some(&t.path())).unwrap();
+    let image = store.image(WARM_IMAGE, false).unwrap();
+    let warm = image.warm.clone().expect("the warm image has a warm state");
+    let frozen = [&image.disk, &warm.layer, &warm.state].map(|p| sha256_file(p).unwrap());
+
+    let mut by_mode = BTreeMap::new();
+    for mode in ["--warm", "--cold"] {
+        let out = t.run(&run_args(ws, &["-n", "2", mode], "./check.sh"));
+        out.expect_code(0)
+            .expect_stdout("passed 2, failed 0")
+            .expect_stdout(if mode == "--warm" {
+                "(warm restore)"
+            } else {
+                "(cold boot)"
+            });
+        // A command that fails the same way each time: same status, exit code and output.
+        let out = t.run(&run_args(
+            ws,
+            &["-n", "2", mode],
+            "cat data.txt; ls; echo i=$SNAPRUN_ITERATION; exit 3",
+        ));
+        out.expect_code(1).expect_stdout("failed 2");
+        let results = t.results();
+        let batch = results.batch("last").unwrap();
+        assert_eq!(batch.warm_hash.is_some(), mode == "--warm");
+        let its = results.iterations(&batch.id).unwrap();
+        let seen: Vec<_> = its
+            .iter()
+            .map(|i| {
+                (
+                    i.status,
+                    i.exit_code,
+                    String::from_utf8_lossy(&i.output).into_owned(),
+                )
+            })
+            .collect();
+        let boot: Vec<u64> = its.iter().map(|i| i.boot_ms.unwrap()).collect();
+        by_mode.insert(mode, (seen, boot));
+    }
+    let (warm_seen, warm_boot) = &by_mode["--warm"];
+    let (cold_seen, cold_boot) = &by_mode["--cold"];
+    assert_eq!(warm_seen, cold_seen);
+    assert_eq!(warm_seen[0].0, Status::Fail);
+    assert_eq!(warm_seen[0].1, Some(3));
+    assert_eq!(warm_seen[1].2, "frozen\ncheck.sh\ndata.txt\ni=2\n");
+    // Not a benchmark (the bench measures), but a restore that boots would show here.
+    assert!(
+        warm_boot.iter().max() < cold_boot.iter().min(),
+        "warm {warm_boot:?} vs cold {cold_boot:?}"
+    );
+    let after = [&image.disk, &warm.layer, &warm.state].map(|p| sha256_file(p).unwrap());
+    assert_eq!(frozen, after, "the image or its warm state was written");
+    t.run(&["image", "verify", WARM_IMAGE]).expect_code(0);
+    assert!(
+        !t.run_files().iter().any(|f| f.ends_with("code.qcow2")),
+        "the batch's code slot outlived it: {:?}",
+        t.run_files()
+    );
+}
+
+/// Prints 16 bytes of the kernel RNG, what the command derives from its seed, and the clock.
+const RANDOM_CMD: &str = r#"echo urandom=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo derived=$(awk -v s="$SNAPRUN_SEED" 'BEGIN { srand(substr(s, length(s) - 8) + 0); print rand() }')
+echo clock=$(date +%s)"#;
+
+fn values(output: &[u8]) -> BTreeMap<String, String> {
+    String::from_utf8_lossy(output)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn restored_iterations_get_their_own_random_numbers_and_the_host_clock() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let ws = ws.to_str().unwrap();
+    let mut batches = Vec::new();
+    for _ in 0..2 {
+        t.run(&run_args(
+            ws,
+            &["-n", "2", "--warm", "--seed", "424242"],
+            RANDOM_CMD,
+        ))
+        .expect_code(0);
+        let results = t.results();
+        let batch = results.batch("last").unwrap();
+        let its = results.iterations(&batch.id).unwrap();
+        batches.push(
+            its.iter()
+                .map(|i| (i.seed, values(&i.output)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for b in &batches {
+        // One warm state, two seeds: the kernel RNG was reseeded, not copied.
+        assert_ne!(b[0].1["urandom"], b[1].1["urandom"], "{b:?}");
+        assert_eq!(b[0].1["urandom"].len(), 32);
+        assert_ne!(b[0].1["derived"], b[1].1["derived"]);
+        for (_, v) in b {
+            let clock: i64 = v["clock"].parse().unwrap();
+            assert!(
+                (clock - now).abs() < 120,
+                "guest clock {clock} vs host {now}: not set from the host"
+            );
+        }
+    }
+    // The same batch seed gives the same iteration seeds, and what derives from them.
+    for (n, (a, b)) in batches[0].iter().zip(&batches[1]).enumerate() {
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.0, snaprun::batch::iteration_seed(424242, n as u32 + 1));
+        assert_eq!(a.1["derived"], b.1["derived"]);
+        // The kernel mixes the CPU's own randomness in when it reseeds: never a replay.
+        assert_ne!(a.1["urandom"], b.1["urandom"]);
+    }
+}
+
+#[test]
+fn sigint_during_warm_iterations_leaves_no_qemu_and_no_overlay() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let child = t.spawn(&run_args(
+        ws.to_str().unwrap(),
+        &["-n", "4", "-j", "2"],
+        "sleep 600",
+    ));
+    assert!(
+        wait_until(Duration::from_secs(60), || t.qemu_pids().len() == 2),
+        "two QEMUs never ran"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_child(child).expect_code(130);
+    assert!(
+        t.qemu_pids().is_empty(),
+        "QEMU survived: {:?}",
+        t.qemu_pids()
+    );
+    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+}
+
+#[test]
+fn warm_needs_a_warm_state_and_says_how_to_make_one() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    t.run(&[
+        "run",
+        "-C",
+        ws.to_str().unwrap(),
+        "--image",
+        "default",
+        "--warm",
+        "--",
+        "true",
+    ])
+    .expect_code(2)
+    .expect_stderr("has no warm state")
+    .expect_stderr("snaprun image warm default");
+}
+
+#[test]
+fn partitions_merged_are_the_whole_batch_and_the_gate_reads_the_upper_bound() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    let ws = ws.to_str().unwrap();
+    let dir = t.dir.path();
+    let db = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    // Iteration 1 fails; the others pass.
+    let cmd = r#"echo seed=$SNAPRUN_SEED; [ "$SNAPRUN_ITERATION" != 1 ]"#;
+    let common = ["-n", "6", "--seed", "42"];
+    let mut slices = Vec::new();
+    for k in 1..=3 {
+        let (part, file) = (format!("{k}/3"), db(&format!("part{k}.db")));
+        let mut extra = common.to_vec();
+        extra.extend_from_slice(&["--partition", &part, "--results", &file]);
+        let out = t.run(&run_args(ws, &extra, cmd));
+        out.expect_code(if k == 1 { 1 } else { 0 })
+            .expect_stdout(&format!("partition {k}/3"));
+        slices.push(file);
+    }
+    let mut whole = common.to_vec();
+    let whole_db = db("whole.db");
+    whole.extend_from_slice(&["--results", &whole_db]);
+    t.run(&run_args(ws, &whole, cmd)).expect_code(1);
+
+    let merged_db = db("merged.db");
+    let junit = db("merged.xml");
+    let mut merge = vec!["merge"];
+    merge.extend(slices.iter().map(String::as_str));
+    merge.extend_from_slice(&["--into", &merged_db, "--junit", &junit]);
+    t.run(&merge)
+        .expect_code(1)
+        .expect_stdout("6 iterations: passed 5, failed 1");
+    let read = |file: &str| {
+        let r = snaprun::results::Results::open(std::path::Path::new(file)).unwrap();
+        let b = r.batch("last").unwrap();
+        let its: Vec<(u32, u64, Status)> = r
+            .iterations(&b.id)
+            .unwrap()
+            .iter()
+            .map(|i| {
+                assert!(String::from_utf8_lossy(&i.output).contains(&format!("seed={}", i.seed)));
+                (i.iteration, i.seed, i.status)
+            })
+            .collect();
+        (b, its)
+    };
+    let (merged, merged_its) = read(&merged_db);
+    let (_, whole_its) = read(&whole_db);
+    assert_eq!(merged_its, whole_its);
+    assert_eq!(merged.partition, None, "all slices are there");
+    assert_eq!(merged.seed, 42);
+    let xml = fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"tests="6""#) && xml.contains(r#"failures="1""#),
+        "{xml}"
+    );
+    // Merged into the store by default, where show and compare find it.
+    let mut into_store = vec!["merge"];
+    into_store.extend(slices.iter().map(String::as_str));
+    t.run(&into_store).expect_code(1);
+    t.run(&["show", &merged.id])
+        .expect_code(0)
+        .expect_stdout("passed 5");
+
+    // A slice twice, or slices of another seed, are refused.
+    t.run(&["merge", &slices[0], &slices[0]])
+        .expect_code(2)
+        .expect_stderr("given twice");
+    t.run(&["merge", &slices[0], &whole_db])
+        .expect_code(2)
+        .expect_stderr("partition");
+
+    // 1 failure in 6: the 95% upper bound is 56%. A 60% limit passes, 20% fails.
+    t.run(&["merge", &whole_db, "--max-failure-rate", "60%"])
+        .expect_code(0)
+        .expect_stderr("at most");
+    t.run(&["merge", &whole_db, "--max-failure-rate", "0.2"])
+        .expect_code(1)
+        .expect_stderr("above the 20.0% allowed");
+}
+
+#[test]
+fn watch_runs_a_new_batch_on_every_settled_change() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("data.txt", "one\n", false)]);
+    let scratch = Store::open(Some(&t.dir.path().join("scratch"))).unwrap();
+    let snap = || {
+        snaprun::codesnap::snapshot(&scratch, &ws, &Default::default())
+            .unwrap()
+            .hash
+    };
+    let short = |h: &str| h[..12].to_string();
+    let (child, lines) = t.spawn_lines(&[
+        "watch",
+        "-n",
+        "1",
+        "-C",
+        ws.to_str().unwrap(),
+        "--accel",
+        "tcg",
+        "--image",
+        WARM_IMAGE,
+        "--",
+        "cat data.txt",
+    ]);
+    let next_line = || {
+        lines
+            .recv_timeout(Duration::from_secs(90))
+            .expect("watch printed no batch line")
+    };
+    let first = next_line();
+    assert!(
+        first.contains(&format!("code {} (first snapshot)", short(&snap()))),
+        "{first}"
+    );
+    assert!(first.contains("failure rate 0.0% (0/1)"), "{first}");
+
+    fs::write(ws.join("data.txt"), "two\n").unwrap();
+    let second = next_line();
+    let h2 = snap();
+    assert!(
+        second.contains(&format!("code {} (1 changed: data.txt)", short(&h2))),
+        "{second}"
+    );
+
+    fs::write(ws.join("new.txt"), "three\n").unwrap();
+    let third = next_line();
+    let h3 = snap();
+    assert!(
+        third.contains(&format!("code {} (1 changed: +new.txt)", short(&h3))),
+        "{third}"
+    );
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_child(child).expect_code(130);
+    assert!(
+        t.qemu_pids().is_empty(),
+        "QEMU survived: {:?}",
+        t.qemu_pids()
+    );
+    let results = t.results();
+    let batches = results.batches(10).unwrap();
+    let codes: Vec<&str> = batches.iter().rev().map(|b| b.code_hash.as_str()).collect();
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    assert_eq!(&codes[1..], [h2.as_str(), h3.as_str()]);
+    let last = results.iterations(&batches[0].id).unwrap();
+    assert_eq!(String::from_utf8_lossy(&last[0].output), "two\n");
+}
+
+#[test]
+fn compare_tells_whether_the_failure_rate_changed() {
+    use snaprun::results::{Batch, Iteration};
+    let t = TestStore::empty();
+    let results = snaprun::results::Results::open(&{
+        fs::create_dir_all(t.path()).unwrap();
+        t.path().join("results.db")
+    })
+    .unwrap();
+    for (id, failed) in [("20260101-000000-00000a", 0), ("20260101-000100-00000b", 9)] {
+        results
+            .insert_batch(&Batch {
+                id: id.into(),
+                workspace: "/ws".into(),
+                image_name: "default".into(),
+                image_hash: "i".into(),
+                code_hash: format!("{id}-code"),
+                command: "./stress.sh".into(),
+                iterations: 200,
+                jobs: 2,
+                timeout_ms: None,
+                seed: 1,
+                start_ms: 0,
+                end_ms: Some(1),
+                host: "h".into(),
+                pid: 1,
+                accel: "tcg".into(),
+                status: "finished".into(),
+                partition: None,
+                warm_hash: None,
+            })
+            .unwrap();
+        for n in 1..=200u32 {
+            results
+                .insert_iteration(&Iteration {
+                    batch_id: id.into(),
+                    iteration: n,
+                    status: if n <= failed {
+                        Status::Fail
+                    } else {
+                        Status::Pass
+                    },
+                    exit_code: Some(i32::from(n <= failed)),
+                    signal: None,
+                    duration_ms: 1000 + u64::from(n % 7),
+                    boot_ms: None,
+                    seed: u64::from(n),
+                    output: vec![],
+                    detail: None,
+                    kept_overlay: None,
+                    start_ms: 0,
+                })
+                .unwrap();
+        }
+    }
+    t.run(&["compare", "20260101-000000", "last"])
+        .expect_code(0)
+        .expect_stdout("failure rate rose from 0/200 to 9/200, p = 0.004")
+        .expect_stdout("no significant change in duration");
+    let json = t.run(&["compare", "20260101-000000", "last", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.expect_code(0).stdout()).unwrap();
+    assert_eq!(v["failure_rate"], "rose");
+    assert!((v["fisher_p"].as_f64().unwrap() - 0.003_563_049_434_584_15).abs() < 1e-9);
+    t.run(&["compare", "nope", "last"])
+        .expect_code(2)
+        .expect_stderr("snaprun ls");
+}
