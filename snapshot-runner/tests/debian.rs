@@ -1,0 +1,94 @@
+//! SLOW TIER: builds a real Debian image with debootstrap from the Debian archive (network,
+//! root, about two minutes the first time; cached in `$CARGO_TARGET_TMPDIR/snaprun-debian-cache`
+//! after that, rebuilt only when the recipe changes) and runs a command in it through
+//! qemu-guest-agent (about 20 s under TCG: the image boots systemd).
+//!
+//! `make test` runs it with the rest. Set SNAPRUN_SKIP_DEBIAN=1 to leave it out (for example
+//! on a machine without the Debian archive); it then says so and passes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::*;
+use snaprun::results::Status;
+
+const IMAGE: &str = "debian-ci";
+
+fn debian_cache() -> Option<PathBuf> {
+    if std::env::var_os("SNAPRUN_SKIP_DEBIAN").is_some() {
+        eprintln!("SNAPRUN_SKIP_DEBIAN is set: the Debian image test is skipped");
+        return None;
+    }
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snaprun-debian-cache");
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !*built {
+        let out = Command::new(SNAPRUN)
+            .arg("--store")
+            .arg(&cache)
+            .args(["image", "build", "--debian", "bookworm", IMAGE])
+            .output()
+            .expect("run snaprun image build");
+        assert!(
+            out.status.success(),
+            "image build --debian failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *built = true;
+    }
+    Some(cache)
+}
+
+#[test]
+fn a_debian_image_built_with_debootstrap_runs_commands_through_qemu_guest_agent() {
+    let Some(cache) = debian_cache() else { return };
+    let t = TestStore::with_images(&cache, &[IMAGE]);
+    t.run(&["image", "ls"]).expect_code(0).expect_stdout("qga");
+    let ws = t.workspace(&[("data.txt", "from the code snapshot\n", false)]);
+    let cmd = "cat data.txt; echo debian=$(cat /etc/debian_version); echo seed=$SNAPRUN_SEED; \
+               echo iteration=$SNAPRUN_ITERATION; touch scratch && echo writable; \
+               echo oops >&2; exit 3";
+    let out = t.run(&[
+        "run",
+        "--image",
+        IMAGE,
+        "--accel",
+        "tcg",
+        "-n",
+        "1",
+        "-C",
+        ws.to_str().unwrap(),
+        "--",
+        cmd,
+    ]);
+    out.expect_code(1).expect_stdout("failed 1");
+    let results = t.results();
+    let batch = results.batch("last").unwrap();
+    let it = results.iteration(&batch.id, 1).unwrap();
+    assert_eq!((it.status, it.exit_code), (Status::Fail, Some(3)));
+    let text = String::from_utf8_lossy(&it.output);
+    assert!(text.contains("from the code snapshot"), "{text}");
+    assert!(text.contains("debian=12."), "a real Debian 12 root: {text}");
+    assert!(text.contains(&format!("seed={}", it.seed)), "{text}");
+    assert!(
+        text.contains("iteration=1") && text.contains("writable"),
+        "{text}"
+    );
+    assert!(text.contains("oops"), "stderr is kept too: {text}");
+    assert!(!text.contains("lost+found"), "{text}");
+    assert!(it.boot_ms.is_some());
+    assert!(t.qemu_pids().is_empty());
+    assert!(
+        !ws.join("scratch").exists(),
+        "the guest never writes the workspace"
+    );
+
+    // A warm state needs snaprun's own agent: said plainly, before anything boots.
+    t.run(&["image", "warm", IMAGE])
+        .expect_code(2)
+        .expect_stderr("qemu-guest-agent");
+}
