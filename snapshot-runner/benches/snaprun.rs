@@ -1,6 +1,7 @@
 //! `cargo bench -p snaprun`: the numbers issue 3 asks for, measured on the real thing.
 //!
 //! - overlay creation on a 1 GiB (allocated) and a 50 GiB (sparse) base
+//! - warm restore to command start against cold boot to command start, side by side (TCG)
 //! - cold boot to agent ready under TCG, and per-iteration overhead beyond the command
 //! - throughput of a short command, -j 2 vs -j 1
 //! - code snapshot of a 10k-file, 100 MB tree: cold, unchanged, and its ext4 disk
@@ -164,6 +165,7 @@ fn bench_vms(dir: &Path) {
     fs::write(ws.join("hello"), "hi").unwrap();
 
     println!("host load average before the VM benchmarks: {}", load());
+    bench_warm_vs_cold(&store, &ws);
     let cpu0 = children_cpu();
     let (one, wall1) = batch_of(&store, &ws, 4, 1, "true");
     let cpu_per_iteration = (children_cpu() - cpu0) / 4.0;
@@ -195,6 +197,65 @@ fn bench_vms(dir: &Path) {
         rate2 * 60.0,
         rate2 / rate1,
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+}
+
+/// QEMU start to command start: the warm state restored, against a boot, in one run.
+fn bench_warm_vs_cold(store: &Store, ws: &Path) {
+    let t = Instant::now();
+    let warmed = snaprun::warm::warm(
+        store,
+        image_build::DEFAULT_IMAGE,
+        image_build::DEFAULT_IMAGE,
+        Some(Accel::Tcg),
+        batch::DEFAULT_BOOT_TIMEOUT,
+        true,
+        &|| false,
+    )
+    .unwrap();
+    let saved = t.elapsed();
+    let manifest = match warmed {
+        snaprun::warm::Warmed::Fresh { manifest, .. } | snaprun::warm::Warmed::Cached(manifest) => {
+            manifest
+        }
+    };
+    let w = manifest.warm.unwrap();
+    println!(
+        "image warm default: {:.1} s (boot + save); state {:.1} MiB, disk layer {:.1} MiB",
+        saved.as_secs_f64(),
+        w.state.size as f64 / (1 << 20) as f64,
+        w.layer.size as f64 / (1 << 20) as f64
+    );
+    let to_start = |o: &batch::Outcome| -> Vec<Duration> {
+        o.iterations
+            .iter()
+            .map(|i| Duration::from_millis(i.boot_ms.unwrap()))
+            .collect()
+    };
+    let (cold, cold_wall) = batch_started(store, ws, 5, 1, "true", Start::Cold);
+    let (warm, warm_wall) = batch_started(store, ws, 20, 1, "true", Start::Warm);
+    assert!(warm.batch.warm_hash.is_some() && cold.batch.warm_hash.is_none());
+    let (c, wm) = (median(to_start(&cold)), median(to_start(&warm)));
+    let wmax = *to_start(&warm).iter().max().unwrap();
+    println!(
+        "QEMU start to command start (TCG, built-in image): cold boot median {:.2} s (5 runs) | \
+         warm restore median {} max {} (20 runs, target < 250 ms) | {:.1}x faster (target >= 30x)",
+        c.as_secs_f64(),
+        ms(wm),
+        ms(wmax),
+        c.as_secs_f64() / wm.as_secs_f64()
+    );
+    println!(
+        "wall time per iteration of `true` (overlay, QEMU, command, stop): cold {:.2} s | warm {:.2} s",
+        (cold_wall / 5).as_secs_f64(),
+        (warm_wall / 20).as_secs_f64()
+    );
+    let (warm2, wall2) = batch_started(store, ws, 20, 2, "true", Start::Warm);
+    println!(
+        "warm throughput of `true`: -j 1 {:.1} iterations/min, -j 2 {:.1} iterations/min (median start {})",
+        20.0 / warm_wall.as_secs_f64() * 60.0,
+        20.0 / wall2.as_secs_f64() * 60.0,
+        ms(median(to_start(&warm2)))
     );
 }
 

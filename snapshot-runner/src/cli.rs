@@ -1065,7 +1065,12 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 &batch::images_to_retain(store),
                 &mut |msg| eprintln!("snaprun: {msg}"),
                 &|| interrupt.load(std::sync::atomic::Ordering::SeqCst),
-            )?;
+            );
+            if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("snaprun: interrupted; debootstrap stopped and its directory removed");
+                return Ok(EXIT_INTERRUPTED);
+            }
+            let built = built?;
             match built {
                 Built::Cached(m) => println!(
                     "image `{name}` is up to date ({}); --force rebuilds it",
