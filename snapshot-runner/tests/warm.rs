@@ -406,3 +406,58 @@ fn compare_tells_whether_the_failure_rate_changed() {
         .expect_code(2)
         .expect_stderr("snaprun ls");
 }
+
+#[test]
+fn watch_restart_stops_a_running_batch_for_newer_code() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("data.txt", "one\n", false)]);
+    let (child, lines) = t.spawn_lines(&[
+        "watch",
+        "-n",
+        "1",
+        "--on-change",
+        "restart",
+        "-C",
+        ws.to_str().unwrap(),
+        "--accel",
+        "tcg",
+        "--image",
+        WARM_IMAGE,
+        "--",
+        "grep -q two data.txt || sleep 600",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()),
+        "the first batch never started"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    fs::write(ws.join("data.txt"), "two\n").unwrap();
+    let next_line = || {
+        lines
+            .recv_timeout(Duration::from_secs(90))
+            .expect("watch printed no batch line")
+    };
+    let first = next_line();
+    assert!(first.contains("[restarted: the code changed]"), "{first}");
+    let second = next_line();
+    assert!(
+        second.contains("(1 changed: data.txt) failure rate 0.0% (0/1)"),
+        "{second}"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_child(child).expect_code(130);
+    assert!(
+        t.qemu_pids().is_empty(),
+        "QEMU survived: {:?}",
+        t.qemu_pids()
+    );
+    let results = t.results();
+    let statuses: Vec<String> = results
+        .batches(10)
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|b| b.status.clone())
+        .collect();
+    assert_eq!(statuses, ["interrupted", "finished"]);
+}
