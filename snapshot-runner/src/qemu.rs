@@ -204,13 +204,23 @@ impl Vm {
                 &format!("virtserialport,bus=vser.0,chardev=agent,name={port}"),
             ])
             .stderr(log);
+        let mut state_file = None;
         if let Some(state) = &spec.incoming {
             // Paused after loading (-S): the caller's QMP commands run before the guest does.
-            cmd.args(["-S", "-incoming", &incoming_uri(state, version()?)]);
+            let v = version()?;
+            cmd.args(["-S", "-incoming", &incoming_uri(state, v)]);
+            if !has_file_migration(v) {
+                // `fd:0`: QEMU reads the state straight from the file on its stdin, with no
+                // `cat` and no pipe in between (the fastest way in before `file:`).
+                state_file = Some(fs::File::open(state).ctx("opening the warm state", state)?);
+            }
         }
         let interactive = matches!(spec.console, Console::Terminal);
         if !interactive {
             cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        }
+        if let Some(f) = state_file {
+            cmd.stdin(f);
         }
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: only async-signal-safe calls between fork and exec.
@@ -600,12 +610,13 @@ pub fn outgoing_uri(dest: &Path, v: (u32, u32, u32)) -> String {
     }
 }
 
-/// Where `-incoming` reads the state from.
+/// Where `-incoming` reads the state from: the file itself from 8.2 on, before that the file
+/// opened on QEMU's stdin (see [`Vm::start`]).
 pub fn incoming_uri(state: &Path, v: (u32, u32, u32)) -> String {
     if has_file_migration(v) {
         format!("file:{}", state.to_string_lossy())
     } else {
-        format!("exec:cat {}", shell_quote(state))
+        "fd:0".to_string()
     }
 }
 
@@ -831,7 +842,7 @@ mod tests {
             outgoing_uri(p, (7, 2, 22)),
             r"exec:cat > '/s/it'\''s.state'"
         );
-        assert_eq!(incoming_uri(p, (7, 2, 22)), r"exec:cat '/s/it'\''s.state'");
+        assert_eq!(incoming_uri(p, (7, 2, 22)), "fd:0");
         assert_eq!(outgoing_uri(p, (8, 2, 0)), "file:/s/it's.state");
         assert_eq!(incoming_uri(p, (9, 0, 1)), "file:/s/it's.state");
     }

@@ -126,6 +126,17 @@ pub fn warm_hash(w: &Warm) -> String {
     hex(&h.finalize())
 }
 
+/// A freshly saved warm state, before it goes into the store.
+#[derive(Debug, Clone, Copy)]
+pub struct SavedState<'a> {
+    /// The device and memory state file QEMU wrote.
+    pub state: &'a Path,
+    /// The disk layer of that instant (qcow2, backing file: the image's disk object).
+    pub layer: &'a Path,
+    pub qemu_version: &'a str,
+    pub accel: &'a str,
+}
+
 /// A warm state checked and ready to restore.
 #[derive(Debug, Clone)]
 pub struct WarmFiles {
@@ -320,29 +331,27 @@ impl Store {
         &self,
         from: &Manifest,
         name: &str,
-        state: &Path,
-        layer: &Path,
-        qemu_version: &str,
-        accel: &str,
+        saved: &SavedState,
+        retain: &dyn Fn(&str) -> bool,
     ) -> Result<Manifest> {
         validate_name(name)?;
-        let state = self.add_object(state)?;
-        let layer = self.add_object(layer)?;
+        let state = self.add_object(saved.state)?;
+        let layer = self.add_object(saved.layer)?;
         let mut warm = Warm {
             hash: String::new(),
             image_hash: from.hash.clone(),
             state,
             layer,
-            qemu_version: qemu_version.to_string(),
-            accel: accel.to_string(),
+            qemu_version: saved.qemu_version.to_string(),
+            accel: saved.accel.to_string(),
             created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         warm.hash = warm_hash(&warm);
         let mut manifest = from.clone();
         manifest.name = name.to_string();
         manifest.warm = Some(warm);
-        // Replacing a warm state never retires the image: its hash (how it boots) is unchanged.
-        self.write_manifest(name, manifest, &|_| false)
+        // `retain` matters only when `name` was another image (`--as` an existing name).
+        self.write_manifest(name, manifest, retain)
     }
 
     /// Copies `src` into the object store (hashing on the way) unless that content is there.

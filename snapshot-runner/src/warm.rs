@@ -22,7 +22,7 @@ use crate::batch::{Boot, await_ready};
 use crate::error::{Error, IoContext, Result};
 use crate::overlay;
 use crate::qemu::{self, Accel, Console, Vm, VmSpec};
-use crate::store::{AgentKind, Manifest, Store};
+use crate::store::{AgentKind, Manifest, SavedState, Store};
 
 /// What [`warm`] did.
 #[derive(Debug)]
@@ -132,13 +132,17 @@ pub fn warm(
     // The layer's backing file becomes the image's disk object by its name beside it, so the
     // layer works wherever the store is (and from hard-linked copies of it).
     overlay::rebase_unsafe(&layer, &image.manifest.disk.sha256)?;
+    let saved = SavedState {
+        state: &state,
+        layer: &layer,
+        qemu_version: &qemu_version,
+        accel: accel.as_str(),
+    };
     let manifest = store.add_warm(
         &image.manifest,
         target,
-        &state,
-        &layer,
-        &qemu_version,
-        accel.as_str(),
+        &saved,
+        &crate::batch::images_to_retain(store),
     )?;
     let _ = fs::remove_dir_all(work.path());
     Ok(Warmed::Fresh { manifest, boot_ms })
