@@ -3,7 +3,8 @@
 //!
 //! The saved state is two files that are only valid together:
 //! - the device and memory state, written by QEMU migration to a file (`exec:cat > FILE` before
-//!   QEMU 8.2, `file:FILE` after), taken while the guest is stopped;
+//!   QEMU 8.2, `file:FILE` after), taken while the guest is stopped, and read back by
+//!   `-incoming` (`fd:0` with the file on QEMU's stdin before 8.2, `file:FILE` after);
 //! - the disk as it was at that instant: the qcow2 layer the guest booted on, whose backing file
 //!   is the image's disk. Every iteration's overlay sits on this layer.
 //!
