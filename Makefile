@@ -10,13 +10,15 @@ PYTEST := .venv/bin/python -m pytest
 
 demo: demo-snaprun
 
-# snaprun: builds the built-in VM image if needed (host kernel + busybox, cached), then runs the
-# flaky example (a real lost-update race) 24 times, two VMs at a time, and prints the summary.
+# snaprun: builds the built-in VM image if needed (host kernel + busybox, cached), saves its warm
+# state (booted once, memory saved; kept), then runs the flaky example (a real lost-update race)
+# 24 times, two VMs at a time, each restored from that state, and prints the summary.
 # Failing iterations are the point of the demo (exit 1); infrastructure errors (exit 2) fail it.
 SNAPRUN_DEMO_ITERATIONS ?= 24
 demo-snaprun: setup
 	$(CARGO) build --quiet -p snaprun
 	$(RETRACE_BIN_DIR)/snaprun image build-default
+	$(RETRACE_BIN_DIR)/snaprun image warm default
 	@rc=0; $(RETRACE_BIN_DIR)/snaprun run -n $(SNAPRUN_DEMO_ITERATIONS) -j 2 -C examples/flaky -- ./stress.sh || rc=$$?; \
 	if [ $$rc -gt 1 ]; then echo "demo: snaprun exited $$rc (not a test failure)" >&2; exit $$rc; fi
 
