@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -50,8 +50,8 @@ pub async fn serve_stdio(config: Config) {
         let _ = client_slot.set(client.clone());
         Backend {
             client,
-            jobs: Mutex::new(jobs.clone()),
-            settings: Mutex::new(Settings::default()),
+            jobs: jobs.clone(),
+            settings: OnceLock::new(),
             saw_visit: AtomicBool::new(false),
         }
     })
@@ -76,24 +76,21 @@ struct Settings {
 
 struct Backend {
     client: Client,
-    // `Sender` is not `Sync` on older toolchains' semantics for our bounds; a mutex keeps the
-    // backend shareable without caring.
-    jobs: Mutex<mpsc::Sender<Job>>,
-    settings: Mutex<Settings>,
+    jobs: mpsc::Sender<Job>,
+    /// Set once, by `initialize`.
+    settings: OnceLock<Settings>,
     saw_visit: AtomicBool,
 }
 
 impl Backend {
     fn send(&self, job: Job) -> Result<()> {
         self.jobs
-            .lock()
-            .map_err(|_| Error::internal_error())?
             .send(job)
             .map_err(|_| failed("the history thread has stopped; restart the language server"))
     }
 
     fn settings(&self) -> Settings {
-        self.settings.lock().map(|s| s.clone()).unwrap_or_default()
+        self.settings.get().cloned().unwrap_or_default()
     }
 
     async fn visit_notification(&self, params: Value) {
@@ -171,12 +168,10 @@ impl LanguageServer for Backend {
         if options.sends_visits {
             self.saw_visit.store(true, Ordering::Relaxed);
         }
-        if let Ok(mut s) = self.settings.lock() {
-            *s = Settings {
-                options: options.clone(),
-                client_shows_documents: shows,
-            };
-        }
+        let _ = self.settings.set(Settings {
+            options: options.clone(),
+            client_shows_documents: shows,
+        });
         let root = workspace_root(&params);
         let client_name = params
             .client_info
@@ -287,9 +282,9 @@ impl LanguageServer for Backend {
             policy: self.settings().options.forward_policy,
             reply,
         })?;
-        let (value, show) = answer
-            .await
-            .map_err(|_| failed("the history thread stopped while answering"))??;
+        let (value, show) = answer.await.map_err(|_| {
+            failed("retrace-lsp could not answer (an internal error; see its log)")
+        })??;
         if let Some(location) = show {
             self.show_document(location);
         }
