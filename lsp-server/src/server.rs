@@ -1,4 +1,4 @@
-//! The LSP transport: tower-lsp-server handlers in front of one history owner.
+//! The LSP server: tower-lsp-server handlers in front of one history owner.
 //!
 //! The tree depends on the order of messages, and tower-lsp-server may run handlers
 //! concurrently. So: the server runs with a concurrency level of 1 (each handler finishes
