@@ -237,14 +237,7 @@ local function start(root, bufnr)
       end
     end),
   }
-  if vim.lsp.start and bufnr then
-    ws.id = vim.lsp.start(conf, { bufnr = bufnr })
-  else
-    ws.id = vim.lsp.start_client(conf)
-    if ws.id and bufnr then
-      vim.lsp.buf_attach_client(bufnr, ws.id)
-    end
-  end
+  ws.id = compat.start_client(conf, bufnr)
   if not ws.id then
     workspaces[root] = nil
     error_once(("retrace: could not start %s for %s"):format(exe, root))

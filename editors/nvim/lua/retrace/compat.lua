@@ -15,6 +15,30 @@ function M.call(client, method, ...)
   return client[method](...)
 end
 
+-- The plugin keeps one client per root itself; vim.lsp.start() must not hand back another
+-- client of the same root instead (one still shutting down after :RetraceStop, say), whose
+-- `on_init` has already run.
+local function never()
+  return false
+end
+
+-- Starts an LSP client and attaches it to `bufnr` when given; returns its id or nil.
+-- vim.lsp.start() from 0.8 on (vim.lsp.start_client() is deprecated, and warns from 0.12);
+-- before 0.11 it cannot start a client without attaching a buffer, so start_client() does.
+function M.start_client(config, bufnr)
+  if M.has("0.11") then
+    return vim.lsp.start(config, { bufnr = bufnr, attach = bufnr ~= nil, reuse_client = never })
+  end
+  if vim.lsp.start and bufnr then
+    return vim.lsp.start(config, { bufnr = bufnr, reuse_client = never })
+  end
+  local id = vim.lsp.start_client(config)
+  if id and bufnr then
+    vim.lsp.buf_attach_client(bufnr, id)
+  end
+  return id
+end
+
 -- The UTF-16 index (LSP's `character`) of byte offset `byte` in `line`.
 function M.utf16_index(line, byte)
   byte = math.min(byte, #line)
