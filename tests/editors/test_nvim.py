@@ -378,6 +378,15 @@ def test_a_missing_binary_is_reported_once_and_on_commands(editors):
     assert "cannot find the retrace-lsp binary" in ed.messages("ERROR")[1]
 
 
+def test_a_missing_binary_is_reported_once_per_command(editors):
+    ed = editors(setup={"binary": "/nonexistent/retrace-lsp", "autostart": False})
+    ed.cmd("RetraceBack")
+    assert len(ed.messages("ERROR")) == 1, ed.messages("ERROR")
+    ed.cmd("RetraceTree")
+    assert len(ed.messages("ERROR")) == 2
+    assert all("cannot find the retrace-lsp binary" in m for m in ed.messages("ERROR"))
+
+
 def test_the_binary_is_found_on_path(editors, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

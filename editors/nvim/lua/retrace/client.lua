@@ -21,11 +21,12 @@ local function notify(message, level)
   vim.notify(message, level or vim.log.levels.INFO, { title = "retrace" })
 end
 
--- Shows an error once per Neovim session (a missing binary is met on every BufEnter).
-local function error_once(message)
-  if not said[message] then
-    said[message] = true
-    notify(message, vim.log.levels.ERROR)
+-- Says why the server cannot be used: every time in answer to a command, else once per
+-- Neovim session (a missing binary is met on every BufEnter).
+local function report(problem, every_time)
+  if every_time or not said[problem] then
+    said[problem] = true
+    notify(problem, vim.log.levels.ERROR)
   end
 end
 
@@ -175,11 +176,11 @@ function M.on_change(fn)
   table.insert(listeners, fn)
 end
 
+-- Starts the client of `root`; its workspace state, or nil and why it cannot be started.
 local function start(root, bufnr)
   local exe, wanted = M.binary()
   if not exe then
-    error_once(M.missing_message(wanted))
-    return nil
+    return nil, M.missing_message(wanted)
   end
   local ws = { ready = false, queue = {}, buffers = {} }
   workspaces[root] = ws
@@ -208,7 +209,7 @@ local function start(root, bufnr)
       if problem then
         ws.failed = problem
         ws.queue = {}
-        error_once(problem)
+        report(problem)
         compat.call(client, "stop")
         return
       end
@@ -233,15 +234,14 @@ local function start(root, bufnr)
           signal,
           vim.lsp.get_log_path()
         )
-        notify(ws.failed, vim.log.levels.ERROR)
+        report(ws.failed)
       end
     end),
   }
   ws.id = compat.start_client(conf, bufnr)
   if not ws.id then
     workspaces[root] = nil
-    error_once(("retrace: could not start %s for %s"):format(exe, root))
-    return nil
+    return nil, ("retrace: could not start %s for %s"):format(exe, root)
   end
   if bufnr then
     ws.buffers[bufnr] = true
@@ -249,22 +249,33 @@ local function start(root, bufnr)
   return ws
 end
 
--- The workspace state of `root`, starting its client if needed; nil (after saying why)
--- when the server cannot be used. `bufnr`, when given, is attached.
-function M.ensure(root, bufnr)
+-- The workspace state of `root`, starting its client if needed; nil and why when the
+-- server cannot be used. `bufnr`, when given, is attached.
+local function usable(root, bufnr)
   local ws = workspaces[root]
   if ws and ws.failed then
-    return nil
+    return nil, ws.failed
   end
   if not live_client(ws) then
-    ws = start(root, bufnr)
+    local problem
+    ws, problem = start(root, bufnr)
     if not ws then
-      return nil
+      return nil, problem
     end
   end
   if bufnr and not ws.buffers[bufnr] and vim.api.nvim_buf_is_loaded(bufnr) then
     vim.lsp.buf_attach_client(bufnr, ws.id)
     ws.buffers[bufnr] = true
+  end
+  return ws
+end
+
+-- The workspace state of `root` for what happens on its own (the tracker, visits): as
+-- `usable`, saying once why the server cannot be used.
+function M.ensure(root, bufnr)
+  local ws, problem = usable(root, bufnr)
+  if not ws then
+    report(problem)
   end
   return ws
 end
@@ -294,17 +305,9 @@ end
 
 -- Runs a server command; `callback(result)` gets its result. Errors are shown, not passed.
 function M.command(root, command, argument, callback)
-  local ws = workspaces[root]
-  if ws and ws.failed then
-    notify(ws.failed, vim.log.levels.ERROR)
-    return
-  end
-  ws = M.ensure(root)
+  local ws, problem = usable(root)
   if not ws then
-    local exe, wanted = M.binary()
-    if not exe then
-      notify(M.missing_message(wanted), vim.log.levels.ERROR)
-    end
+    report(problem, true)
     return
   end
   local params = { command = command, arguments = argument and { argument } or {} }
