@@ -250,8 +250,9 @@ impl DayPlan {
             .count()
     }
 
-    /// The first block index the current revision lets change.
-    fn first_editable(&self, grid: &Grid) -> usize {
+    /// The first block index the current revision lets change: blocks before a re-plan keep
+    /// the plan they had.
+    pub fn first_editable(&self, grid: &Grid) -> usize {
         match self.current().and_then(|r| r.from) {
             None => 0,
             Some(from) => grid
@@ -298,30 +299,47 @@ impl DayPlan {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         self.check_editable(grid, &range)?;
-        if conflict == Conflict::Refuse {
-            self.refuse_overlap(grid, &range, |existing| existing != cell, "the planned", "")?;
-        }
-        let rev = self.editable(now);
-        let mut changed = 0;
-        for b in &grid.blocks[range] {
-            if rev.cells.insert(b.wall, cell.clone()).as_ref() != Some(cell) {
-                changed += 1;
-            }
-        }
-        Ok(changed)
+        self.put(
+            grid,
+            range,
+            cell,
+            conflict,
+            |existing| existing != cell,
+            now,
+        )
     }
 
-    /// Names the first run of blocks in `range` whose cell `differs` says is in the way.
+    /// Writes `cell` over `range` of the current revision, first refusing (unless `conflict`
+    /// is `Replace`) when a block holds a cell `in_the_way` says may not be overwritten.
+    /// Returns the number of blocks that changed.
+    fn put(
+        &mut self,
+        grid: &Grid,
+        range: Range<usize>,
+        cell: &Cell,
+        conflict: Conflict,
+        in_the_way: impl Fn(&Cell) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        if conflict == Conflict::Refuse {
+            self.refuse_overlap(grid, &range, in_the_way)?;
+        }
+        let rev = self.editable(now);
+        Ok(grid.blocks[range]
+            .iter()
+            .filter(|b| rev.cells.insert(b.wall, cell.clone()).as_ref() != Some(cell))
+            .count())
+    }
+
+    /// Names the first run of blocks in `range` whose cell `in_the_way` says is in the way.
     fn refuse_overlap(
         &self,
         grid: &Grid,
         range: &Range<usize>,
-        differs: impl Fn(&Cell) -> bool,
-        what: &'static str,
-        clear_flag: &'static str,
+        in_the_way: impl Fn(&Cell) -> bool,
     ) -> Result<()> {
         let cells = self.cells();
-        let blocking = |i: usize| cells.get(&grid.blocks[i].wall).filter(|c| differs(c));
+        let blocking = |i: usize| cells.get(&grid.blocks[i].wall).filter(|c| in_the_way(c));
         let Some(first) = range.clone().find(|&i| blocking(i).is_some()) else {
             return Ok(());
         };
@@ -331,11 +349,11 @@ impl DayPlan {
             .unwrap_or(range.end);
         Err(PlannerError::Overlap(Box::new(crate::error::Overlap {
             range: grid.describe(range.clone()),
-            what,
+            what: "the planned",
             label,
             at: grid.describe(first..end),
             date: self.date.to_string(),
-            clear_flag,
+            clear_flag: "",
         })))
     }
 
@@ -401,23 +419,14 @@ impl DayPlan {
         conflict: Conflict,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        if conflict == Conflict::Refuse {
-            self.refuse_overlap(
-                grid,
-                &range,
-                |existing| existing != cell && existing.fixed_uid != cell.fixed_uid,
-                "the planned",
-                "",
-            )?;
-        }
-        let rev = self.editable(now);
-        let mut changed = 0;
-        for b in &grid.blocks[range] {
-            if rev.cells.insert(b.wall, cell.clone()).as_ref() != Some(cell) {
-                changed += 1;
-            }
-        }
-        Ok(changed)
+        self.put(
+            grid,
+            range,
+            cell,
+            conflict,
+            |existing| existing != cell && existing.fixed_uid != cell.fixed_uid,
+            now,
+        )
     }
 
     /// Removes every block that came from one of these calendar events, so a re-import can

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use crate::error::{PlannerError, Result};
 use crate::grid::Grid;
-use crate::plan::{Cell, Conflict, DayPlan};
+use crate::plan::{Cell, Conflict, DayPlan, runs};
 
 /// A named day shape: cells by wall-clock minute.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,10 +84,9 @@ impl Template {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         let mut applied = Applied::default();
-        let first = first_editable(day, grid);
+        let first = day.first_editable(grid);
         let mut on_day = 0;
-        // Group blocks into runs with the same template cell so each is one assign.
-        let mut runs: Vec<(std::ops::Range<usize>, &Cell)> = Vec::new();
+        let mut wanted: Vec<Option<&Cell>> = vec![None; grid.len()];
         for (i, b) in grid.blocks.iter().enumerate() {
             let Some(cell) = self.cells.get(&b.wall.minute) else {
                 continue;
@@ -97,18 +96,15 @@ impl Template {
             }
             if i < first {
                 applied.before_revision += 1;
-                continue;
-            }
-            if day.cells().get(&b.wall).is_some_and(Cell::is_fixed) {
+            } else if day.cells().get(&b.wall).is_some_and(Cell::is_fixed) {
                 applied.kept_fixed += 1;
-                continue;
-            }
-            match runs.last_mut() {
-                Some((r, c)) if r.end == i && *c == cell => r.end += 1,
-                _ => runs.push((i..i + 1, cell)),
+            } else {
+                wanted[i] = Some(cell);
             }
         }
         applied.not_on_day = self.cells.len().saturating_sub(on_day);
+        // Runs of blocks with the same template cell, so each is one assign.
+        let runs = runs(&wanted);
         if conflict == Conflict::Refuse {
             // Check every run before writing any, so a refusal leaves the day as it was.
             let mut probe = day.clone();
@@ -132,15 +128,6 @@ impl Template {
             day.assign(grid, range, cell, Conflict::Replace, now)?;
         }
         Ok(applied)
-    }
-}
-
-fn first_editable(day: &DayPlan, grid: &Grid) -> usize {
-    match day.current().and_then(|r| r.from) {
-        None => 0,
-        Some(from) => grid
-            .index_of(from)
-            .unwrap_or_else(|| grid.blocks.iter().take_while(|b| b.wall < from).count()),
     }
 }
 
