@@ -655,10 +655,7 @@ fn clear(
     let date = ctx.date(date)?;
     let grid = ctx.grid(date);
     let blocks = ctx.range(&grid, range, round)?;
-    let (s, e) = (
-        grid.blocks[blocks.start].start,
-        grid.blocks[blocks.end - 1].end(),
-    );
+    let (s, e) = grid.instants(blocks.clone());
     let now = ctx.now;
     if actual {
         let n = ctx.store.write(|t| {
@@ -754,10 +751,7 @@ fn did(
     let grid = ctx.grid(date);
     let blocks = ctx.range(&grid, range, edit.round)?;
     let cell = Cell::new(label)?.with_category(category);
-    let (s, e) = (
-        grid.blocks[blocks.start].start,
-        grid.blocks[blocks.end - 1].end(),
-    );
+    let (s, e) = grid.instants(blocks.clone());
     let entry = ManualEntry {
         start: s,
         end: e,
@@ -770,7 +764,8 @@ fn did(
     ctx.store.write(|t| {
         let existing = t.manual_between(s, e)?;
         if let Some((_, other)) = existing.first().filter(|_| !replace) {
-            let at = ical::blocks_for(&grid, other.start.max(s), other.end.min(e))
+            let at = grid
+                .touching(other.start.max(s), other.end.min(e))
                 .map(|r| grid.describe(r))
                 .unwrap_or_default();
             return Err(PlannerError::Overlap(Box::new(Overlap {
@@ -1116,13 +1111,13 @@ fn import(ctx: &mut Ctx, file: &Path, replace: bool) -> anyhow::Result<()> {
         });
         let touching = candidates
             .iter()
-            .find(|c| ical::blocks_for(&grids[*c], ev.start, ev.end).is_some());
+            .find(|c| grids[*c].touching(ev.start, ev.end).is_some());
         match holds_start.or(touching) {
             Some(c) => {
                 let g = grids[c].clone();
-                let r = ical::blocks_for(&g, ev.start, ev.end).expect("checked above");
-                let whole =
-                    g.blocks[r.start].start <= ev.start && g.blocks[r.end - 1].end() >= ev.end;
+                let r = g.touching(ev.start, ev.end).expect("checked above");
+                let (s, e) = g.instants(r.clone());
+                let whole = s <= ev.start && e >= ev.end;
                 if !whole {
                     notes.push(format!(
                         "`{}` was cut to the waking span: {}",

@@ -310,6 +310,23 @@ impl Grid {
         }
     }
 
+    /// The instants a run of blocks starts and ends; `range` is a non-empty run of this
+    /// grid's blocks.
+    pub fn instants(&self, range: Range<usize>) -> (DateTime<Utc>, DateTime<Utc>) {
+        (
+            self.blocks[range.start].start,
+            self.blocks[range.end - 1].end(),
+        )
+    }
+
+    /// The blocks that `[start, end)` touches, rounded outward to whole blocks, or `None` when
+    /// it does not touch the waking span.
+    pub fn touching(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Range<usize>> {
+        let first = self.blocks.iter().position(|b| b.end() > start)?;
+        let last = self.blocks.iter().rposition(|b| b.start < end)?;
+        (first <= last).then_some(first..last + 1)
+    }
+
     /// `09:00-11:30` for a run of blocks, in local clock times.
     pub fn describe(&self, range: Range<usize>) -> String {
         if range.is_empty() || range.end > self.blocks.len() {
@@ -515,6 +532,17 @@ mod tests {
             range("09:05-10:00"),
             Err(PlannerError::NotOnBoundary { .. })
         ));
+    }
+
+    #[test]
+    fn events_round_outward_to_the_blocks_they_touch() {
+        let g = grid("2026-03-05", "UTC", "07:00", "24:00");
+        let t = |s: &str| format!("2026-03-05T{s}Z").parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(g.touching(t("09:05:00"), t("09:55:00")), Some(12..18));
+        assert_eq!(g.touching(t("06:00:00"), t("07:10:00")), Some(0..1));
+        assert_eq!(g.touching(t("03:00:00"), t("04:00:00")), None);
+        assert_eq!(g.touching(t("09:00:00"), t("09:00:01")), Some(12..13));
+        assert_eq!(g.instants(12..18), (t("09:00:00"), t("10:00:00")));
     }
 
     #[test]

@@ -134,12 +134,13 @@ pub fn actual_calendar(days: &[(&Grid, &[Option<ActualCell>])], now: DateTime<Ut
 }
 
 fn event(grid: &Grid, range: Range<usize>, summary: &str, uid: &str, now: DateTime<Utc>) -> Event {
+    let (start, end) = grid.instants(range);
     let mut ev = Event::new();
     ev.uid(uid)
         .timestamp(now)
         .summary(summary)
-        .starts(grid.blocks[range.start].start)
-        .ends(grid.blocks[range.end - 1].end());
+        .starts(start)
+        .ends(end);
     ev
 }
 
@@ -362,14 +363,6 @@ fn parse_duration(s: &str) -> Option<Duration> {
     (num.is_empty() && total > Duration::zero()).then_some(total)
 }
 
-/// The blocks of `grid` an event touches, rounded outward to whole blocks, or `None` when it
-/// does not touch the waking span.
-pub fn blocks_for(grid: &Grid, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Range<usize>> {
-    let first = grid.blocks.iter().position(|b| b.end() > start)?;
-    let last = grid.blocks.iter().rposition(|b| b.start < end)?;
-    (first <= last).then_some(first..last + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,7 +429,7 @@ mod tests {
         // Importing the events into an empty day gives the same plan back.
         let mut back = DayPlan::new(g.date);
         for ev in &parsed.events {
-            let r = blocks_for(&g, ev.start, ev.end).unwrap();
+            let r = g.touching(ev.start, ev.end).unwrap();
             back.place_fixed(&g, r, &ev.cell(), Conflict::Refuse, now())
                 .unwrap();
         }
@@ -550,15 +543,5 @@ mod tests {
         assert_eq!(parse_duration("P1W"), Some(Duration::weeks(1)));
         assert_eq!(parse_duration("-PT15M"), None);
         assert_eq!(parse_duration("PT"), None);
-    }
-
-    #[test]
-    fn events_round_outward_to_blocks() {
-        let g = Grid::new("2026-03-05".parse().unwrap(), Tz::UTC, DaySpan::default());
-        let t = |s: &str| format!("2026-03-05T{s}Z").parse::<DateTime<Utc>>().unwrap();
-        assert_eq!(blocks_for(&g, t("09:05:00"), t("09:55:00")), Some(12..18));
-        assert_eq!(blocks_for(&g, t("06:00:00"), t("07:10:00")), Some(0..1));
-        assert_eq!(blocks_for(&g, t("03:00:00"), t("04:00:00")), None);
-        assert_eq!(blocks_for(&g, t("09:00:00"), t("09:00:01")), Some(12..13));
     }
 }
