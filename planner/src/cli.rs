@@ -658,16 +658,7 @@ fn clear(
     let (s, e) = grid.instants(blocks.clone());
     let now = ctx.now;
     if actual {
-        let n = ctx.store.write(|t| {
-            let existing = t.manual_between(s, e)?;
-            for (id, entry) in &existing {
-                t.delete_manual(*id)?;
-                for piece in entry.without(s, e) {
-                    t.insert_manual(&piece)?;
-                }
-            }
-            Ok(existing.len())
-        })?;
+        let n = ctx.store.write(|t| t.cut_manual(s, e))?;
         ctx.say(format!(
             "cleared recorded time {} on {date} ({n} entries touched)",
             grid.describe(blocks)
@@ -762,8 +753,9 @@ fn did(
     let replace = edit.replace;
     let described = grid.describe(blocks.clone());
     ctx.store.write(|t| {
-        let existing = t.manual_between(s, e)?;
-        if let Some((_, other)) = existing.first().filter(|_| !replace) {
+        if replace {
+            t.cut_manual(s, e)?;
+        } else if let Some((_, other)) = t.manual_between(s, e)?.first() {
             let at = grid
                 .touching(other.start.max(s), other.end.min(e))
                 .map(|r| grid.describe(r))
@@ -776,12 +768,6 @@ fn did(
                 date: date.to_string(),
                 clear_flag: " --actual",
             })));
-        }
-        for (id, other) in &existing {
-            t.delete_manual(*id)?;
-            for piece in other.without(s, e) {
-                t.insert_manual(&piece)?;
-            }
         }
         t.insert_manual(&entry)
     })?;

@@ -652,6 +652,19 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Cuts `[from, to)` out of the entries recorded by hand, keeping what lies outside it.
+    /// Returns the number of entries it touched.
+    pub fn cut_manual(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<usize> {
+        let existing = self.manual_between(from, to)?;
+        for (id, entry) in &existing {
+            self.delete_manual(*id)?;
+            for piece in entry.without(from, to) {
+                self.insert_manual(&piece)?;
+            }
+        }
+        Ok(existing.len())
+    }
+
     // --- whole database --------------------------------------------------------------------
 
     /// Whether anything but settings is stored.
