@@ -88,6 +88,12 @@ function M.place_of(bufnr)
   return cached.path, cached.root
 end
 
+-- Whether the place of a buffer is known (`place_of` was asked since the buffer was last
+-- renamed or the current directory changed).
+function M.has_place(bufnr)
+  return roots[bufnr] ~= nil
+end
+
 function M.forget_buffer(bufnr)
   roots[bufnr] = nil
   for _, ws in pairs(workspaces) do

@@ -2,8 +2,17 @@
 -- one place so the rest reads the same on all of them.
 local M = {}
 
+local has = {}
+
+-- Whether Neovim is at least `version` ("0.11"); asked of Neovim once per version, as it is
+-- asked on every cursor move (through `call`).
 function M.has(version)
-  return vim.fn.has("nvim-" .. version) == 1
+  local yes = has[version]
+  if yes == nil then
+    yes = vim.fn.has("nvim-" .. version) == 1
+    has[version] = yes
+  end
+  return yes
 end
 
 -- Calls a method of an LSP client: `client.request(...)` before 0.11, `client:request(...)`

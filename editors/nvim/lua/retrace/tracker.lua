@@ -61,14 +61,22 @@ local function take_pending()
   return nil
 end
 
--- The current place, if it is one the history records.
-local function here()
-  local buf = vim.api.nvim_get_current_buf()
-  local path, root = client.place_of(buf)
-  if not path then
-    return nil
-  end
+-- The current place, if it is one the history records. This runs on every cursor move:
+-- while the window and buffer are those of `prev` and the buffer's place is still cached
+-- (a rename or a change of directory drops it), only the cursor can have moved, so the file
+-- is taken from `prev` instead of being looked at again.
+local function here(prev)
   local win = vim.api.nvim_get_current_win()
+  local buf = vim.api.nvim_win_get_buf(win)
+  local path, root
+  if prev and prev.win == win and prev.buf == buf and client.has_place(buf) then
+    path, root = prev.path, prev.root
+  else
+    path, root = client.place_of(buf)
+    if not path then
+      return nil
+    end
+  end
   local cursor = vim.api.nvim_win_get_cursor(win)
   local stack = vim.fn.gettagstack(win)
   return {
@@ -133,7 +141,9 @@ end
 -- Decides whether the move from `prev` to `cur` was a visit, and with which reason.
 local function reason_for(prev, cur)
   local opened = fresh[cur.buf]
-  fresh = {}
+  if next(fresh) then
+    fresh = {}
+  end
   if not prev or cur.path ~= prev.path or cur.win ~= prev.win then
     seen = jumplist_state(cur.win)
     if not prev then
@@ -168,11 +178,11 @@ function M.check()
   if moving > 0 then
     return
   end
-  local cur = here()
+  local prev = last
+  local cur = here(prev)
   if not cur then
     return
   end
-  local prev = last
   last = cur
   client.ensure(cur.root, cur.buf)
   local reason = reason_for(prev, cur)
