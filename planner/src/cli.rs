@@ -1,6 +1,5 @@
 //! The `blocks` command line: argument definitions and the glue from them to the library.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -1080,84 +1079,25 @@ fn import(ctx: &mut Ctx, file: &Path, replace: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let parsed = ical::parse(&text, &shown, ctx.tz)?;
-    let mut notes = parsed.warnings.clone();
-    // Each event goes to the day whose waking span holds its start (or, failing that, any of
-    // it): the day before its local date when that day runs past midnight.
-    let mut placed: Vec<(Grid, std::ops::Range<usize>, Cell)> = Vec::new();
-    let mut grids: BTreeMap<NaiveDate, Grid> = BTreeMap::new();
-    for ev in &parsed.events {
-        let d = ev.start.with_timezone(&ctx.tz).date_naive();
-        let candidates = [d - Duration::days(1), d];
-        for c in candidates {
-            grids.entry(c).or_insert_with(|| ctx.grid(c));
-        }
-        let holds_start = candidates.iter().find(|c| {
-            let g = &grids[*c];
-            ev.start >= g.wake && ev.start < g.sleep
-        });
-        let touching = candidates
-            .iter()
-            .find(|c| grids[*c].touching(ev.start, ev.end).is_some());
-        match holds_start.or(touching) {
-            Some(c) => {
-                let g = grids[c].clone();
-                let r = g.touching(ev.start, ev.end).expect("checked above");
-                let (s, e) = g.instants(r.clone());
-                let whole = s <= ev.start && e >= ev.end;
-                if !whole {
-                    notes.push(format!(
-                        "`{}` was cut to the waking span: {}",
-                        ev.summary,
-                        g.describe(r.clone())
-                    ));
-                }
-                placed.push((g, r, ev.cell()));
-            }
-            None => notes.push(format!(
-                "skipped `{}` at {}: outside the waking span {}",
-                ev.summary,
-                ev.start.with_timezone(&ctx.tz).format("%Y-%m-%d %H:%M"),
-                ctx.span
-            )),
-        }
-    }
-    let uids: Vec<String> = parsed.events.iter().map(|e| e.uid.clone()).collect();
+    let import = ical::Import::new(parsed, ctx.tz, ctx.span);
     let conflict = if replace {
         Conflict::Replace
     } else {
         Conflict::Refuse
     };
     let now = ctx.now;
-    let touched = ctx.store.write(|t| {
-        let mut days: BTreeMap<NaiveDate, DayPlan> = BTreeMap::new();
-        for d in t.dates_with_uids(&uids)? {
-            let mut day = t.day_plan(d)?;
-            day.remove_fixed(&uids, now);
-            days.insert(d, day);
-        }
-        for (g, r, cell) in &placed {
-            if let std::collections::btree_map::Entry::Vacant(v) = days.entry(g.date) {
-                v.insert(t.day_plan(g.date)?);
-            }
-            let day = days.get_mut(&g.date).expect("inserted above");
-            day.place_fixed(g, r.clone(), cell, conflict, now)?;
-        }
-        for day in days.values() {
-            t.save_day_plan(day)?;
-        }
-        Ok(days.keys().copied().collect::<Vec<_>>())
-    })?;
+    let touched = ctx.store.write(|t| import.write(t, conflict, now))?;
     let dates: Vec<String> = touched.iter().map(|d| d.to_string()).collect();
     ctx.say(format!(
         "imported {} events from {shown} as fixed blocks ({})",
-        placed.len(),
+        import.placements.len(),
         if dates.is_empty() {
             "no days changed".to_owned()
         } else {
             dates.join(", ")
         }
     ));
-    for n in notes {
+    for n in import.notes {
         ctx.say(format!("note: {n}"));
     }
     Ok(())

@@ -5,12 +5,14 @@
 //! calendar event the blocks came from), so importing a newer export into a calendar
 //! updates the events instead of adding copies. Actual time exports as its own calendar.
 //!
-//! Import: events become fixed blocks; events are rounded outward to whole blocks.
+//! Import: events become fixed blocks; events are rounded outward to whole blocks, and
+//! re-importing an event (by UID) moves its blocks to where it is now.
 
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use icalendar::{
     Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, Event, EventLike,
@@ -19,8 +21,9 @@ use icalendar::{
 
 use crate::actual::ActualCell;
 use crate::error::{PlannerError, Result};
-use crate::grid::{Grid, resolve_local};
-use crate::plan::{Cell, Color};
+use crate::grid::{DaySpan, Grid, resolve_local};
+use crate::plan::{Cell, Color, Conflict, DayPlan};
+use crate::store::Txn;
 
 const PRODID: &str = "-//Retrace//blocks planner//EN";
 
@@ -363,6 +366,105 @@ fn parse_duration(s: &str) -> Option<Duration> {
     (num.is_empty() && total > Duration::zero()).then_some(total)
 }
 
+/// Where an imported event goes: a run of blocks on one day.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    pub grid: Grid,
+    pub blocks: Range<usize>,
+    pub cell: Cell,
+}
+
+/// A calendar's events laid onto days, ready to write.
+#[derive(Clone, Debug)]
+pub struct Import {
+    /// Every event's UID, placed or not: blocks from earlier imports of these events are
+    /// removed before the events are placed again.
+    pub uids: Vec<String>,
+    pub placements: Vec<Placement>,
+    /// What was skipped or cut, and why.
+    pub notes: Vec<String>,
+}
+
+impl Import {
+    /// Lays the events onto days of `tz` with the waking span `span`. Each event goes to the
+    /// day whose waking span holds its start (or, failing that, any of it): the day before its
+    /// local date when that day runs past midnight.
+    pub fn new(parsed: Parsed, tz: Tz, span: DaySpan) -> Import {
+        let mut notes = parsed.warnings;
+        let mut placements = Vec::new();
+        let mut grids: BTreeMap<NaiveDate, Grid> = BTreeMap::new();
+        for ev in &parsed.events {
+            let d = ev.start.with_timezone(&tz).date_naive();
+            let candidates = [d - Duration::days(1), d];
+            for c in candidates {
+                grids.entry(c).or_insert_with(|| Grid::new(c, tz, span));
+            }
+            let holds_start = |c: &&NaiveDate| {
+                let g = &grids[*c];
+                ev.start >= g.wake && ev.start < g.sleep
+            };
+            let found = candidates
+                .iter()
+                .filter(holds_start)
+                .chain(&candidates)
+                .find_map(|c| Some((&grids[c], grids[c].touching(ev.start, ev.end)?)));
+            let Some((grid, blocks)) = found else {
+                notes.push(format!(
+                    "skipped `{}` at {}: outside the waking span {span}",
+                    ev.summary,
+                    ev.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                ));
+                continue;
+            };
+            let (start, end) = grid.instants(blocks.clone());
+            if start > ev.start || end < ev.end {
+                notes.push(format!(
+                    "`{}` was cut to the waking span: {}",
+                    ev.summary,
+                    grid.describe(blocks.clone())
+                ));
+            }
+            placements.push(Placement {
+                grid: grid.clone(),
+                blocks,
+                cell: ev.cell(),
+            });
+        }
+        Import {
+            uids: parsed.events.into_iter().map(|e| e.uid).collect(),
+            placements,
+            notes,
+        }
+    }
+
+    /// Writes the events as fixed blocks, after removing the blocks earlier imports of the
+    /// same events left. Returns the dates whose plan was written.
+    pub fn write(
+        &self,
+        txn: &Txn<'_>,
+        conflict: Conflict,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NaiveDate>> {
+        let mut days: BTreeMap<NaiveDate, DayPlan> = BTreeMap::new();
+        for d in txn.dates_with_uids(&self.uids)? {
+            let mut day = txn.day_plan(d)?;
+            day.remove_fixed(&self.uids, now);
+            days.insert(d, day);
+        }
+        for p in &self.placements {
+            let day = match days.entry(p.grid.date) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(txn.day_plan(p.grid.date)?),
+            };
+            day.place_fixed(&p.grid, p.blocks.clone(), &p.cell, conflict, now)?;
+        }
+        for day in days.values() {
+            txn.save_day_plan(day)?;
+        }
+        Ok(days.into_keys().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +636,57 @@ mod tests {
             assert!(e.starts_with("malformed iCalendar file bad.ics: "), "{e}");
             assert!(e.contains(want), "{e} should mention {want}");
         }
+    }
+
+    #[test]
+    fn events_go_to_the_day_that_holds_them() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let event = |uid: &str, start: &str, end: &str| ImportedEvent {
+            uid: uid.into(),
+            summary: uid.into(),
+            category: None,
+            color: None,
+            start: t(start),
+            end: t(end),
+        };
+        let parsed = Parsed {
+            events: vec![
+                event("late", "2026-03-06T00:20:00Z", "2026-03-06T00:40:00Z"),
+                event("early", "2026-03-06T08:30:00Z", "2026-03-06T09:20:00Z"),
+                event("night", "2026-03-06T03:00:00Z", "2026-03-06T04:00:00Z"),
+            ],
+            warnings: vec!["from parsing".into()],
+        };
+        let import = Import::new(parsed, Tz::UTC, DaySpan::parse("09:00", "01:00").unwrap());
+        let got: Vec<String> = import
+            .placements
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} {}",
+                    p.cell.label,
+                    p.grid.date,
+                    p.grid.describe(p.blocks.clone())
+                )
+            })
+            .collect();
+        // 00:20 belongs to the day before, which runs until 01:00.
+        assert_eq!(
+            got,
+            [
+                "late 2026-03-05 00:20-00:40",
+                "early 2026-03-06 09:00-09:20"
+            ]
+        );
+        assert_eq!(import.uids, ["late", "early", "night"]);
+        assert_eq!(
+            import.notes,
+            [
+                "from parsing",
+                "`early` was cut to the waking span: 09:00-09:20",
+                "skipped `night` at 2026-03-06 03:00: outside the waking span 09:00-25:00",
+            ]
+        );
     }
 
     #[test]
