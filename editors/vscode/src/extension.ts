@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 
 import { RetraceLanguageClient, createClient } from './client';
 import { COMMANDS, CommandName, SETTINGS, VIEW_ID } from './commands';
-import { checkServer } from './core/binary';
+import { checkServer, serverInfoProblem } from './core/binary';
 import { EditorPort, Navigator } from './core/navigator';
 import {
   ForwardPolicy,
@@ -17,7 +17,6 @@ import {
   VISIT_NOTIFICATION,
   asStatus,
   initializationOptions,
-  versionAtLeast,
 } from './core/protocol';
 import { statusText, statusTooltip } from './core/status';
 import { Place, SelectionKind, VisitTracker } from './core/visits';
@@ -198,15 +197,12 @@ class Retrace implements vscode.Disposable {
       return this.fail(key, `Retrace: ${check.path} did not start: ${(e as Error).message}. See the Retrace output.`);
     }
     const info = client.initializeResult?.serverInfo;
-    if (info?.name !== 'retrace-lsp' || !versionAtLeast(info.version)) {
+    const problem = serverInfoProblem(check.path, info);
+    if (problem) {
       await client.stop().catch(() => undefined);
-      return this.fail(
-        key,
-        `Retrace: ${check.path} answered as ${info?.name ?? 'an unnamed server'} ${info?.version ?? ''}; ` +
-          'this extension needs retrace-lsp 0.1.0 or newer (cargo install --path lsp-server).',
-      );
+      return this.fail(key, problem);
     }
-    this.output.appendLine(`retrace-lsp ${info.version} (${check.path}) for ${folder.uri.fsPath}`);
+    this.output.appendLine(`retrace-lsp ${info?.version} (${check.path}) for ${folder.uri.fsPath}`);
     this.failures.delete(key);
     const navigator = new Navigator({ command: (name, arg) => client.command(name, arg) }, this.editor, this.tracker);
     return { folder, client, navigator };

@@ -2,6 +2,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { serverInfoProblem, tooOldMessage } from '../src/core/binary';
 import { actionFor, ago, byRecency, choiceItems } from '../src/core/outcome';
 import { NodeView, Outcome, TreeView, VisitParams, parseVersion, versionAtLeast } from '../src/core/protocol';
 import { statusText } from '../src/core/status';
@@ -36,6 +37,14 @@ describe('versions', () => {
     assert.ok(versionAtLeast('1.0.0', '0.99.99'));
     assert.ok(!versionAtLeast('0.0.9', '0.1.0'));
     assert.ok(!versionAtLeast(undefined, '0.1.0'));
+  });
+
+  test('the server that answered initialize', () => {
+    assert.equal(serverInfoProblem('/bin/r', { name: 'retrace-lsp', version: '0.1.0' }), undefined);
+    assert.equal(serverInfoProblem('/bin/r', { name: 'retrace-lsp', version: '0.0.9' }), tooOldMessage('/bin/r', '0.0.9'));
+    const other = serverInfoProblem('/bin/r', { name: 'rust-analyzer', version: '1.0.0' });
+    assert.match(other!, /answered as rust-analyzer, not as retrace-lsp/);
+    assert.match(serverInfoProblem('/bin/r', undefined)!, /answered as an unnamed server/);
   });
 });
 

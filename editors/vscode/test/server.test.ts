@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 
-import { checkServer } from '../src/core/binary';
+import { checkServer, serverInfoProblem } from '../src/core/binary';
 import { Navigator } from '../src/core/navigator';
 import { MINIMUM_SERVER_VERSION, SERVER_COMMANDS, asStatus, asTree } from '../src/core/protocol';
 import { statusText } from '../src/core/status';
@@ -78,6 +78,7 @@ describe('against retrace-lsp', () => {
   test('the server is recent enough and says so', () => {
     assert.equal(s.server.initializeResult.serverInfo?.name, 'retrace-lsp');
     assert.ok(s.server.initializeResult.serverInfo?.version);
+    assert.equal(serverInfoProblem(serverBinary(), s.server.initializeResult.serverInfo), undefined);
   });
 
   test('back, a new branch, and forward through the QuickPick', async () => {

@@ -53,6 +53,17 @@ export function tooOldMessage(found: string, version: string | undefined): strin
   );
 }
 
+/**
+ * Why the server that answered `initialize` (its `serverInfo`) cannot be used, if it cannot:
+ * the binary checked before may have been replaced since, or lie in `--version`.
+ */
+export function serverInfoProblem(found: string, info: { name: string; version?: string } | undefined): string | undefined {
+  if (info?.name !== 'retrace-lsp') {
+    return `Retrace: ${found} answered as ${info?.name ?? 'an unnamed server'}, not as retrace-lsp. Check retrace.serverPath.`;
+  }
+  return versionAtLeast(info.version) ? undefined : tooOldMessage(found, info.version);
+}
+
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: 10_000 }, (error, stdout, stderr) => {
