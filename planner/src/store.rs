@@ -372,7 +372,8 @@ impl Txn<'_> {
             .conn
             .prepare(
                 "SELECT DISTINCT r.date FROM plan_cells c JOIN revisions r ON r.id = c.revision_id
-                 WHERE c.fixed_uid = ?1",
+                 WHERE c.fixed_uid = ?1
+                   AND r.number = (SELECT max(number) FROM revisions WHERE date = r.date)",
             )
             .at(self.path)?;
         let mut dates = Vec::new();
@@ -742,6 +743,31 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn calendar_events_are_found_in_current_plans_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("p.db")).unwrap();
+        let g = Grid::new(
+            "2026-03-05".parse().unwrap(),
+            parse_tz("UTC").unwrap(),
+            DaySpan::default(),
+        );
+        let mut day = DayPlan::new(g.date);
+        let r = g
+            .range("14:00-15:00".parse().unwrap(), Rounding::Strict)
+            .unwrap();
+        let review = Cell::new("review").unwrap().fixed("ev-1");
+        day.place_fixed(&g, r, &review, Conflict::Refuse, now())
+            .unwrap();
+        s.write(|t| t.save_day_plan(&day)).unwrap();
+        let uids = ["ev-1".to_owned()];
+        assert_eq!(s.read().dates_with_uids(&uids).unwrap(), [g.date]);
+        // A re-plan that clears the rest of the day leaves the event only in revision 1.
+        day.replan(&g, 0, true, now()).unwrap();
+        s.write(|t| t.save_day_plan(&day)).unwrap();
+        assert_eq!(s.read().dates_with_uids(&uids).unwrap(), []);
     }
 
     #[test]
