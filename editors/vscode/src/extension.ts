@@ -15,6 +15,7 @@ import {
   SERVER_COMMANDS,
   TREE_CHANGED_NOTIFICATION,
   VISIT_NOTIFICATION,
+  VisitParams,
   asStatus,
   initializationOptions,
 } from './core/protocol';
@@ -100,7 +101,7 @@ class Retrace implements vscode.Disposable {
   constructor(context: vscode.ExtensionContext) {
     this.tracker = new VisitTracker({
       jumpLines: () => settings().get<number>(SETTINGS.jumpLines, 10),
-      send: (visit) => this.sendVisit(visit.uri, visit),
+      send: (visit) => this.sendVisit(visit),
     });
     this.tree = new HistoryTreeProvider(() => this.loadTree());
     this.treeView = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this.tree, showCollapseAll: true });
@@ -247,10 +248,13 @@ class Retrace implements vscode.Disposable {
 
   // --- what the user does --------------------------------------------------------------
 
-  private sendVisit(uri: string, visit: object): void {
-    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.parse(uri));
+  private sendVisit(visit: VisitParams): void {
+    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.parse(visit.uri));
     if (folder) {
-      void this.session(folder).then((s) => s?.client.sendNotification(VISIT_NOTIFICATION, visit));
+      // sendNotification rejects once the client has stopped (the server crashed too often).
+      void this.session(folder)
+        .then((s) => s?.client.sendNotification(VISIT_NOTIFICATION, visit))
+        .catch((e) => this.output.appendLine(`sending a visit: ${(e as Error).message}`));
     }
   }
 
