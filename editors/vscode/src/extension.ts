@@ -149,6 +149,7 @@ class Retrace implements vscode.Disposable {
         for (const folder of e.removed) {
           void this.stop(folder.uri.toString());
         }
+        this.followFolder();
       }),
     );
     context.subscriptions.push(this);
@@ -229,10 +230,12 @@ class Retrace implements vscode.Disposable {
   }
 
   private async stop(key: string): Promise<void> {
-    const session = await this.sessions.get(key);
+    // Forgotten before waiting, so what comes meanwhile starts a new session instead of
+    // getting this one's client as it stops.
+    const session = this.sessions.get(key);
     this.sessions.delete(key);
     this.failures.delete(key);
-    await session?.client.stop().catch(() => undefined);
+    await (await session)?.client.stop().catch(() => undefined);
   }
 
   private async restart(): Promise<void> {
