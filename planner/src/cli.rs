@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::actual::{self, ActualCell, ManualEntry};
 use crate::backup::Backup;
 use crate::clock::{ClockRange, ClockTime, Rounding, align, parse_date};
-use crate::compare::{self, DayComparison};
+use crate::compare::{self, Adherence, DayComparison};
 use crate::error::{Overlap, PlannerError};
 use crate::grid::{DaySpan, Grid, parse_tz};
 use crate::ical;
@@ -373,6 +373,16 @@ impl Ctx {
         self.out.push('\n');
     }
 
+    /// Says what was written to `path`; on standard error when the file went to standard
+    /// output, so the message does not end up in it.
+    fn wrote(&mut self, path: &Path, message: String) {
+        if path.as_os_str() == "-" {
+            eprintln!("{message}");
+        } else {
+            self.say(message);
+        }
+    }
+
     /// What was done on the day: entries made by hand and activity from the other tools.
     fn actual(&self, grid: &Grid) -> crate::Result<(Vec<Option<ActualCell>>, Vec<String>)> {
         let manual: Vec<ManualEntry> = self
@@ -414,14 +424,26 @@ impl Ctx {
 
 /// Runs a parsed command line, writing what it prints to stdout.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let out = run_to_string(cli)?;
+    write_stdout(&run_to_string(cli)?)
+}
+
+/// Writes to standard output; a reader that went away (`blocks report | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
-        .write_all(out.as_bytes())
+        .write_all(text.as_bytes())
         .and_then(|_| stdout.flush())
     {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("writing to standard output"),
+    }
+}
+
+fn conflict(replace: bool) -> Conflict {
+    if replace {
+        Conflict::Replace
+    } else {
+        Conflict::Refuse
     }
 }
 
@@ -597,11 +619,7 @@ fn day_json(
             "from": r.from.map(|w| w.to_string()),
         })).collect::<Vec<_>>(),
         "blocks": blocks,
-        "adherence": {
-            "matched": cmp.adherence.matched,
-            "due": cmp.adherence.due,
-            "ratio": cmp.adherence.ratio(),
-        },
+        "adherence": adherence_json(&cmp.adherence),
         "by_label": cmp.by_label,
         "by_category": cmp.by_category,
         "notes": notes,
@@ -622,11 +640,7 @@ fn plan(
     let cell = Cell::new(label)?
         .with_category(category)
         .with_color(color.map(Color::parse).transpose()?);
-    let conflict = if edit.replace {
-        Conflict::Replace
-    } else {
-        Conflict::Refuse
-    };
+    let conflict = conflict(edit.replace);
     let now = ctx.now;
     let b = blocks.clone();
     ctx.store.write(|t| {
@@ -821,11 +835,7 @@ fn template(ctx: &mut Ctx, cmd: TemplateCommand) -> anyhow::Result<()> {
                 }
                 None => vec![ctx.date(date.as_deref())?],
             };
-            let conflict = if replace {
-                Conflict::Replace
-            } else {
-                Conflict::Refuse
-            };
+            let conflict = conflict(replace);
             let grids: Vec<Grid> = dates.iter().map(|d| ctx.grid(*d)).collect();
             let results = ctx.store.write(|x| {
                 let t = x.template(&name)?;
@@ -904,65 +914,57 @@ fn template(ctx: &mut Ctx, cmd: TemplateCommand) -> anyhow::Result<()> {
 fn report(ctx: &mut Ctx, date: Option<&str>, week: bool, json_out: bool) -> anyhow::Result<()> {
     let date = ctx.date(date)?;
     let tz = ctx.tz.name();
-    if week {
+    let (mut value, text, notes) = if week {
         let mut days = Vec::new();
-        let mut warnings = Vec::new();
+        let mut notes = Vec::new();
         for d in week_of(date, ctx.settings.week_start) {
             let (_, cmp, w) = ctx.compare(d)?;
             days.push(cmp);
-            warnings.extend(w);
+            notes.extend(w);
         }
         let summary = compare::summarize(&days);
-        if json_out {
-            let v = json!({
-                "tz": tz,
-                "week_start": settings::weekday_name(ctx.settings.week_start),
-                "days": summary.days.iter().map(|(d, a)| json!({
-                    "date": d.to_string(), "matched": a.matched, "due": a.due, "ratio": a.ratio()
-                })).collect::<Vec<_>>(),
-                "adherence": {"matched": summary.adherence.matched, "due": summary.adherence.due, "ratio": summary.adherence.ratio()},
-                "by_label": summary.by_label,
-                "by_category": summary.by_category,
-                "notes": warnings,
-            });
-            ctx.say(serde_json::to_string_pretty(&v)?);
-        } else {
-            let text = render::render_week_report(&summary, tz);
-            ctx.out.push_str(&text);
-            for w in warnings {
-                ctx.say(format!("note: {w}"));
-            }
-        }
+        let value = json!({
+            "week_start": settings::weekday_name(ctx.settings.week_start),
+            "days": summary.days.iter().map(|(d, a)| {
+                let mut day = adherence_json(a);
+                day["date"] = json!(d.to_string());
+                day
+            }).collect::<Vec<_>>(),
+            "adherence": adherence_json(&summary.adherence),
+            "by_label": summary.by_label,
+            "by_category": summary.by_category,
+        });
+        (value, render::render_week_report(&summary, tz), notes)
     } else {
-        let (_, cmp, warnings) = ctx.compare(date)?;
-        if json_out {
-            let v = json!({
-                "date": date.to_string(),
-                "tz": tz,
-                "adherence": {"matched": cmp.adherence.matched, "due": cmp.adherence.due, "ratio": cmp.adherence.ratio()},
-                "by_label": cmp.by_label,
-                "by_category": cmp.by_category,
-                "notes": warnings,
-            });
-            ctx.say(serde_json::to_string_pretty(&v)?);
-        } else {
-            let text = render::render_day_report(&cmp, tz);
-            ctx.out.push_str(&text);
-            for w in warnings {
-                ctx.say(format!("note: {w}"));
-            }
+        let (_, cmp, notes) = ctx.compare(date)?;
+        let value = json!({
+            "date": date.to_string(),
+            "adherence": adherence_json(&cmp.adherence),
+            "by_label": cmp.by_label,
+            "by_category": cmp.by_category,
+        });
+        (value, render::render_day_report(&cmp, tz), notes)
+    };
+    if json_out {
+        value["tz"] = json!(tz);
+        value["notes"] = json!(notes);
+        ctx.say(serde_json::to_string_pretty(&value)?);
+    } else {
+        ctx.out.push_str(&text);
+        for n in notes {
+            ctx.say(format!("note: {n}"));
         }
     }
     Ok(())
 }
 
+fn adherence_json(a: &Adherence) -> serde_json::Value {
+    json!({"matched": a.matched, "due": a.due, "ratio": a.ratio()})
+}
+
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
-        let mut stdout = std::io::stdout().lock();
-        return match stdout.write_all(text.as_bytes()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            r => r.context("writing to standard output"),
-        };
+        return write_stdout(text);
     }
     // Write beside the target and rename, so a failed export never leaves half a file.
     let tmp = path.with_extension("blocks-tmp");
@@ -988,18 +990,16 @@ fn export(
     if let Some(path) = json_path {
         let backup = Backup::collect(&ctx.store.read(), ctx.now)?;
         write_file(&path, &backup.to_json())?;
-        let msg = format!(
-            "wrote backup of {} days, {} templates and {} recorded entries to {}",
-            backup.days.len(),
-            backup.templates.len(),
-            backup.actual.len(),
-            path.display()
+        ctx.wrote(
+            &path,
+            format!(
+                "wrote backup of {} days, {} templates and {} recorded entries to {}",
+                backup.days.len(),
+                backup.templates.len(),
+                backup.actual.len(),
+                path.display()
+            ),
         );
-        if path.as_os_str() == "-" {
-            eprintln!("{msg}");
-        } else {
-            ctx.say(msg);
-        }
         return Ok(());
     }
     let path = ics.expect("clap requires --ics or --json");
@@ -1043,15 +1043,13 @@ fn export(
         (Some(a), _) => a.to_string(),
         _ => String::new(),
     };
-    let msg = format!(
-        "wrote {events} events ({what}, {span}) to {}",
-        path.display()
+    ctx.wrote(
+        &path,
+        format!(
+            "wrote {events} events ({what}, {span}) to {}",
+            path.display()
+        ),
     );
-    if path.as_os_str() == "-" {
-        eprintln!("{msg}");
-    } else {
-        ctx.say(msg);
-    }
     Ok(())
 }
 
@@ -1080,11 +1078,7 @@ fn import(ctx: &mut Ctx, file: &Path, replace: bool) -> anyhow::Result<()> {
     }
     let parsed = ical::parse(&text, &shown, ctx.tz)?;
     let import = ical::Import::new(parsed, ctx.tz, ctx.span);
-    let conflict = if replace {
-        Conflict::Replace
-    } else {
-        Conflict::Refuse
-    };
+    let conflict = conflict(replace);
     let now = ctx.now;
     let touched = ctx.store.write(|t| import.write(t, conflict, now))?;
     let dates: Vec<String> = touched.iter().map(|d| d.to_string()).collect();
