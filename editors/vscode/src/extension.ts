@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 
 import { RetraceLanguageClient, createClient } from './client';
 import { COMMANDS, CommandName, SETTINGS, VIEW_ID } from './commands';
-import { checkServer, serverInfoProblem } from './core/binary';
+import { ServerCheck, checkServer, serverInfoProblem } from './core/binary';
 import { EditorPort, Navigator } from './core/navigator';
 import {
   ForwardPolicy,
@@ -64,6 +64,8 @@ function settings(folder?: vscode.WorkspaceFolder): vscode.WorkspaceConfiguratio
 class Retrace implements vscode.Disposable {
   private readonly sessions = new Map<string, Promise<Session | undefined>>();
   private readonly failures = new Map<string, string>();
+  /** checkServer per serverPath setting: `retrace-lsp --version` runs once, not once per folder. */
+  private readonly checks = new Map<string, Promise<ServerCheck>>();
   private readonly shown = new Set<string>();
   private readonly output = vscode.window.createOutputChannel('Retrace');
   private readonly tracker: VisitTracker;
@@ -182,7 +184,7 @@ class Retrace implements vscode.Disposable {
 
   private async start(folder: vscode.WorkspaceFolder): Promise<Session | undefined> {
     const key = folder.uri.toString();
-    const check = await checkServer(settings(folder).get<string>(SETTINGS.serverPath, ''));
+    const check = await this.checkServer(settings(folder).get<string>(SETTINGS.serverPath, ''));
     if (!check.ok) {
       return this.fail(key, check.message);
     }
@@ -208,6 +210,15 @@ class Retrace implements vscode.Disposable {
     this.failures.delete(key);
     const navigator = new Navigator({ command: (name, arg) => client.command(name, arg) }, this.editor, this.tracker);
     return { folder, client, navigator };
+  }
+
+  private checkServer(setting: string): Promise<ServerCheck> {
+    let check = this.checks.get(setting);
+    if (!check) {
+      check = checkServer(setting);
+      this.checks.set(setting, check);
+    }
+    return check;
   }
 
   private fail(key: string, message: string): undefined {
@@ -240,6 +251,7 @@ class Retrace implements vscode.Disposable {
 
   private async restart(): Promise<void> {
     await Promise.all([...this.sessions.keys()].map((key) => this.stop(key)));
+    this.checks.clear();
     this.shown.clear();
     this.shownFolder = undefined;
     this.followFolder();
