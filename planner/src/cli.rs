@@ -316,15 +316,9 @@ impl Ctx {
         let store = Store::open(&path)?;
         let settings = store.read().settings()?;
         let tz = choose_tz(cli.tz.as_deref(), settings.tz.as_deref())?;
-        let span = match (&cli.wake, &cli.sleep) {
-            (None, None) => settings.span,
-            (w, s) => DaySpan::parse(
-                w.as_deref()
-                    .unwrap_or(&crate::clock::hhmm(settings.span.wake)),
-                s.as_deref()
-                    .unwrap_or(&crate::clock::hhmm(settings.span.sleep)),
-            )?,
-        };
+        let span = settings
+            .span
+            .with(cli.wake.as_deref(), cli.sleep.as_deref())?;
         let color = match cli.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,

@@ -16,7 +16,7 @@ use chrono::{
 use chrono_tz::Tz;
 
 use crate::clock::{
-    BLOCK_MINUTES, ClockRange, ClockTime, MAX_MINUTE, Rounding, WallTime, align, hhmm,
+    BLOCK_MINUTES, ClockRange, ClockTime, MAX_MINUTE, Rounding, WallTime, align, hhmm, parse_minute,
 };
 use crate::error::{PlannerError, Result};
 
@@ -76,9 +76,15 @@ impl DaySpan {
     }
 
     pub fn parse(wake: &str, sleep: &str) -> Result<Self> {
+        DaySpan::new(parse_minute(wake)?, parse_minute(sleep)?)
+    }
+
+    /// This span with its wake and/or sleep time changed to typed clock times. The pair is
+    /// checked together: a new wake time may only be usable with a new sleep time.
+    pub fn with(&self, wake: Option<&str>, sleep: Option<&str>) -> Result<Self> {
         DaySpan::new(
-            crate::clock::parse_minute(wake)?,
-            crate::clock::parse_minute(sleep)?,
+            wake.map_or(Ok(self.wake), parse_minute)?,
+            sleep.map_or(Ok(self.sleep), parse_minute)?,
         )
     }
 
@@ -511,6 +517,18 @@ mod tests {
             .unwrap();
         assert_eq!(r.len(), 12);
         assert_eq!(g.describe(r), "23:00-01:00");
+    }
+
+    #[test]
+    fn span_overrides_keep_the_other_end() {
+        let span = DaySpan::default();
+        assert_eq!(span.with(None, None).unwrap(), span);
+        assert_eq!(
+            span.with(Some("06:00"), None).unwrap(),
+            DaySpan::parse("06:00", "24:00").unwrap()
+        );
+        assert_eq!(span.with(None, Some("01:00")).unwrap().sleep, 25 * 60);
+        assert!(span.with(Some("07:05"), None).is_err());
     }
 
     #[test]

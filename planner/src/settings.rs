@@ -58,18 +58,16 @@ impl Settings {
     /// read a newer build's settings.
     pub fn from_pairs(pairs: &BTreeMap<String, String>) -> Result<Settings> {
         let mut s = Settings::default();
-        let (mut wake, mut sleep) = (None, None);
         for (k, v) in pairs {
-            match k.as_str() {
-                "wake" => wake = Some(v.clone()),
-                "sleep" => sleep = Some(v.clone()),
-                _ => s.set(k, v)?,
+            // Wake and sleep are set together below: a valid pair may be invalid one at a time.
+            if k != "wake" && k != "sleep" {
+                s.set(k, v)?;
             }
         }
-        // Wake and sleep are checked together: a valid pair may be invalid one at a time.
-        let wake = wake.unwrap_or_else(|| hhmm(s.span.wake));
-        let sleep = sleep.unwrap_or_else(|| hhmm(s.span.sleep));
-        s.span = DaySpan::parse(&wake, &sleep)?;
+        s.span = s.span.with(
+            pairs.get("wake").map(String::as_str),
+            pairs.get("sleep").map(String::as_str),
+        )?;
         Ok(s)
     }
 
@@ -80,8 +78,8 @@ impl Settings {
             reason,
         };
         match key {
-            "wake" => self.span = DaySpan::parse(value, &hhmm(self.span.sleep))?,
-            "sleep" => self.span = DaySpan::parse(&hhmm(self.span.wake), value)?,
+            "wake" => self.span = self.span.with(Some(value), None)?,
+            "sleep" => self.span = self.span.with(None, Some(value))?,
             "week-start" => {
                 self.week_start = value.parse::<Weekday>().map_err(|_| {
                     bad(format!(
