@@ -11,7 +11,6 @@ import { EditorPort, Navigator } from './core/navigator';
 import {
   ForwardPolicy,
   Location,
-  NodeView,
   SERVER_COMMANDS,
   TREE_CHANGED_NOTIFICATION,
   VISIT_NOTIFICATION,
@@ -90,7 +89,7 @@ class Retrace implements vscode.Disposable {
       const picked = await vscode.window.showQuickPick(items, { title, matchOnDescription: true, matchOnDetail: true });
       return picked?.node;
     },
-    preview: (node: NodeView) => this.preview(node),
+    lines: (uri: string) => this.lines(uri),
     show: (level, message) => {
       if (level === 'info') {
         void vscode.window.showInformationMessage(message);
@@ -298,17 +297,17 @@ class Retrace implements vscode.Disposable {
     await this.refreshTree();
   }
 
-  private preview(node: NodeView): string | undefined {
-    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === node.uri);
+  private lines(uri: string): readonly string[] | undefined {
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
     if (open) {
-      return node.line < open.lineCount ? open.lineAt(node.line).text : undefined;
+      return open.getText().split(/\r?\n/);
     }
     try {
-      const path = vscode.Uri.parse(node.uri).fsPath;
+      const path = vscode.Uri.parse(uri).fsPath;
       if (fs.statSync(path).size > 2_000_000) {
         return undefined;
       }
-      return fs.readFileSync(path, 'utf8').split('\n')[node.line];
+      return fs.readFileSync(path, 'utf8').split('\n');
     } catch {
       return undefined;
     }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 import { EditorPort } from '../src/core/navigator';
 import { ChoiceItem } from '../src/core/outcome';
-import { Location, NodeView } from '../src/core/protocol';
+import { Location } from '../src/core/protocol';
 import { Place, SelectionKind, VisitTracker } from '../src/core/visits';
 import { uri } from './harness';
 
@@ -14,6 +14,8 @@ export class FakeEditor implements EditorPort {
   place: Place | undefined;
   readonly versions = new Map<string, number>();
   readonly messages: { level: string; message: string }[] = [];
+  /** How many times each file was read for previews. */
+  readonly reads = new Map<string, number>();
   picks: { title: string; items: ChoiceItem[] }[] = [];
   /** Which item a QuickPick answers with (undefined: dismissed). */
   answer: (items: ChoiceItem[]) => ChoiceItem | undefined = () => undefined;
@@ -64,9 +66,10 @@ export class FakeEditor implements EditorPort {
     return this.answer(items)?.node;
   }
 
-  preview(node: NodeView): string | undefined {
+  lines(u: string): readonly string[] | undefined {
+    this.reads.set(u, (this.reads.get(u) ?? 0) + 1);
     try {
-      return fs.readFileSync(fileURLToPath(node.uri), 'utf8').split('\n')[node.line];
+      return fs.readFileSync(fileURLToPath(u), 'utf8').split('\n');
     } catch {
       return undefined;
     }

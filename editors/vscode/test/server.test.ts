@@ -178,6 +178,7 @@ describe('against retrace-lsp', () => {
     );
     assert.match(items[0]!.description, /← current$/);
     assert.equal(items[1]!.detail, 'const b200 = 200;');
+    assert.equal(editor.reads.get(uri(ws.file('b.ts'))), 1, 'b.ts holds two nodes and is read once');
   });
 
   test('the tree view model and the status bar, from the server', async () => {

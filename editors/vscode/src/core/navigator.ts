@@ -24,8 +24,8 @@ export interface EditorPort {
   reveal(location: Location): Promise<Place | undefined>;
   /** Lets the user pick one item; resolves to its node, or undefined when dismissed. */
   pick(items: ChoiceItem[], title: string): Promise<number | undefined>;
-  /** The text of a node's line, if it can be read. */
-  preview(node: NodeView): string | undefined;
+  /** The lines of a file (of its open document, if open), if it can be read. */
+  lines(uri: string): readonly string[] | undefined;
   show(level: 'info' | 'warning', message: string): void;
 }
 
@@ -57,7 +57,7 @@ export class Navigator {
   /** Lets the user pick any node, most recently visited first, and jumps there. */
   async pickAndJump(): Promise<Outcome | undefined> {
     const tree = await this.tree();
-    const items = choiceItems(byRecency(tree.nodes), (n) => this.editor.preview(n), this.now());
+    const items = choiceItems(byRecency(tree.nodes), this.previews(), this.now());
     for (const item of items) {
       item.label = `#${item.node} ${item.label}`;
       if (item.node === tree.current) {
@@ -66,6 +66,17 @@ export class Navigator {
     }
     const node = await this.editor.pick(items, 'Retrace: jump to');
     return node === undefined ? undefined : this.jump(node);
+  }
+
+  /** The text of a node's line, for one list of items: each file is read once, not once per node. */
+  private previews(): (node: NodeView) => string | undefined {
+    const files = new Map<string, readonly string[] | undefined>();
+    return (node) => {
+      if (!files.has(node.uri)) {
+        files.set(node.uri, this.editor.lines(node.uri));
+      }
+      return files.get(node.uri)?.[node.line];
+    };
   }
 
   private async run(command: string, argument?: object): Promise<Outcome> {
@@ -81,7 +92,7 @@ export class Navigator {
         await this.tracker.move(() => this.editor.reveal(action.location));
         return outcome;
       case 'choose': {
-        const items = choiceItems(action.choices, (n) => this.editor.preview(n), this.now());
+        const items = choiceItems(action.choices, this.previews(), this.now());
         const node = await this.editor.pick(items, 'Retrace: forward to');
         return node === undefined ? outcome : this.run(SERVER_COMMANDS.forward, { node });
       }
