@@ -33,6 +33,16 @@ function T.spy_on_visits()
   end
 end
 
+-- Counts the files read with readfile() (the pickers' previews), by path.
+function T.count_reads()
+  T.reads = {}
+  local readfile = vim.fn.readfile
+  vim.fn.readfile = function(path, ...)
+    T.reads[path] = (T.reads[path] or 0) + 1
+    return readfile(path, ...)
+  end
+end
+
 -- A server command through the plugin's own client, synchronously.
 function T.command(name, argument)
   local client = require("retrace.client").client(require("retrace.client").current_root())

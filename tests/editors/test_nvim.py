@@ -313,6 +313,17 @@ def test_jump_command_errors_and_picker(editors):
     assert offered[2] == "#2 src/b.txt:1  b line 1 (open)"
 
 
+def test_the_picker_reads_each_file_once(editors):
+    ed = editors()
+    walk(ed)
+    ed.cmd(f"bwipeout {ed.workspace / 'src/b.txt'}")  # its two nodes are previewed from the file
+    ed.lua("T.count_reads()")
+    ed.cmd("RetraceJump")
+    wait_for(lambda: ed.lua("return T.offered"), what="the picker")
+    assert ed.lua("return T.offered")[1:3] == ["#3 src/b.txt:200  b line 200 (jump)", "#2 src/b.txt:1  b line 1 (open)"]
+    assert ed.lua("return T.reads") == {str(ed.workspace / "src/b.txt"): 1}
+
+
 def test_one_client_per_root_attached_to_every_file_buffer(editors, tmp_path, workspace):
     other = make_workspace(tmp_path / "other")
     (workspace / "notes.unknownft").write_text("no language server for this\n" * 30)

@@ -80,7 +80,9 @@ local function apply(outcome)
 end
 
 -- The text of a node's line, for pickers: from the buffer if loaded, else from the file.
-function M.preview(node)
+-- `files` (path -> its lines, or false) keeps the files read for one list of nodes, so that
+-- each is read once, not once per node.
+function M.preview(node, files)
   if node.gone then
     return "[deleted]"
   end
@@ -89,9 +91,13 @@ function M.preview(node)
   local text
   if bufnr > 0 and vim.api.nvim_buf_is_loaded(bufnr) then
     text = vim.api.nvim_buf_get_lines(bufnr, node.line, node.line + 1, false)[1]
-  elseif vim.fn.filereadable(path) == 1 then
-    local ok, lines = pcall(vim.fn.readfile, path, "", node.line + 1)
-    text = ok and #lines == node.line + 1 and lines[#lines] or nil
+  else
+    files = files or {}
+    if files[path] == nil then
+      local ok, lines = pcall(vim.fn.readfile, path)
+      files[path] = ok and lines or false
+    end
+    text = files[path] and files[path][node.line + 1]
   end
   text = vim.trim(text or "")
   if #text > 80 then
@@ -100,17 +106,21 @@ function M.preview(node)
   return text
 end
 
--- "src/a.rs:42  fn main() {" for a node of the JSON tree or an Outcome.
-function M.describe(node)
-  return ("%s:%d  %s"):format(node.path, node.line + 1, M.preview(node))
+-- "src/a.rs:42  fn main() {" for a node of the JSON tree or an Outcome (`files` as for
+-- `preview`).
+function M.describe(node, files)
+  return ("%s:%d  %s"):format(node.path, node.line + 1, M.preview(node, files))
 end
 
 -- Asks which branch to take (most recent first, as the server lists them) and takes it.
 local function choose_branch(root, outcome)
+  local files = {}
   vim.ui.select(outcome.choices or {}, {
     prompt = "Retrace: forward to",
     kind = "retrace.branch",
-    format_item = M.describe,
+    format_item = function(node)
+      return M.describe(node, files)
+    end,
   }, function(node)
     if node then
       client.command(root, "retrace.forward", { node = node.id }, apply)
@@ -174,12 +184,13 @@ local function pick_node(root)
     return require("retrace.telescope").nodes({ root = root })
   end
   M.nodes(root, function(nodes, tree)
+    local files = {}
     vim.ui.select(nodes, {
       prompt = "Retrace: jump to",
       kind = "retrace.node",
       format_item = function(node)
         local mark = node.id == tree.current and "  <- current" or ""
-        return ("#%d %s (%s)%s"):format(node.id, M.describe(node), node.reason, mark)
+        return ("#%d %s (%s)%s"):format(node.id, M.describe(node, files), node.reason, mark)
       end,
     }, function(node)
       if node then
