@@ -60,7 +60,7 @@ impl Settings {
         let mut s = Settings::default();
         for (k, v) in pairs {
             // Wake and sleep are set together below: a valid pair may be invalid one at a time.
-            if k != "wake" && k != "sleep" {
+            if k != "wake" && k != "sleep" && check_key(k).is_ok() {
                 s.set(k, v)?;
             }
         }
@@ -102,13 +102,7 @@ impl Settings {
                 parse_tz(value)?;
                 self.tz = Some(value.trim().to_owned());
             }
-            _ => {
-                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-                return Err(bad(format!(
-                    "unknown setting; the settings are {}",
-                    known.join(", ")
-                )));
-            }
+            _ => check_key(key)?,
         }
         Ok(())
     }
@@ -125,6 +119,18 @@ impl Settings {
         }
         m
     }
+}
+
+/// Refuses a key `blocks config` does not know, naming the ones it does.
+pub fn check_key(key: &str) -> Result<()> {
+    if KEYS.iter().any(|(k, _)| *k == key) {
+        return Ok(());
+    }
+    let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    Err(PlannerError::BadSetting {
+        key: key.to_owned(),
+        reason: format!("unknown setting; the settings are {}", known.join(", ")),
+    })
 }
 
 pub fn weekday_name(d: Weekday) -> &'static str {
@@ -153,5 +159,18 @@ mod tests {
             e.contains("the settings are wake, sleep, week-start, join-gap, tz"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn every_key_can_be_set_and_unknown_stored_keys_are_ignored() {
+        let defaults = Settings::default().to_pairs();
+        for (key, _) in KEYS {
+            let value = defaults.get(*key).map_or("UTC", String::as_str);
+            Settings::default().set(key, value).unwrap();
+        }
+        // A newer build's setting, read by this one.
+        let mut pairs = defaults.clone();
+        pairs.insert("colour-scheme".into(), "dark".into());
+        assert_eq!(Settings::from_pairs(&pairs).unwrap(), Settings::default());
     }
 }

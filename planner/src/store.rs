@@ -239,7 +239,7 @@ impl Txn<'_> {
     }
 
     pub fn unset_setting(&self, key: &str) -> Result<bool> {
-        Settings::default().set(key, &default_text(key))?;
+        crate::settings::check_key(key)?;
         Ok(self
             .conn
             .execute("DELETE FROM settings WHERE key = ?1", [key])
@@ -691,14 +691,6 @@ impl Txn<'_> {
             )
             .at(self.path)
     }
-}
-
-fn default_text(key: &str) -> String {
-    Settings::default()
-        .to_pairs()
-        .get(key)
-        .cloned()
-        .unwrap_or_else(|| "UTC".to_owned())
 }
 
 #[cfg(test)]
