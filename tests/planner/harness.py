@@ -24,8 +24,15 @@ class Blocks:
 
     def run(self, *args) -> Result:
         env = dict(os.environ)
-        env.update(BLOCKS_DB=str(self.db), TZ=self.tz, BLOCKS_NOW=self.now, NO_COLOR="1")
-        env.pop("XDG_DATA_HOME", None)
+        # The activity sources (retrace-lsp, snaprun) read under XDG_DATA_HOME: the test's own,
+        # never the user's.
+        env.update(
+            BLOCKS_DB=str(self.db),
+            TZ=self.tz,
+            BLOCKS_NOW=self.now,
+            NO_COLOR="1",
+            XDG_DATA_HOME=str(self.dir / "data"),
+        )
         p = subprocess.run(
             [str(binary("blocks")), *map(str, args)],
             env=env,
