@@ -14,7 +14,7 @@ use crate::backup::Backup;
 use crate::clock::{ClockRange, ClockTime, Rounding, align, parse_date};
 use crate::compare::{self, Adherence, DayComparison};
 use crate::error::{Overlap, PlannerError};
-use crate::grid::{DaySpan, Grid, parse_tz};
+use crate::grid::{DaySpan, Grid, parse_tz, planning_date};
 use crate::ical;
 use crate::plan::{Cell, Color, Conflict, DayPlan, Revision};
 use crate::render;
@@ -343,16 +343,8 @@ impl Ctx {
         Grid::new(date, self.tz, self.span)
     }
 
-    /// The planning day `now` is in: after midnight, a day that ends past midnight is still
-    /// "today".
     fn today(&self) -> NaiveDate {
-        let d = self.now.with_timezone(&self.tz).date_naive();
-        let yesterday = self.grid(d - Duration::days(1));
-        if self.now >= yesterday.wake && self.now < yesterday.sleep {
-            yesterday.date
-        } else {
-            d
-        }
+        planning_date(self.now, self.tz, self.span)
     }
 
     fn date(&self, arg: Option<&str>) -> crate::Result<NaiveDate> {

@@ -357,6 +357,18 @@ impl Grid {
     }
 }
 
+/// The date of the planning day `now` is in: after midnight, a day that ends past midnight is
+/// still the day before.
+pub fn planning_date(now: DateTime<Utc>, tz: Tz, span: DaySpan) -> NaiveDate {
+    let date = now.with_timezone(&tz).date_naive();
+    let yesterday = Grid::new(date - Duration::days(1), tz, span);
+    if now >= yesterday.wake && now < yesterday.sleep {
+        yesterday.date
+    } else {
+        date
+    }
+}
+
 /// Parses an IANA zone name, suggesting the right spelling for a near miss.
 pub fn parse_tz(name: &str) -> Result<Tz> {
     let trimmed = name.trim().trim_start_matches(':');
@@ -529,6 +541,19 @@ mod tests {
         );
         assert_eq!(span.with(None, Some("01:00")).unwrap().sleep, 25 * 60);
         assert!(span.with(Some("07:05"), None).is_err());
+    }
+
+    #[test]
+    fn half_past_midnight_is_still_the_day_before_when_it_runs_late() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let late = DaySpan::parse("07:00", "01:00").unwrap();
+        let today = |now: &str, span| planning_date(at(now), Tz::UTC, span).to_string();
+        assert_eq!(today("2026-03-06T00:30:00Z", late), "2026-03-05");
+        assert_eq!(today("2026-03-06T01:30:00Z", late), "2026-03-06");
+        assert_eq!(
+            today("2026-03-06T00:30:00Z", DaySpan::default()),
+            "2026-03-06"
+        );
     }
 
     #[test]
