@@ -81,23 +81,14 @@ test('core/ knows nothing of the vscode API', () => {
 });
 
 test('the bundle resolves everything but vscode and exports activate/deactivate', async () => {
-  // The same build as esbuild.mjs, into a temp dir, loaded against the stand-in vscode module.
-  const { build } = await import('esbuild');
+  // esbuild.mjs itself builds it, into a temp dir; loaded against the stand-in vscode module.
   const os = await import('node:os');
+  const { execFileSync } = await import('node:child_process');
   const { installFakeVscode } = await import('./fakeVscode');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'retrace-bundle-'));
   try {
     const outfile = path.join(dir, 'extension.js');
-    await build({
-      entryPoints: [path.join(ROOT, 'src', 'extension.ts')],
-      outfile,
-      bundle: true,
-      external: ['vscode'],
-      format: 'cjs',
-      platform: 'node',
-      target: 'node18',
-      logLevel: 'silent',
-    });
+    execFileSync(process.execPath, ['esbuild.mjs', outfile], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     installFakeVscode();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const extension = require(outfile);
