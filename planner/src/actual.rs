@@ -66,16 +66,6 @@ impl ManualEntry {
         }
         out
     }
-
-    pub fn to_activity(&self) -> Activity {
-        Activity {
-            start: self.start,
-            end: self.end,
-            source: MANUAL.into(),
-            label: self.label.clone(),
-            workspace: None,
-        }
-    }
 }
 
 /// Joins spans of the same source, label and workspace whose gap is at most `gap`; the rest

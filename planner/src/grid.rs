@@ -108,7 +108,6 @@ impl DaySpan {
 /// One 10-minute block of a day.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
-    pub index: usize,
     /// The real instant the block starts; it ends ten minutes later.
     pub start: DateTime<Utc>,
     /// The local clock time at the start.
@@ -197,7 +196,6 @@ impl Grid {
                     _ => (false, 0),
                 };
                 blocks.push(Block {
-                    index: blocks.len(),
                     start: t,
                     local,
                     offset,
@@ -349,11 +347,6 @@ impl Grid {
             end_label = format!("{end_label}@{}", end.offset().fix());
         }
         format!("{}-{}", first.label_with_offset(), end_label)
-    }
-
-    /// The index just after the last block, or the sleep instant's position.
-    pub fn end_index(&self) -> usize {
-        self.blocks.len()
     }
 }
 
