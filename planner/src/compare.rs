@@ -50,6 +50,15 @@ pub struct Tally {
     pub due: u32,
 }
 
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.planned += o.planned;
+        self.actual += o.actual;
+        self.matched += o.matched;
+        self.due += o.due;
+    }
+}
+
 /// Matched of due planned blocks.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Adherence {
@@ -118,15 +127,15 @@ pub fn compare_day(
             adherence.matched += hit as u32;
         }
         if let Some(p) = p {
-            let t = tally(&mut labels, &p.label);
-            t.planned += 1;
-            t.due += due as u32;
-            t.matched += hit as u32;
+            let block = Tally {
+                planned: 1,
+                due: due as u32,
+                matched: hit as u32,
+                ..Tally::default()
+            };
+            tally(&mut labels, &p.label).add(&block);
             if let Some(c) = &p.category {
-                let t = tally(&mut categories, c);
-                t.planned += 1;
-                t.due += due as u32;
-                t.matched += hit as u32;
+                tally(&mut categories, c).add(&block);
             }
         }
         if let Some(a) = a {
@@ -184,11 +193,7 @@ pub fn summarize(days: &[DayComparison]) -> Summary {
             (&d.by_category, &mut categories),
         ] {
             for t in src {
-                let s = tally(dst, &t.name);
-                s.planned += t.planned;
-                s.actual += t.actual;
-                s.matched += t.matched;
-                s.due += t.due;
+                tally(dst, &t.name).add(t);
             }
         }
     }
