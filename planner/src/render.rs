@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::actual::ActualCell;
 use crate::compare::{DayComparison, Summary, Tally};
@@ -150,8 +150,7 @@ pub fn render_day(v: &DayView<'_>, color: bool) -> String {
     let mut i = 0;
     while i < g.len() {
         let first = &g.blocks[i];
-        let key =
-            |b: &crate::grid::Block| (b.local.date(), b.local.format("%H").to_string(), b.offset);
+        let key = |b: &crate::grid::Block| (b.local.date(), b.local.hour(), b.offset);
         let mut j = i;
         while j < g.len() && key(&g.blocks[j]) == key(first) {
             j += 1;
@@ -160,14 +159,7 @@ pub fn render_day(v: &DayView<'_>, color: bool) -> String {
         let mut act_slots: [Option<Option<Item>>; SLOTS] = Default::default();
         let mut marker = None;
         for k in i..j {
-            let slot = (g.blocks[k]
-                .local
-                .format("%M")
-                .to_string()
-                .parse::<usize>()
-                .unwrap_or(0)
-                / 10)
-                .min(SLOTS - 1);
+            let slot = (g.blocks[k].local.minute() as usize / 10).min(SLOTS - 1);
             plan_slots[slot] = Some(v.planned.get(k).copied().flatten().map(item_of_cell));
             act_slots[slot] = Some(v.actual.get(k).and_then(Option::as_ref).map(item_of_actual));
             if current == Some(k) {
@@ -224,6 +216,16 @@ pub fn render_day(v: &DayView<'_>, color: bool) -> String {
     out
 }
 
+/// The label table, then the category table when any block has a category.
+fn tables(out: &mut String, by_label: &[Tally], by_category: &[Tally]) {
+    out.push('\n');
+    table(out, "label", by_label);
+    if !by_category.is_empty() {
+        out.push('\n');
+        table(out, "category", by_category);
+    }
+}
+
 fn table(out: &mut String, title: &str, rows: &[Tally]) {
     if rows.is_empty() {
         return;
@@ -257,12 +259,7 @@ pub fn render_day_report(c: &DayComparison, tz: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} {} ({tz})", c.date.weekday(), c.date);
     let _ = writeln!(out, "adherence: {}", c.adherence.percent_text());
-    out.push('\n');
-    table(&mut out, "label", &c.by_label);
-    if !c.by_category.is_empty() {
-        out.push('\n');
-        table(&mut out, "category", &c.by_category);
-    }
+    tables(&mut out, &c.by_label, &c.by_category);
     out
 }
 
@@ -276,12 +273,7 @@ pub fn render_week_report(s: &Summary, tz: &str) -> String {
         let _ = writeln!(out, "  {} {}  {}", date.weekday(), date, a.percent_text());
     }
     let _ = writeln!(out, "adherence: {}", s.adherence.percent_text());
-    out.push('\n');
-    table(&mut out, "label", &s.by_label);
-    if !s.by_category.is_empty() {
-        out.push('\n');
-        table(&mut out, "category", &s.by_category);
-    }
+    tables(&mut out, &s.by_label, &s.by_category);
     out
 }
 
