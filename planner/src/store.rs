@@ -116,6 +116,21 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// A cell as stored; a colour this build cannot read is dropped rather than failing the read.
+fn stored_cell(
+    label: String,
+    category: Option<String>,
+    color: Option<String>,
+    fixed_uid: Option<String>,
+) -> Cell {
+    Cell {
+        label,
+        category,
+        color: color.and_then(|c| Color::parse(&c).ok()),
+        fixed_uid,
+    }
+}
+
 /// An open planner database.
 pub struct Store {
     conn: Connection,
@@ -304,12 +319,7 @@ impl Txn<'_> {
             for (minute, fold, label, category, color, fixed_uid) in rows {
                 cells.insert(
                     WallTime::with_fold(minute, fold),
-                    Cell {
-                        label,
-                        category,
-                        color: color.and_then(|c| Color::parse(&c).ok()),
-                        fixed_uid,
-                    },
+                    stored_cell(label, category, color, fixed_uid),
                 );
             }
             revisions.push(Revision {
@@ -457,17 +467,7 @@ impl Txn<'_> {
             .at(self.path)?;
         let cells = rows
             .into_iter()
-            .map(|(m, label, category, color)| {
-                (
-                    m,
-                    Cell {
-                        label,
-                        category,
-                        color: color.and_then(|c| Color::parse(&c).ok()),
-                        fixed_uid: None,
-                    },
-                )
-            })
+            .map(|(m, label, category, color)| (m, stored_cell(label, category, color, None)))
             .collect();
         Ok(Template {
             name,
@@ -593,15 +593,28 @@ impl Txn<'_> {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(i64, ManualEntry)>> {
+        self.manual_where("start_ms < ?2 AND end_ms > ?1", params![ms(from), ms(to)])
+    }
+
+    pub fn all_manual(&self) -> Result<Vec<ManualEntry>> {
+        let rows = self.manual_where("true", [])?;
+        Ok(rows.into_iter().map(|(_, e)| e).collect())
+    }
+
+    fn manual_where(
+        &self,
+        condition: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(i64, ManualEntry)>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT id, start_ms, end_ms, tz, label, category FROM actual_entries
-                 WHERE start_ms < ?2 AND end_ms > ?1 ORDER BY start_ms, id",
-            )
+                 WHERE {condition} ORDER BY start_ms, id"
+            ))
             .at(self.path)?;
         let rows = st
-            .query_map(params![ms(from), ms(to)], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get(0)?,
                     ManualEntry {
@@ -612,25 +625,6 @@ impl Txn<'_> {
                         category: r.get(5)?,
                     },
                 ))
-            })
-            .at(self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(self.path)
-    }
-
-    pub fn all_manual(&self) -> Result<Vec<ManualEntry>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT start_ms, end_ms, tz, label, category FROM actual_entries ORDER BY start_ms, id")
-            .at(self.path)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(ManualEntry {
-                    start: from_ms(r.get(0)?),
-                    end: from_ms(r.get(1)?),
-                    tz: r.get(2)?,
-                    label: r.get(3)?,
-                    category: r.get(4)?,
-                })
             })
             .at(self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(self.path)
