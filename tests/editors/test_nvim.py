@@ -195,6 +195,17 @@ def test_switching_buffers_and_windows_is_a_visit(editors):
                    "src/a.txt:1 (switch)"])
 
 
+def test_a_renamed_buffer_is_recorded_under_its_new_name(editors):
+    ed = editors()
+    ed.edit("src/a.txt")
+    ed.wait_ready()
+    # :RetraceStatus looks the renamed buffer up again before the tracker's next check, the
+    # first move after the rename (which itself triggers none)
+    ed.cmd(f"saveas {ed.workspace / 'src/e.txt'} | RetraceStatus")
+    ed.keys("G")
+    ed.wait_nodes(["src/a.txt:1 (open)", "src/e.txt:200 (switch)"])
+
+
 def test_lsp_go_to_definition_from_any_client_is_a_visit(editors, workspace):
     ed = editors()
     ed.edit("src/a.txt")

@@ -88,10 +88,14 @@ function M.place_of(bufnr)
   return cached.path, cached.root
 end
 
--- Whether the place of a buffer is known (`place_of` was asked since the buffer was last
--- renamed or the current directory changed).
-function M.has_place(bufnr)
-  return roots[bufnr] ~= nil
+-- The place `place_of` found for a buffer, as long as neither the buffer was renamed nor
+-- the current directory changed since; nil otherwise. Its file is not looked at again.
+function M.cached_place(bufnr)
+  local cached = roots[bufnr]
+  if cached and cached.root then
+    return cached.path, cached.root
+  end
+  return nil
 end
 
 function M.forget_buffer(bufnr)

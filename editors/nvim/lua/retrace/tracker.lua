@@ -61,17 +61,18 @@ local function take_pending()
   return nil
 end
 
--- The current place, if it is one the history records. This runs on every cursor move:
--- while the window and buffer are those of `prev` and the buffer's place is still cached
--- (a rename or a change of directory drops it), only the cursor can have moved, so the file
--- is taken from `prev` instead of being looked at again.
+-- The current place, if it is one the history records. This runs on every cursor move: in
+-- the window and buffer of `prev`, only the cursor can have moved, so the buffer's cached
+-- place serves (a rename or a change of directory drops it) without its file being looked
+-- at again.
 local function here(prev)
   local win = vim.api.nvim_get_current_win()
   local buf = vim.api.nvim_win_get_buf(win)
   local path, root
-  if prev and prev.win == win and prev.buf == buf and client.has_place(buf) then
-    path, root = prev.path, prev.root
-  else
+  if prev and prev.win == win and prev.buf == buf then
+    path, root = client.cached_place(buf)
+  end
+  if not path then
     path, root = client.place_of(buf)
     if not path then
       return nil
