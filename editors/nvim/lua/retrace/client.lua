@@ -89,10 +89,11 @@ function M.place_of(bufnr)
 end
 
 -- The place `place_of` found for a buffer, as long as neither the buffer was renamed nor
--- the current directory changed since; nil otherwise. Its file is not looked at again.
+-- the current directory changed since; nil otherwise. Unlike `place_of`, it does not look
+-- at the buffer's 'buftype' again (the costly part on every cursor move).
 function M.cached_place(bufnr)
   local cached = roots[bufnr]
-  if cached and cached.root then
+  if cached and cached.root and cached.name == vim.api.nvim_buf_get_name(bufnr) then
     return cached.path, cached.root
   end
   return nil
