@@ -952,16 +952,18 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
         return write_stdout(text);
     }
-    // Write beside the target and rename, so a failed export never leaves half a file.
+    // Write beside the target and rename, so a failed export never leaves half a file (nor
+    // the temporary one). Errors name the file the person asked for.
     let tmp = path.with_extension("blocks-tmp");
-    std::fs::write(&tmp, text).map_err(|source| PlannerError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| PlannerError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            PlannerError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
     Ok(())
 }
 

@@ -488,6 +488,22 @@ fn ical_round_trip_through_files() {
     };
     assert_eq!(uids(&ics), uids(&again));
 
+    // A file that cannot be written is named as given, and nothing is left beside it.
+    let taken = b.dir().join("taken.ics");
+    std::fs::create_dir(&taken).unwrap();
+    let missing = b.dir().join("no/such/dir/plan.ics");
+    for target in [&taken, &missing] {
+        let err = b.fails(&["export", "--ics", target.to_str().unwrap()], 7);
+        assert!(
+            err.contains(&format!("cannot use {}:", target.display())),
+            "{err}"
+        );
+    }
+    assert!(
+        !b.dir().join("taken.blocks-tmp").exists(),
+        "no temporary file is left"
+    );
+
     let bad = b.dir().join("bad.ics");
     std::fs::write(&bad, "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:no start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").unwrap();
     let err = other.fails(&["import", bad.to_str().unwrap()], 7);
