@@ -134,7 +134,7 @@ pub fn check_key(key: &str) -> Result<()> {
 }
 
 pub fn weekday_name(d: Weekday) -> &'static str {
-    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][d.num_days_from_monday() as usize]
+    crate::template::DAY_NAMES[d.num_days_from_monday() as usize]
 }
 
 #[cfg(test)]

@@ -135,7 +135,8 @@ impl Template {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Weekdays(u8);
 
-const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+/// Short weekday names, Monday first, as patterns and settings spell them.
+pub const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn weekday_index(s: &str) -> Option<u8> {
     let s = s.trim().to_ascii_lowercase();
