@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{Duration, FixedOffset, NaiveDate};
+use chrono::{Datelike, Duration, FixedOffset, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{PlannerError, Result};
@@ -255,15 +255,19 @@ pub fn align(range: ClockRange, rounding: Rounding) -> Result<ClockRange> {
     })
 }
 
-/// Parses a date as people type it, relative to `today` for the words.
+/// Parses a date as people type it, relative to `today` for the words. Years run from 1 to
+/// 9999, as YYYY says: chrono reads `+262142-12-31`, but a day there has no end to compute.
 pub fn parse_date(input: &str, today: NaiveDate) -> Result<NaiveDate> {
     match input.trim().to_ascii_lowercase().as_str() {
         "today" => Ok(today),
         "tomorrow" => Ok(today + Duration::days(1)),
         "yesterday" => Ok(today - Duration::days(1)),
-        s => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| PlannerError::BadDate {
-            input: input.to_owned(),
-        }),
+        s => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1..=9999).contains(&d.year()))
+            .ok_or_else(|| PlannerError::BadDate {
+                input: input.to_owned(),
+            }),
     }
 }
 
@@ -344,5 +348,7 @@ mod tests {
             "2026-03-08"
         );
         assert!(parse_date("2026-02-29", today).is_err());
+        assert!(parse_date("+262142-12-31", today).is_err());
+        assert!(parse_date("10000-01-01", today).is_err());
     }
 }
