@@ -268,8 +268,11 @@ pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
                 }
                 Err(e) => return Err(bad(format!("{what}: {e}"))),
             },
-            None => match ev.property_value("DURATION").map(parse_duration) {
-                Some(Some(d)) => start + d,
+            None => match ev
+                .property_value("DURATION")
+                .map(|d| parse_duration(d).and_then(|d| start.checked_add_signed(d)))
+            {
+                Some(Some(end)) => end,
                 Some(None) => {
                     return Err(bad(format!("{what} has a DURATION that cannot be read")));
                 }
@@ -338,7 +341,8 @@ fn tz_from_tzid(tzid: &str) -> Option<Tz> {
     (0..parts.len()).find_map(|i| parts[i..].join("/").parse::<Tz>().ok())
 }
 
-/// Reads an RFC 5545 DURATION such as `PT1H30M`, `P1D` or `-PT15M` (negative is refused).
+/// Reads an RFC 5545 DURATION such as `PT1H30M`, `P1D` or `-PT15M` (negative is refused, and
+/// so is one too long for chrono).
 fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim().strip_prefix('+').unwrap_or(s.trim());
     let s = s.strip_prefix('P')?;
@@ -352,14 +356,15 @@ fn parse_duration(s: &str) -> Option<Duration> {
             _ => {
                 let n: i64 = num.parse().ok()?;
                 num.clear();
-                total += match (ch, in_time) {
-                    ('W', false) => Duration::weeks(n),
-                    ('D', false) => Duration::days(n),
-                    ('H', true) => Duration::hours(n),
-                    ('M', true) => Duration::minutes(n),
-                    ('S', true) => Duration::seconds(n),
-                    _ => return None,
+                let part = match (ch, in_time) {
+                    ('W', false) => Duration::try_weeks(n),
+                    ('D', false) => Duration::try_days(n),
+                    ('H', true) => Duration::try_hours(n),
+                    ('M', true) => Duration::try_minutes(n),
+                    ('S', true) => Duration::try_seconds(n),
+                    _ => None,
                 };
+                total = total.checked_add(&part?)?;
             }
         }
     }
@@ -631,6 +636,10 @@ mod tests {
                 "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=Mars/Base:20260101T100000\r\nDTEND:20260101T110000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
                 "TZID `Mars/Base`",
             ),
+            (
+                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T100000Z\r\nDURATION:P9999999999W\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "has a DURATION that cannot be read",
+            ),
         ] {
             let e = parse(text, "bad.ics", Tz::UTC).unwrap_err().to_string();
             assert!(e.starts_with("malformed iCalendar file bad.ics: "), "{e}");
@@ -696,5 +705,6 @@ mod tests {
         assert_eq!(parse_duration("P1W"), Some(Duration::weeks(1)));
         assert_eq!(parse_duration("-PT15M"), None);
         assert_eq!(parse_duration("PT"), None);
+        assert_eq!(parse_duration("PT99999999999999999H"), None);
     }
 }
