@@ -1,7 +1,7 @@
 //! A versioned JSON export of everything the planner stores, meant to be read by a person:
 //! plans are written as ranges (`"from": "09:00", "to": "11:30"`), not block by block.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use crate::actual::ManualEntry;
 use crate::clock::{BLOCK_MINUTES, WallTime};
 use crate::error::{PlannerError, Result};
 use crate::plan::{Cell, DayPlan, Revision};
+use crate::settings::Settings;
 use crate::store::Txn;
 use crate::template::Template;
 
@@ -173,10 +174,21 @@ impl Backup {
         serde_json::from_value(value).map_err(|e| bad(e.to_string()))
     }
 
-    /// Writes the backup into an empty database (the caller clears it first).
+    /// Writes the backup into an empty database (the caller clears it first). What the
+    /// database would refuse (a date or revision twice, two templates of one name, a bad
+    /// setting) is refused as a malformed backup, naming the entry.
     pub fn restore(&self, txn: &Txn<'_>, path: &str) -> Result<()> {
+        let bad = |reason: String| PlannerError::MalformedBackup {
+            path: path.to_owned(),
+            reason,
+        };
+        Settings::from_pairs(&self.settings).map_err(|e| bad(format!("settings: {e}")))?;
         txn.replace_settings(&self.settings)?;
+        let mut dates = BTreeSet::new();
         for d in &self.days {
+            if !dates.insert(d.date) {
+                return Err(bad(format!("day {} is there twice", d.date)));
+            }
             let mut revisions = Vec::new();
             for r in &d.revisions {
                 revisions.push(Revision {
@@ -187,17 +199,28 @@ impl Backup {
                 });
             }
             revisions.sort_by_key(|r| r.number);
+            if let Some(w) = revisions.windows(2).find(|w| w[0].number == w[1].number) {
+                return Err(bad(format!(
+                    "day {} has revision {} twice",
+                    d.date, w[0].number
+                )));
+            }
             txn.save_day_plan(&DayPlan {
                 date: d.date,
                 revisions,
             })?;
         }
+        let mut names = BTreeSet::new();
         for t in &self.templates {
             let cells = from_ranges(&t.blocks, path)?
                 .into_iter()
                 .map(|(w, c)| (w.minute, c))
                 .collect();
-            let name = crate::template::validate_name(&t.name)?;
+            let name = crate::template::validate_name(&t.name).map_err(|e| bad(e.to_string()))?;
+            // Template names are unique ignoring ASCII case, as the database compares them.
+            if !names.insert(name.to_ascii_lowercase()) {
+                return Err(bad(format!("two templates are named `{name}`")));
+            }
             txn.save_template(
                 &Template {
                     name,
@@ -268,6 +291,84 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not JSON"), "{e}");
+    }
+
+    #[test]
+    fn restore_names_what_the_database_would_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: DateTime<Utc> = "2026-03-05T08:00:00Z".parse().unwrap();
+        let block = BlockRange {
+            from: WallTime::new(540),
+            to: WallTime::new(600),
+            cell: Cell::new("a").unwrap(),
+        };
+        let revision = BackupRevision {
+            number: 1,
+            created_at: now,
+            from: None,
+            blocks: vec![block.clone()],
+        };
+        let day = BackupDay {
+            date: "2026-03-05".parse().unwrap(),
+            revisions: vec![revision.clone()],
+        };
+        let template = |name: &str| BackupTemplate {
+            name: name.into(),
+            created_at: now,
+            blocks: vec![block.clone()],
+        };
+        let empty = Backup {
+            format: FORMAT.into(),
+            version: VERSION,
+            exported_at: now,
+            settings: BTreeMap::new(),
+            days: vec![],
+            templates: vec![],
+            actual: vec![],
+        };
+        let cases = [
+            (
+                Backup {
+                    days: vec![day.clone(), day.clone()],
+                    ..empty.clone()
+                },
+                "day 2026-03-05 is there twice",
+            ),
+            (
+                Backup {
+                    days: vec![BackupDay {
+                        revisions: vec![revision.clone(), revision.clone()],
+                        ..day.clone()
+                    }],
+                    ..empty.clone()
+                },
+                "day 2026-03-05 has revision 1 twice",
+            ),
+            (
+                Backup {
+                    templates: vec![template("Work"), template("work")],
+                    ..empty.clone()
+                },
+                "two templates are named `work`",
+            ),
+            (
+                Backup {
+                    settings: BTreeMap::from([("wake".into(), "7".into())]),
+                    ..empty.clone()
+                },
+                "`7` is not a time",
+            ),
+        ];
+        for (i, (backup, want)) in cases.into_iter().enumerate() {
+            let mut store = Store::open(&dir.path().join(format!("{i}.db"))).unwrap();
+            let e = store
+                .write(|t| backup.restore(t, "b.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("malformed backup file b.json: "), "{e}");
+            assert!(e.contains(want), "{e} should say {want}");
+            assert!(store.read().is_empty().unwrap(), "nothing half-written");
+        }
     }
 
     #[test]
