@@ -398,13 +398,14 @@ impl Ctx {
         )
     }
 
-    fn compare(&self, date: NaiveDate) -> crate::Result<(Grid, DayComparison, Vec<String>)> {
+    /// The current plan of `date` against what was done, and warnings from the sources.
+    fn compare(&self, date: NaiveDate) -> crate::Result<(DayComparison, Vec<String>)> {
         let grid = self.grid(date);
         let day = self.store.read().day_plan(date)?;
         let planned = day.per_block(&grid, None);
         let (actual, warnings) = self.actual(&grid)?;
         let cmp = compare::compare_day(&grid, &planned, &actual, self.now);
-        Ok((grid, cmp, warnings))
+        Ok((cmp, warnings))
     }
 }
 
@@ -688,26 +689,26 @@ fn replan(
 ) -> anyhow::Result<()> {
     let date = ctx.date(date)?;
     let grid = ctx.grid(date);
+    let outside = |range: String| PlannerError::OutsideSpan {
+        range,
+        span: grid.span.to_string(),
+        date: date.to_string(),
+    };
     let start = match from {
         Some(text) => {
             let t: ClockTime = text.parse()?;
             align(ClockRange { start: t, end: t }, Rounding::Strict)?;
             let instant = grid.resolve(t)?;
             grid.index_at(instant)
-                .ok_or_else(|| PlannerError::OutsideSpan {
-                    range: text.to_owned(),
-                    span: grid.span.to_string(),
-                    date: date.to_string(),
-                })?
+                .ok_or_else(|| outside(text.to_owned()))?
         }
         None if ctx.now < grid.wake => 0,
-        None => grid
-            .index_at(ctx.now)
-            .ok_or_else(|| PlannerError::OutsideSpan {
-                range: format!("now ({})", ctx.now.with_timezone(&ctx.tz).format("%H:%M")),
-                span: grid.span.to_string(),
-                date: date.to_string(),
-            })?,
+        None => grid.index_at(ctx.now).ok_or_else(|| {
+            outside(format!(
+                "now ({})",
+                ctx.now.with_timezone(&ctx.tz).format("%H:%M")
+            ))
+        })?,
     };
     let now = ctx.now;
     let (number, from_label) = ctx.store.write(|t| {
@@ -904,7 +905,7 @@ fn report(ctx: &mut Ctx, date: Option<&str>, week: bool, json_out: bool) -> anyh
         let mut days = Vec::new();
         let mut notes = Vec::new();
         for d in week_of(date, ctx.settings.week_start) {
-            let (_, cmp, w) = ctx.compare(d)?;
+            let (cmp, w) = ctx.compare(d)?;
             days.push(cmp);
             notes.extend(w);
         }
@@ -922,7 +923,7 @@ fn report(ctx: &mut Ctx, date: Option<&str>, week: bool, json_out: bool) -> anyh
         });
         (value, render::render_week_report(&summary, tz), notes)
     } else {
-        let (_, cmp, notes) = ctx.compare(date)?;
+        let (cmp, notes) = ctx.compare(date)?;
         let value = json!({
             "date": date.to_string(),
             "adherence": adherence_json(&cmp.adherence),
