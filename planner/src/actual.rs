@@ -119,16 +119,8 @@ pub fn fill(grid: &Grid, manual: &[ManualEntry], activity: &[Activity]) -> Vec<O
     grid.blocks
         .iter()
         .map(|b| {
-            let (s, e) = (b.start, b.end());
-            let cover = |start: DateTime<Utc>, end: DateTime<Utc>| {
-                (end.min(e) - start.max(s)).num_seconds()
-            };
-            let best_manual = manual
-                .iter()
-                .map(|m| (cover(m.start, m.end), m))
-                .filter(|(c, _)| *c > 0)
-                .max_by_key(|(c, m)| (*c, std::cmp::Reverse(m.start)));
-            if let Some((seconds, m)) = best_manual {
+            let block = (b.start, b.end());
+            if let Some((seconds, m)) = most_covering(manual, block, |m| (m.start, m.end)) {
                 return Some(ActualCell {
                     label: m.label.clone(),
                     category: m.category.clone(),
@@ -136,19 +128,32 @@ pub fn fill(grid: &Grid, manual: &[ManualEntry], activity: &[Activity]) -> Vec<O
                     seconds,
                 });
             }
-            activity
-                .iter()
-                .map(|a| (cover(a.start, a.end), a))
-                .filter(|(c, _)| *c > 0)
-                .max_by_key(|(c, a)| (*c, std::cmp::Reverse(a.start)))
-                .map(|(seconds, a)| ActualCell {
-                    label: a.label.clone(),
-                    category: None,
-                    source: a.source.clone(),
-                    seconds,
-                })
+            most_covering(activity, block, |a| (a.start, a.end)).map(|(seconds, a)| ActualCell {
+                label: a.label.clone(),
+                category: None,
+                source: a.source.clone(),
+                seconds,
+            })
         })
         .collect()
+}
+
+/// The item whose span covers most of `[start, end)`, with the seconds it covers; on a tie,
+/// the one that started first.
+fn most_covering<T>(
+    items: &[T],
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    span: impl Fn(&T) -> (DateTime<Utc>, DateTime<Utc>),
+) -> Option<(i64, &T)> {
+    items
+        .iter()
+        .map(|x| {
+            let (s, e) = span(x);
+            ((e.min(end) - s.max(start)).num_seconds(), s, x)
+        })
+        .filter(|(seconds, _, _)| *seconds > 0)
+        .max_by_key(|(seconds, s, _)| (*seconds, std::cmp::Reverse(*s)))
+        .map(|(seconds, _, x)| (seconds, x))
 }
 
 #[cfg(test)]
