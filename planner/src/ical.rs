@@ -481,6 +481,18 @@ mod tests {
         "2026-03-01T12:00:00Z".parse().unwrap()
     }
 
+    /// The current plan of one day as an iCalendar file.
+    fn export(g: &Grid, day: &DayPlan) -> String {
+        plan_calendar(
+            &[PlanDay {
+                grid: g,
+                planned: day.per_block(g, None),
+                revision: 1,
+            }],
+            now(),
+        )
+    }
+
     fn berlin_day() -> (Grid, DayPlan) {
         let g = Grid::new(
             "2026-03-05".parse().unwrap(),
@@ -508,14 +520,7 @@ mod tests {
     #[test]
     fn export_merges_runs_and_round_trips() {
         let (g, day) = berlin_day();
-        let text = plan_calendar(
-            &[PlanDay {
-                grid: &g,
-                planned: day.per_block(&g, None),
-                revision: 1,
-            }],
-            now(),
-        );
+        let text = export(&g, &day);
         assert_eq!(text.matches("BEGIN:VEVENT").count(), 4, "{text}");
         assert!(text.contains("DTSTART:20260305T080000Z"), "{text}");
         assert!(text.contains("DTEND:20260305T103000Z"), "{text}");
@@ -556,14 +561,7 @@ mod tests {
         assert_eq!(strip(&back), strip(&day));
 
         // The second export of the imported plan keeps the UIDs.
-        let again = plan_calendar(
-            &[PlanDay {
-                grid: &g,
-                planned: back.per_block(&g, None),
-                revision: 1,
-            }],
-            now(),
-        );
+        let again = export(&g, &back);
         let reparsed = parse(&again, "y.ics", parse_tz("UTC").unwrap()).unwrap();
         let uids2: Vec<&str> = reparsed.events.iter().map(|e| e.uid.as_str()).collect();
         assert_eq!(uids, uids2);
@@ -574,14 +572,7 @@ mod tests {
     fn uids_are_stable_when_a_run_moves() {
         let (g, mut day) = berlin_day();
         let uid_of = |day: &DayPlan| {
-            let text = plan_calendar(
-                &[PlanDay {
-                    grid: &g,
-                    planned: day.per_block(&g, None),
-                    revision: 1,
-                }],
-                now(),
-            );
+            let text = export(&g, day);
             parse(&text, "x", Tz::UTC).unwrap().events[1].uid.clone()
         };
         let before = uid_of(&day);
