@@ -176,7 +176,8 @@ pub enum Command {
         #[arg(long)]
         actual: bool,
     },
-    /// Import an .ics file (its events become fixed blocks) or a JSON backup.
+    /// Import an .ics file (its events become fixed blocks; blocks before a day's re-plan keep
+    /// what was planned) or a JSON backup.
     Import {
         file: PathBuf,
         /// .ics: let events overwrite planned blocks. Backup: replace the whole database.
@@ -1069,18 +1070,18 @@ fn import(ctx: &mut Ctx, file: &Path, replace: bool) -> anyhow::Result<()> {
     let import = ical::Import::new(parsed, ctx.tz, ctx.span);
     let conflict = conflict(replace);
     let now = ctx.now;
-    let touched = ctx.store.write(|t| import.write(t, conflict, now))?;
-    let dates: Vec<String> = touched.iter().map(|d| d.to_string()).collect();
+    let written = ctx.store.write(|t| import.write(t, conflict, now))?;
+    let dates: Vec<String> = written.dates.iter().map(|d| d.to_string()).collect();
     ctx.say(format!(
         "imported {} events from {shown} as fixed blocks ({})",
-        import.placements.len(),
+        written.imported,
         if dates.is_empty() {
             "no days changed".to_owned()
         } else {
             dates.join(", ")
         }
     ));
-    for n in import.notes {
+    for n in import.notes.iter().chain(&written.notes) {
         ctx.say(format!("note: {n}"));
     }
     Ok(())

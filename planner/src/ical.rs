@@ -6,7 +6,8 @@
 //! updates the events instead of adding copies. Actual time exports as its own calendar.
 //!
 //! Import: events become fixed blocks; events are rounded outward to whole blocks, and
-//! re-importing an event (by UID) moves its blocks to where it is now.
+//! re-importing an event (by UID) moves its blocks to where it is now. Blocks before a day's
+//! re-plan are history: an import leaves them as they were planned.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -388,6 +389,28 @@ pub struct Import {
     pub placements: Vec<Placement>,
     /// What was skipped or cut, and why.
     pub notes: Vec<String>,
+    /// The zone and waking span the events were laid out in.
+    tz: Tz,
+    span: DaySpan,
+}
+
+/// What writing an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The dates whose plan changed.
+    pub dates: Vec<NaiveDate>,
+    /// Events with blocks placed (all of them, or their part after a re-plan).
+    pub imported: usize,
+    /// One line per day with events before a re-plan, which were left as planned.
+    pub notes: Vec<String>,
+}
+
+/// An event (or its start) that fell before its day's re-plan, and was not imported there.
+struct LeftAlone<'a> {
+    placement: &'a Placement,
+    before: Range<usize>,
+    /// The rest of the event, after the re-plan, was imported.
+    rest_imported: bool,
 }
 
 impl Import {
@@ -439,35 +462,92 @@ impl Import {
             uids: parsed.events.into_iter().map(|e| e.uid).collect(),
             placements,
             notes,
+            tz,
+            span,
         }
     }
 
     /// Writes the events as fixed blocks, after removing the blocks earlier imports of the
-    /// same events left. Returns the dates whose plan was written.
-    pub fn write(
-        &self,
-        txn: &Txn<'_>,
-        conflict: Conflict,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<NaiveDate>> {
-        let mut days: BTreeMap<NaiveDate, DayPlan> = BTreeMap::new();
+    /// same events left. A day's blocks before its re-plan are history: they keep what was
+    /// planned, so events (or the parts of events) there are left out, and earlier blocks of
+    /// these events there stay.
+    pub fn write(&self, txn: &Txn<'_>, conflict: Conflict, now: DateTime<Utc>) -> Result<Written> {
+        let mut days: BTreeMap<NaiveDate, (DayPlan, DayPlan)> = BTreeMap::new();
         for d in txn.dates_with_uids(&self.uids)? {
-            let mut day = txn.day_plan(d)?;
-            day.remove_fixed(&self.uids, now);
-            days.insert(d, day);
+            let stored = txn.day_plan(d)?;
+            let mut day = stored.clone();
+            day.remove_fixed(&Grid::new(d, self.tz, self.span), &self.uids, now);
+            days.insert(d, (stored, day));
         }
+        let mut written = Written::default();
+        let mut left: BTreeMap<NaiveDate, Vec<LeftAlone>> = BTreeMap::new();
         for p in &self.placements {
-            let day = match days.entry(p.grid.date) {
+            let (_, day) = match days.entry(p.grid.date) {
                 Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) => v.insert(txn.day_plan(p.grid.date)?),
+                Entry::Vacant(v) => {
+                    let stored = txn.day_plan(p.grid.date)?;
+                    v.insert((stored.clone(), stored))
+                }
             };
-            day.place_fixed(&p.grid, p.blocks.clone(), &p.cell, conflict, now)?;
+            let (before, after) = day.split_at_revision(&p.grid, p.blocks.clone());
+            if !before.is_empty() {
+                left.entry(p.grid.date).or_default().push(LeftAlone {
+                    placement: p,
+                    before,
+                    rest_imported: !after.is_empty(),
+                });
+            }
+            if !after.is_empty() {
+                day.place_fixed(&p.grid, after, &p.cell, conflict, now)?;
+                written.imported += 1;
+            }
         }
-        for day in days.values() {
-            txn.save_day_plan(day)?;
+        for (date, (stored, day)) in &days {
+            if day != stored {
+                txn.save_day_plan(day)?;
+                written.dates.push(*date);
+            }
         }
-        Ok(days.into_keys().collect())
+        for (date, events) in left {
+            let (_, day) = &days[&date];
+            written.notes.push(left_alone_note(day, &events));
+        }
+        Ok(written)
     }
+}
+
+/// `2026-03-05: 2 events before the re-plan at 14:00 left as they were planned: ...`
+fn left_alone_note(day: &DayPlan, events: &[LeftAlone]) -> String {
+    let from = day
+        .current()
+        .and_then(|r| r.from)
+        .map(|w| w.to_string())
+        .unwrap_or_default();
+    let what: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let p = e.placement;
+            let rest = if e.rest_imported {
+                " (the rest was imported)"
+            } else {
+                ""
+            };
+            format!(
+                "`{}` {}{rest}",
+                p.cell.label,
+                p.grid.describe(e.before.clone())
+            )
+        })
+        .collect();
+    let (n, were) = match events.len() {
+        1 => ("1 event".to_owned(), "it was"),
+        n => (format!("{n} events"), "they were"),
+    };
+    format!(
+        "{}: {n} before the re-plan at {from} left as {were} planned: {}",
+        day.date,
+        what.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -687,6 +767,107 @@ mod tests {
                 "skipped `night` at 2026-03-06 03:00: outside the waking span 09:00-25:00",
             ]
         );
+    }
+
+    fn event(uid: &str, summary: &str, start: &str, end: &str) -> ImportedEvent {
+        ImportedEvent {
+            uid: uid.into(),
+            summary: summary.into(),
+            category: None,
+            color: None,
+            start: format!("2026-03-05T{start}:00Z").parse().unwrap(),
+            end: format!("2026-03-05T{end}:00Z").parse().unwrap(),
+        }
+    }
+
+    fn import(events: Vec<ImportedEvent>) -> Import {
+        let parsed = Parsed {
+            events,
+            warnings: Vec::new(),
+        };
+        Import::new(parsed, Tz::UTC, DaySpan::default())
+    }
+
+    fn planned(day: &DayPlan, g: &Grid) -> String {
+        day.runs(g, None)
+            .into_iter()
+            .map(|(r, c)| format!("{} {}", g.describe(r), c.label))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    #[test]
+    fn an_import_leaves_the_blocks_before_a_replan_as_planned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::Store::open(&dir.path().join("p.db")).unwrap();
+        let g = Grid::new("2026-03-05".parse().unwrap(), Tz::UTC, DaySpan::default());
+        let t = |s: &str| {
+            format!("2026-03-05T{s}:00Z")
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        };
+
+        // The morning: a standup from the calendar and deep work, then a re-plan at 14:05.
+        let first = import(vec![event("sync", "standup", "09:00", "09:30")]);
+        store
+            .write(|x| first.write(x, Conflict::Refuse, t("07:00")))
+            .unwrap();
+        let mut day = store.read().day_plan(g.date).unwrap();
+        let deep = g
+            .range("10:00-12:00".parse().unwrap(), Rounding::Strict)
+            .unwrap();
+        day.assign(
+            &g,
+            deep,
+            &Cell::new("deep work").unwrap(),
+            Conflict::Refuse,
+            t("07:00"),
+        )
+        .unwrap();
+        day.replan(&g, g.index_at(t("14:05")).unwrap(), false, t("14:05"))
+            .unwrap();
+        store.write(|x| x.save_day_plan(&day)).unwrap();
+
+        // The calendar now has lunch over the deep work, a review across the re-plan, and
+        // the standup moved to the afternoon. Even --replace leaves the morning alone.
+        let now = t("14:10");
+        let calendar = import(vec![
+            event("lunch", "lunch", "10:00", "10:30"),
+            event("review", "review", "13:30", "14:30"),
+            event("sync", "standup", "15:00", "15:30"),
+        ]);
+        let written = store
+            .write(|x| calendar.write(x, Conflict::Replace, now))
+            .unwrap();
+        let left = "2026-03-05: 2 events before the re-plan at 14:00 left as they were planned: \
+                    `lunch` 10:00-10:30, `review` 13:30-14:00 (the rest was imported)";
+        assert_eq!(
+            written,
+            Written {
+                dates: vec![g.date],
+                imported: 2,
+                notes: vec![left.to_owned()],
+            }
+        );
+        let after = "09:00-09:30 standup, 10:00-12:00 deep work, 14:00-14:30 review, \
+                     15:00-15:30 standup";
+        let day = store.read().day_plan(g.date).unwrap();
+        assert_eq!(planned(&day, &g), after);
+        assert_eq!(day.revisions.len(), 2);
+
+        // Importing again changes nothing, before the re-plan or after it.
+        let again = store
+            .write(|x| calendar.write(x, Conflict::Refuse, now))
+            .unwrap();
+        assert_eq!(
+            again,
+            Written {
+                dates: vec![],
+                imported: 2,
+                notes: vec![left.to_owned()],
+            }
+        );
+        assert_eq!(store.read().day_plan(g.date).unwrap(), day);
     }
 
     #[test]

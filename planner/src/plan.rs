@@ -261,6 +261,17 @@ impl DayPlan {
         }
     }
 
+    /// Splits `range` at the current revision's start: the blocks before it, which keep the
+    /// plan they had, and the blocks that may change. Either part may be empty.
+    pub fn split_at_revision(
+        &self,
+        grid: &Grid,
+        range: Range<usize>,
+    ) -> (Range<usize>, Range<usize>) {
+        let at = self.first_editable(grid).clamp(range.start, range.end);
+        (range.start..at, at..range.end)
+    }
+
     fn check_editable(&self, grid: &Grid, range: &Range<usize>) -> Result<()> {
         let first = self.first_editable(grid);
         if range.start < first {
@@ -410,7 +421,9 @@ impl DayPlan {
     }
 
     /// Places a calendar event's blocks (see [`Cell::fixed`]). Blocks held by the same event
-    /// are updated; anything else in the way is refused unless `conflict` is `Replace`.
+    /// are updated; anything else in the way is refused unless `conflict` is `Replace`. Blocks
+    /// before a re-plan are refused as [`DayPlan::assign`] refuses them; an import places only
+    /// the part [`DayPlan::split_at_revision`] says may change.
     pub fn place_fixed(
         &mut self,
         grid: &Grid,
@@ -419,6 +432,7 @@ impl DayPlan {
         conflict: Conflict,
         now: DateTime<Utc>,
     ) -> Result<usize> {
+        self.check_editable(grid, &range)?;
         self.put(
             grid,
             range,
@@ -429,21 +443,33 @@ impl DayPlan {
         )
     }
 
-    /// Removes every block that came from one of these calendar events, so a re-import can
-    /// put the events where they are now.
-    pub fn remove_fixed(&mut self, uids: &[String], now: DateTime<Utc>) -> usize {
-        let holds = self
+    /// Removes the blocks that came from one of these calendar events, so a re-import can put
+    /// the events where they are now. Blocks before a re-plan stay: they are what was planned
+    /// then. Returns the number of blocks removed.
+    pub fn remove_fixed(&mut self, grid: &Grid, uids: &[String], now: DateTime<Utc>) -> usize {
+        let from_these = |c: &Cell| c.fixed_uid.as_ref().is_some_and(|u| uids.contains(u));
+        let first = self.first_editable(grid);
+        let from = self.current().and_then(|r| r.from);
+        // A cell that is not a block of `grid` (planned under another waking span) is placed
+        // by its clock time.
+        let editable = |w: WallTime| match grid.index_of(w) {
+            Some(i) => i >= first,
+            None => from.is_none_or(|from| w >= from),
+        };
+        let gone: Vec<WallTime> = self
             .cells()
-            .values()
-            .any(|c| c.fixed_uid.as_ref().is_some_and(|u| uids.contains(u)));
-        if !holds {
+            .iter()
+            .filter(|(w, c)| from_these(c) && editable(**w))
+            .map(|(w, _)| *w)
+            .collect();
+        if gone.is_empty() {
             return 0;
         }
         let rev = self.editable(now);
-        let before = rev.cells.len();
-        rev.cells
-            .retain(|_, c| !c.fixed_uid.as_ref().is_some_and(|u| uids.contains(u)));
-        before - rev.cells.len()
+        for w in &gone {
+            rev.cells.remove(w);
+        }
+        gone.len()
     }
 
     /// Runs of consecutive blocks holding the same cell, in grid order.
@@ -636,7 +662,7 @@ mod tests {
             at("07:00"),
         )
         .unwrap();
-        assert_eq!(p.remove_fixed(&["ev-1".to_owned()], at("07:00")), 3);
+        assert_eq!(p.remove_fixed(&g, &["ev-1".to_owned()], at("07:00")), 3);
         p.place_fixed(
             &g,
             r(&g, "10:00-10:20"),
@@ -646,6 +672,66 @@ mod tests {
         )
         .unwrap();
         assert_eq!(labels(&p, &g, None), "10:00-10:20 standup");
+    }
+
+    #[test]
+    fn calendar_blocks_before_a_replan_stay_as_planned() {
+        let g = grid();
+        let mut p = DayPlan::new(g.date);
+        let standup = Cell::new("standup").unwrap().fixed("ev-1");
+        let review = Cell::new("review").unwrap().fixed("ev-2");
+        for (range, cell) in [("09:00-09:30", &standup), ("13:30-15:00", &review)] {
+            p.place_fixed(&g, r(&g, range), cell, Conflict::Refuse, at("07:00"))
+                .unwrap();
+        }
+        let wide = Grid::new(g.date, g.tz, DaySpan::parse("06:00", "01:00").unwrap());
+        let early = Cell::new("early").unwrap().fixed("ev-3");
+        p.place_fixed(
+            &wide,
+            r(&wide, "06:00-06:10"),
+            &early,
+            Conflict::Refuse,
+            at("05:00"),
+        )
+        .unwrap();
+        let now = at("14:05");
+        p.replan(&g, g.index_at(now).unwrap(), false, now).unwrap();
+
+        // The calendar's part before 14:00 is history; only the rest may change.
+        let (before, after) = p.split_at_revision(&g, r(&g, "13:30-15:00"));
+        assert_eq!(
+            (g.describe(before), g.describe(after)),
+            ("13:30-14:00".into(), "14:00-15:00".into())
+        );
+        let (before, after) = p.split_at_revision(&g, r(&g, "09:00-09:30"));
+        assert_eq!((before, after.is_empty()), (r(&g, "09:00-09:30"), true));
+        let e = p
+            .place_fixed(&g, r(&g, "09:00-09:30"), &review, Conflict::Replace, now)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("09:00-09:30 on 2026-03-05 is before 14:00"),
+            "{e}"
+        );
+
+        // Blocks placed under a wider waking span, outside this grid, go by their clock time.
+        let late = Cell::new("late").unwrap().fixed("ev-4");
+        p.place_fixed(&wide, r(&wide, "00:20-00:40"), &late, Conflict::Refuse, now)
+            .unwrap();
+
+        // A re-import removes the events' blocks from 14:00 on, and no earlier.
+        let uids = ["ev-1", "ev-2", "ev-3", "ev-4"].map(str::to_owned);
+        assert_eq!(p.remove_fixed(&g, &uids, now), 6 + 2);
+        assert_eq!(
+            labels(&p, &g, None),
+            "09:00-09:30 standup, 13:30-14:00 review"
+        );
+        assert_eq!(p.off_grid(&g), 1, "06:00 `early` stays");
+        assert_eq!(p.remove_fixed(&g, &uids, now), 0);
+        assert_eq!(
+            labels(&p, &g, p.revision(1).ok()),
+            "09:00-09:30 standup, 13:30-15:00 review"
+        );
     }
 
     #[test]

@@ -514,6 +514,103 @@ fn ical_round_trip_through_files() {
 }
 
 #[test]
+fn a_calendar_import_after_a_replan_leaves_the_earlier_blocks_as_planned() {
+    let mut b = Blocks::new("UTC", "2026-03-05T07:30:00Z");
+    let calendar = |name: &str, events: &[(&str, &str, &str, &str)]| {
+        let mut text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n".to_owned();
+        for (uid, summary, start, end) in events {
+            text.push_str(&format!(
+                "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260301T000000Z\r\n\
+                 DTSTART:20260305T{start}00Z\r\nDTEND:20260305T{end}00Z\r\n\
+                 SUMMARY:{summary}\r\nEND:VEVENT\r\n"
+            ));
+        }
+        text.push_str("END:VCALENDAR\r\n");
+        let path = b.dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let morning = calendar(
+        "morning.ics",
+        &[("sync@example.com", "standup", "0900", "0930")],
+    );
+    // The standup moved to the afternoon, lunch landed on the deep work, and a review came.
+    let ics = &calendar(
+        "work.ics",
+        &[
+            ("sync@example.com", "standup", "1630", "1700"),
+            ("lunch@example.com", "lunch", "1000", "1030"),
+            ("review@example.com", "review", "1500", "1600"),
+        ],
+    );
+    b.ok(&["import", &morning]);
+    b.ok(&["plan", "10:00-12:00", "deep work"]);
+    b.now = "2026-03-05T14:05:00Z".into();
+    b.ok(&["replan"]);
+    b.ok(&["plan", "15:00-15:30", "email"]);
+    let left = "note: 2026-03-05: 1 event before the re-plan at 14:00 left as it was planned: \
+                `lunch` 10:00-10:30\n";
+
+    // After the re-plan, conflicts are refused as ever, and the suggested command works.
+    let err = b.fails(&["import", ics], 4);
+    assert!(
+        err.contains(
+            "15:00-16:00 overlaps the planned `email` at 15:00-15:30 on 2026-03-05; clear it \
+             first (`blocks clear 15:00-15:30 --date 2026-03-05`)"
+        ),
+        "{err}"
+    );
+    b.ok(&["clear", "15:00-15:30", "--date", "2026-03-05"]);
+    let out = b.ok(&["import", ics]);
+    assert_eq!(
+        out,
+        format!("imported 2 events from {ics} as fixed blocks (2026-03-05)\n{left}")
+    );
+
+    let planned = |v: &Value, local: &str| {
+        let block = v["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|blk| blk["local"] == local)
+            .unwrap_or_else(|| panic!("no block {local}"));
+        (
+            block["planned"]["label"].as_str().unwrap_or("").to_owned(),
+            block["planned"]["fixed_uid"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let day = b.json(&["show", "--json"]);
+    assert_eq!(planned(&day, "10:00"), ("deep work".into(), "".into()));
+    // The standup keeps its morning blocks, planned before the re-plan, and gets the new ones.
+    assert_eq!(
+        planned(&day, "09:20"),
+        ("standup".into(), "sync@example.com".into())
+    );
+    assert_eq!(
+        planned(&day, "16:50"),
+        ("standup".into(), "sync@example.com".into())
+    );
+    assert_eq!(
+        planned(&day, "15:50"),
+        ("review".into(), "review@example.com".into())
+    );
+    assert_eq!(day["revisions"].as_array().unwrap().len(), 2);
+
+    // Importing again, even with --replace, changes nothing before the re-plan or after it.
+    for args in [&["import", ics][..], &["import", ics, "--replace"]] {
+        let out = b.ok(args);
+        assert_eq!(
+            out,
+            format!("imported 2 events from {ics} as fixed blocks (no days changed)\n{left}")
+        );
+        assert_eq!(b.json(&["show", "--json"]), day);
+    }
+}
+
+#[test]
 fn backup_round_trip_and_newer_files_are_refused() {
     let b = Blocks::new("UTC", "2026-03-05T08:00:00Z");
     b.ok(&["plan", "09:00-10:00", "a", "--category", "c"]);
