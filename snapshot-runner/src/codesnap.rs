@@ -325,35 +325,63 @@ fn blob_path(store: &Store, sha256: &str, exec: bool) -> PathBuf {
     store.code_dir().join("blobs").join(&sha256[..2]).join(name)
 }
 
-/// Copies `src` into the blob store while hashing it, so the blob is exactly the bytes hashed
-/// even if the file is being edited meanwhile. Returns the hash.
+/// Files up to this size are read whole and hashed before anything is written, so one whose
+/// content is stored already (its stat data changed, or the stat cache is gone) costs no write.
+/// Larger ones are copied to a temporary file as they are hashed.
+const READ_WHOLE: u64 = 1 << 20;
+
+/// Stores `src` in the blob store and returns its hash. The blob is exactly the bytes hashed,
+/// even if the file is being edited meanwhile.
 fn store_blob(store: &Store, src: &Path, exec: bool) -> Result<String> {
     let mut input = fs::File::open(src).ctx("reading", src)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())
-        .ctx("creating a temporary file", &store.tmp_dir())?;
+    let mut head = Vec::new();
+    (&mut input)
+        .take(READ_WHOLE + 1)
+        .read_to_end(&mut head)
+        .ctx("reading", src)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = input.read(&mut buf).ctx("reading", src)?;
-        if n == 0 {
-            break;
+    h.update(&head);
+    let mut copied = None;
+    if head.len() as u64 > READ_WHOLE {
+        let mut tmp = temp_blob(store, &head)?;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = input.read(&mut buf).ctx("reading", src)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .ctx("storing a code blob", tmp.path())?;
         }
-        h.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .ctx("storing a code blob", tmp.path())?;
+        copied = Some(tmp);
     }
     let sha256 = hex(&h.finalize());
     let dest = blob_path(store, &sha256, exec);
-    if !dest.exists() {
-        let dir = dest.parent().expect("blob has a parent");
-        fs::create_dir_all(dir).ctx("creating the blob store", dir)?;
-        let mode = if exec { 0o555 } else { 0o444 };
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
-            .ctx("storing a code blob", tmp.path())?;
-        tmp.persist(&dest)
-            .map_err(|e| Error::io("storing a code blob", &dest, e.error))?;
+    if dest.exists() {
+        return Ok(sha256);
     }
+    let tmp = match copied {
+        Some(tmp) => tmp,
+        None => temp_blob(store, &head)?,
+    };
+    let dir = dest.parent().expect("blob has a parent");
+    fs::create_dir_all(dir).ctx("creating the blob store", dir)?;
+    let mode = if exec { 0o555 } else { 0o444 };
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+        .ctx("storing a code blob", tmp.path())?;
+    tmp.persist(&dest)
+        .map_err(|e| Error::io("storing a code blob", &dest, e.error))?;
     Ok(sha256)
+}
+
+/// A temporary file in the store holding `bytes`, to be renamed into the blob store.
+fn temp_blob(store: &Store, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())
+        .ctx("creating a temporary file", &store.tmp_dir())?;
+    tmp.write_all(bytes)
+        .ctx("storing a code blob", tmp.path())?;
+    Ok(tmp)
 }
 
 /// Whether a link at `rel` (relative to the workspace) to `target` resolves inside it, judged
@@ -715,6 +743,35 @@ mod tests {
         let d: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
         assert_eq!(d, ["+new.txt", "-run.sh", "src/main.c"]);
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn small_and_large_files_are_stored_as_they_are() {
+        let (dir, store) = workspace();
+        let ws = dir.path().join("ws");
+        let sizes = [READ_WHOLE as usize, READ_WHOLE as usize + 1, 3 << 20];
+        for (i, size) in sizes.iter().enumerate() {
+            let bytes: Vec<u8> = (0..*size).map(|b| (b * 7 + i) as u8).collect();
+            fs::write(ws.join(format!("f{i}")), bytes).unwrap();
+        }
+        let tree = snapshot(&store, &ws, &Selection::default()).unwrap();
+        for i in 0..sizes.len() {
+            let Entry::File { sha256, exec, .. } = &tree.entries[&format!("f{i}")] else {
+                panic!("f{i} is a file");
+            };
+            let blob = blob_path(&store, sha256, *exec);
+            assert_eq!(
+                fs::read(&blob).unwrap(),
+                fs::read(ws.join(format!("f{i}"))).unwrap()
+            );
+            assert_eq!(&crate::store::sha256_file(&blob).unwrap(), sha256);
+        }
+        // Without its stat cache, the same content hashes to the same blobs again.
+        fs::remove_dir_all(store.code_dir().join("index")).unwrap();
+        assert_eq!(
+            snapshot(&store, &ws, &Selection::default()).unwrap().hash,
+            tree.hash
+        );
     }
 
     #[test]
