@@ -288,6 +288,25 @@ fn a_background_process_holding_the_output_open_does_not_hang_the_iteration() {
 }
 
 #[test]
+fn orphans_the_command_leaves_are_reaped() {
+    let t = TestStore::with_default_image();
+    let ws = t.workspace(&[("x", "", false)]);
+    // Each `sh -c` exits at once and leaves its `sleep` to the agent (PID 1), which must reap
+    // it when it ends, or it stays a zombie for as long as the VM runs.
+    let cmd = r#"for i in 1 2 3 4 5; do sh -c 'sleep 0.2 &'; done; sleep 2
+        zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == "Z"' | wc -l)
+        echo "zombies: $zombies"; [ "$zombies" -eq 0 ]"#;
+    let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1"], cmd));
+    let results = t.results();
+    let it = results
+        .iteration(&results.batch("last").unwrap().id, 1)
+        .unwrap();
+    let output = String::from_utf8_lossy(&it.output).into_owned();
+    assert!(output.contains("zombies: 0"), "{output}");
+    out.expect_code(0);
+}
+
+#[test]
 fn fail_fast_stops_at_the_first_failure() {
     let t = TestStore::with_default_image();
     let ws = t.workspace(&[("x", "", false)]);

@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -209,7 +209,7 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
             let _ = done.send(result);
         });
     }
-    let status = child.wait()?;
+    let status = wait_reaping(child.id())?;
     // A background process the command started may hold its output open for ever; the command
     // has ended, so give the pipes a moment to drain and then report.
     let drain_until = Instant::now() + Duration::from_secs(2);
@@ -225,6 +225,27 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
         signal: status.signal(),
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Waits for the command's own process `pid` and returns how it ended. As PID 1 the agent also
+/// inherits every process the command orphans (a daemon's child, a pipeline's stragglers); each
+/// one that ends meanwhile is reaped here, or it would stay a zombie for as long as the VM runs.
+/// Nothing else in the agent waits for a child, so no other wait can take the command's status.
+fn wait_reaping(pid: u32) -> io::Result<ExitStatus> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid pointer to write the status to.
+        let got = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if got == pid as libc::pid_t {
+            return Ok(ExitStatus::from_raw(status));
+        }
+        if got < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
 }
 
 fn wall_clock_ms() -> i64 {
