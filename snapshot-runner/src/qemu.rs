@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::Image;
+use crate::tools;
 
 pub const QEMU: &str = "qemu-system-x86_64";
 
@@ -239,16 +240,7 @@ impl Vm {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::ToolMissing {
-                    tool: QEMU.into(),
-                    package: "qemu-system-x86".into(),
-                }
-            } else {
-                Error::io("starting QEMU", QEMU, e)
-            }
-        })?;
+        let child = cmd.spawn().map_err(|e| tools::start_failed(QEMU, e))?;
         let (tx, events) = mpsc::channel();
         let mut vm = Vm {
             child,
@@ -549,29 +541,18 @@ fn qmp_handshake(
 
 /// QEMU's version as (major, minor, micro), asked once per process.
 pub fn version() -> Result<(u32, u32, u32)> {
-    static VERSION: std::sync::OnceLock<std::result::Result<(u32, u32, u32), String>> =
-        std::sync::OnceLock::new();
-    VERSION
-        .get_or_init(|| {
-            let out = Command::new(QEMU)
-                .arg("--version")
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| e.to_string())?;
-            parse_version(&String::from_utf8_lossy(&out.stdout))
-                .ok_or_else(|| "cannot read `qemu-system-x86_64 --version`".to_string())
-        })
-        .clone()
-        .map_err(|e| {
-            if e.contains("No such file") {
-                Error::ToolMissing {
-                    tool: QEMU.into(),
-                    package: "qemu-system-x86".into(),
-                }
-            } else {
-                Error::Qemu(e)
-            }
-        })
+    static VERSION: std::sync::OnceLock<(u32, u32, u32)> = std::sync::OnceLock::new();
+    if let Some(v) = VERSION.get() {
+        return Ok(*v);
+    }
+    let out = Command::new(QEMU)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| tools::start_failed(QEMU, e))?;
+    let v = parse_version(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| Error::Qemu(format!("cannot read `{QEMU} --version`")))?;
+    Ok(*VERSION.get_or_init(|| v))
 }
 
 /// `QEMU emulator version 7.2.22 (Debian ...)` -> (7, 2, 22).

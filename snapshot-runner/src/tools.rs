@@ -57,16 +57,19 @@ where
 }
 
 fn output_of(cmd: &mut Command, tool: &str) -> Result<Output> {
-    cmd.output().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::ToolMissing {
-                tool: tool.to_string(),
-                package: package_of(tool).to_string(),
-            }
-        } else {
-            Error::io(format!("starting {tool}"), tool, e)
+    cmd.output().map_err(|e| start_failed(tool, e))
+}
+
+/// The error for `tool` that could not be started: a missing tool says how to install it.
+pub(crate) fn start_failed(tool: &str, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::ToolMissing {
+            tool: tool.to_string(),
+            package: package_of(tool).to_string(),
         }
-    })
+    } else {
+        Error::io(format!("starting {tool}"), tool, e)
+    }
 }
 
 /// Like [`run`] for a long-running tool (debootstrap) that must not be left half-done: it runs
@@ -94,16 +97,7 @@ pub fn run_cancellable(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::ToolMissing {
-                tool: tool.to_string(),
-                package: package_of(tool).to_string(),
-            }
-        } else {
-            Error::io(format!("starting {tool}"), tool, e)
-        }
-    })?;
+    let mut child = cmd.spawn().map_err(|e| start_failed(tool, e))?;
     let pgid = child.id() as libc::pid_t;
     loop {
         if let Some(status) = child
@@ -152,5 +146,25 @@ pub fn run_shell(command: &str, dir: &Path) -> Result<()> {
         Err(Error::Usage(format!(
             "the build step `{command}` failed ({status}); fix the build, or run without --build"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_says_how_to_install_it() {
+        let e = run("snaprun-no-such-tool", ["x"], None).unwrap_err();
+        assert!(matches!(e, Error::ToolMissing { .. }), "{e:?}");
+        let e = start_failed(
+            crate::qemu::QEMU,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert_eq!(
+            e.to_string(),
+            "`qemu-system-x86_64` is not installed; run `scripts/setup` or `apt-get install \
+             qemu-system-x86`"
+        );
     }
 }
