@@ -223,23 +223,9 @@ impl Vm {
         if let Some(f) = state_file {
             cmd.stdin(f);
         }
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                // Out of the terminal's process group, so Ctrl-C reaches snaprun (which stops
-                // the VMs itself) rather than killing QEMU under it. A shell keeps the terminal.
-                if !interactive {
-                    libc::setpgid(0, 0);
-                }
-                Ok(())
-            });
-        }
+        // Out of the terminal's process group, so Ctrl-C reaches snaprun (which stops the VMs
+        // itself) rather than killing QEMU under it. A shell keeps the terminal.
+        dies_with_snaprun(&mut cmd, !interactive);
         let child = cmd.spawn().map_err(|e| tools::start_failed(QEMU, e))?;
         let (tx, events) = mpsc::channel();
         let mut vm = Vm {
@@ -481,6 +467,26 @@ impl Drop for Vm {
     }
 }
 
+/// Makes the QEMU that `cmd` starts get SIGKILL when the thread that starts it ends, however
+/// snaprun ends (PR_SET_PDEATHSIG); with `own_group`, also in a process group of its own.
+fn dies_with_snaprun(cmd: &mut Command, own_group: bool) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            if own_group {
+                libc::setpgid(0, 0);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Completes the QMP greeting and capabilities negotiation on `stream`, then forwards events to
 /// `tx` and command replies to the returned receiver from a reader thread. Returns the stream
 /// for writing commands.
@@ -706,7 +712,10 @@ pub fn probe_kvm(timeout: Duration) -> std::io::Result<bool> {
     // mov al, 0x2a; out 0xf4, al; hlt; jmp $-1
     image[0xfff0..0xfff8].copy_from_slice(&[0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0xf4]);
     fs::write(&bios, image)?;
-    let mut child = Command::new(QEMU)
+    let mut cmd = Command::new(QEMU);
+    // A probe that hangs (as nested KVM can) must not outlive a snaprun killed meanwhile.
+    dies_with_snaprun(&mut cmd, false);
+    let mut child = cmd
         .args([
             "-nodefaults",
             "-no-user-config",
@@ -826,6 +835,16 @@ mod tests {
         assert_eq!(incoming_uri(p, (7, 2, 22)), "fd:0");
         assert_eq!(outgoing_uri(p, (8, 2, 0)), "file:/s/it's.state");
         assert_eq!(incoming_uri(p, (9, 0, 1)), "file:/s/it's.state");
+    }
+
+    #[test]
+    fn the_kvm_probe_answers_within_its_timeout() {
+        if !tools::exists(QEMU) {
+            return;
+        }
+        let started = Instant::now();
+        probe_kvm(Duration::from_secs(3)).expect("the probe starts");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
