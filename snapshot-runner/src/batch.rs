@@ -354,9 +354,6 @@ pub fn run(
                             infra_streak = 0;
                         }
                     }
-                    if opts.fail_fast && it.status.is_test_failure() {
-                        cancel.store(true, Ordering::SeqCst);
-                    }
                     if !any_outcome && infra_streak >= ABORT_AFTER_INFRA_ERRORS && aborted.is_none()
                     {
                         aborted = Some(
@@ -651,7 +648,11 @@ fn drive(
                 return Ok(());
             }
             Boot::TimedOut => {
-                boot_timed_out(ctx, vm, it, &files.console);
+                let not_ready = format!(
+                    "the guest agent was not ready {}s after boot started",
+                    ctx.boot_timeout.as_secs()
+                );
+                boot_timed_out(&mut vm, it, &files.console, not_ready);
                 return Ok(());
             }
             Boot::WrongVersion(v) => {
@@ -820,19 +821,16 @@ pub(crate) fn await_ready(
 }
 
 /// The guest did not become ready in time: a panic while booting is `crashed`, anything else
-/// an infrastructure error.
-fn boot_timed_out(ctx: &IterationContext, mut vm: Vm, it: &mut Iteration, console: &Path) {
+/// an infrastructure error that `not_ready` describes.
+fn boot_timed_out(vm: &mut Vm, it: &mut Iteration, console: &Path, not_ready: String) {
     let crashed = vm.guest_panicked() || qemu::console_shows_panic(console);
-    vm.stop();
+    vm.quit();
     if crashed {
         it.status = Status::Crashed;
         it.detail = Some("the guest kernel panicked while booting".into());
     } else {
         it.status = Status::InfraError;
-        it.detail = Some(format!(
-            "the guest agent was not ready {}s after boot started",
-            ctx.boot_timeout.as_secs()
-        ));
+        it.detail = Some(not_ready);
     }
 }
 
@@ -849,7 +847,6 @@ fn drive_qga(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<()> {
     let deadline = boot_started + ctx.boot_timeout;
-    let stop = |vm: &mut Vm| vm.quit();
     let ready = {
         let mut agent = qga::Client::new(vm.agent());
         agent.wait_ready(deadline, cancelled)
@@ -859,26 +856,19 @@ fn drive_qga(
         Ok(false) => {
             if cancelled() {
                 it.status = Status::Interrupted;
-                stop(vm);
+                vm.quit();
                 return Ok(());
             }
             if vm.exited().is_some() {
                 vm_gone(vm, it, &files.console, "before qemu-guest-agent was ready");
                 return Ok(());
             }
-            let crashed = vm.guest_panicked() || qemu::console_shows_panic(&files.console);
-            stop(vm);
-            if crashed {
-                it.status = Status::Crashed;
-                it.detail = Some("the guest kernel panicked while booting".into());
-            } else {
-                it.status = Status::InfraError;
-                it.detail = Some(format!(
-                    "qemu-guest-agent did not answer {}s after boot started (is it installed \
-                     and enabled in the image?)",
-                    ctx.boot_timeout.as_secs()
-                ));
-            }
+            let not_ready = format!(
+                "qemu-guest-agent did not answer {}s after boot started (is it installed and \
+                 enabled in the image?)",
+                ctx.boot_timeout.as_secs()
+            );
+            boot_timed_out(vm, it, &files.console, not_ready);
             return Ok(());
         }
         Err(_) => {
@@ -900,7 +890,7 @@ fn drive_qga(
         match mount {
             Ok(Some(st)) if st.exitcode == Some(0) => {}
             Ok(Some(st)) => {
-                stop(vm);
+                vm.quit();
                 it.status = Status::InfraError;
                 it.detail = Some(format!(
                     "could not mount the code snapshot in the guest: {}",
@@ -915,7 +905,7 @@ fn drive_qga(
                     it.detail = Some("mounting the code snapshot in the guest hung".into());
                     Status::InfraError
                 };
-                stop(vm);
+                vm.quit();
                 return Ok(());
             }
             Err(_) => {
@@ -964,11 +954,11 @@ fn drive_qga(
                 Instant::now() + Duration::from_secs(10),
                 cancelled,
             );
-            stop(vm);
+            vm.quit();
         }
         Ok(None) if cancelled() => {
             it.status = Status::Interrupted;
-            stop(vm);
+            vm.quit();
         }
         Ok(None) if vm.exited().is_some() || vm.guest_panicked() => {
             vm_gone(vm, it, &files.console, "while the command ran");
@@ -979,7 +969,7 @@ fn drive_qga(
                 "still running after {}",
                 humantime::format_duration(ctx.timeout.unwrap_or_default())
             ));
-            stop(vm);
+            vm.quit();
         }
         Err(_) => vm_gone(vm, it, &files.console, "while the command ran"),
     }
