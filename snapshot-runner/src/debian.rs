@@ -234,39 +234,7 @@ fn build_in(
     fs::copy(&kernel, &kernel_copy).ctx("copying the kernel", &kernel)?;
     fs::copy(&initrd, &initrd_copy).ctx("copying the initrd", &initrd)?;
     progress("making the ext4 root and converting it to qcow2");
-    let raw = work.join("root.ext4");
-    tools::run(
-        "mke2fs",
-        [
-            "-q".as_ref(),
-            "-F".as_ref(),
-            "-t".as_ref(),
-            "ext4".as_ref(),
-            "-L".as_ref(),
-            ROOT_LABEL.as_ref(),
-            "-d".as_ref(),
-            root.as_os_str(),
-            raw.as_os_str(),
-            spec.size.as_ref(),
-        ],
-        Some(&raw),
-    )?;
-    let disk = work.join("root.qcow2");
-    tools::run(
-        "qemu-img",
-        [
-            "convert".as_ref(),
-            "-q".as_ref(),
-            "-f".as_ref(),
-            "raw".as_ref(),
-            "-O".as_ref(),
-            "qcow2".as_ref(),
-            raw.as_os_str(),
-            disk.as_os_str(),
-        ],
-        Some(&disk),
-    )?;
-    let _ = fs::remove_file(&raw);
+    let disk = crate::image_build::root_disk(root, &spec.size, work)?;
     let image = ImageSpec {
         disk,
         kernel: Some(kernel_copy),
@@ -358,11 +326,7 @@ fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
         })
         .filter(|v| boot.join(format!("initrd.img-{v}")).exists())
         .collect();
-    versions.sort_by_key(|v| {
-        v.split(|c: char| !c.is_ascii_digit())
-            .filter_map(|p| p.parse::<u64>().ok())
-            .collect::<Vec<_>>()
-    });
+    versions.sort_by_key(|v| crate::image_build::version_key(v));
     let v = versions.pop().ok_or_else(|| {
         Error::ImageBuild(format!(
             "no kernel with an initrd in {} (did linux-image-amd64 install?)",

@@ -163,7 +163,8 @@ impl Ingredients {
     }
 }
 
-fn version_key(v: &str) -> Vec<u64> {
+/// `6.1.0-10-amd64` as numbers, so kernel versions sort as versions.
+pub(crate) fn version_key(v: &str) -> Vec<u64> {
     v.split(|c: char| !c.is_ascii_digit())
         .filter_map(|p| p.parse().ok())
         .collect()
@@ -202,7 +203,24 @@ pub fn build_default(
     write_initramfs(&ing, &initrd)?;
     let root = work.path().join("root");
     stage_root(&ing, &root)?;
-    let raw = work.path().join("root.ext4");
+    let disk = root_disk(&root, ROOT_SIZE, work.path())?;
+    let spec = ImageSpec {
+        disk,
+        kernel: Some(ing.kernel.clone()),
+        initrd: Some(initrd),
+        append: Some(DEFAULT_APPEND.to_string()),
+        memory_mib: None,
+        cpus: None,
+        origin: Some(origin),
+        agent: crate::store::AgentKind::Snaprun,
+    };
+    Ok(Built::Fresh(store.add(DEFAULT_IMAGE, &spec, retain)?))
+}
+
+/// The root file system `root` as a qcow2 disk in `work`: an ext4 of `size` labelled
+/// [`ROOT_LABEL`], made with `mke2fs -d` (no mounts, no loop devices), then converted.
+pub(crate) fn root_disk(root: &Path, size: &str, work: &Path) -> Result<PathBuf> {
+    let raw = work.join("root.ext4");
     tools::run(
         "mke2fs",
         [
@@ -217,11 +235,11 @@ pub fn build_default(
             "-d".as_ref(),
             root.as_os_str(),
             raw.as_os_str(),
-            ROOT_SIZE.as_ref(),
+            size.as_ref(),
         ],
         Some(&raw),
     )?;
-    let disk = work.path().join("root.qcow2");
+    let disk = work.join("root.qcow2");
     tools::run(
         "qemu-img",
         [
@@ -236,17 +254,9 @@ pub fn build_default(
         ],
         Some(&disk),
     )?;
-    let spec = ImageSpec {
-        disk,
-        kernel: Some(ing.kernel.clone()),
-        initrd: Some(initrd),
-        append: Some(DEFAULT_APPEND.to_string()),
-        memory_mib: None,
-        cpus: None,
-        origin: Some(origin),
-        agent: crate::store::AgentKind::Snaprun,
-    };
-    Ok(Built::Fresh(store.add(DEFAULT_IMAGE, &spec, retain)?))
+    // The qcow2 holds it all now; the raw image is as big as the file system.
+    let _ = fs::remove_file(&raw);
+    Ok(disk)
 }
 
 const INITRAMFS_INIT: &str = r#"#!/bin/busybox sh
