@@ -236,7 +236,14 @@ pub fn run(
     }
     if let Some(build) = &opts.build {
         progress(Progress::Building(build));
-        tools::run_shell(build, &opts.workspace)?;
+        let built = tools::run_shell(build, &opts.workspace);
+        // Ctrl-C reaches the build step too: then it failed because it was stopped.
+        if built.is_err() && interrupt.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted(
+                "the build step was stopped and no batch started".into(),
+            ));
+        }
+        built?;
     }
     let image = store.image(&opts.image, opts.verify)?;
     let accel = qemu::choose_accel(opts.accel, &store.root().join("kvm-probe"))?;

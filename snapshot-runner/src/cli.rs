@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -313,6 +313,21 @@ pub fn main() -> Result<i32> {
     }
 }
 
+/// Prints the error that ended snaprun and returns the exit code for it: 130 when it was
+/// interrupted, else 2.
+pub fn report(e: &anyhow::Error) -> i32 {
+    if matches!(
+        e.downcast_ref::<snaprun::Error>(),
+        Some(snaprun::Error::Interrupted(_))
+    ) {
+        eprintln!("snaprun: {e:#}");
+        EXIT_INTERRUPTED
+    } else {
+        eprintln!("snaprun: error: {e:#}");
+        EXIT_ERROR
+    }
+}
+
 /// The guest agent binary that goes into the built-in image: `SNAPRUN_AGENT`, or the one
 /// installed beside this binary.
 fn agent_path() -> Result<PathBuf> {
@@ -379,7 +394,7 @@ fn shell_command(words: &[String]) -> String {
 
 /// The built-in image carries the agent: keep it in step with this snaprun's agent (a cheap
 /// check when nothing changed), and build it on first use.
-fn ensure_default(store: &Store, args: &RunArgs) -> Result<()> {
+fn ensure_default(store: &Store, args: &RunArgs, interrupt: &AtomicBool) -> Result<()> {
     if args.image == DEFAULT_IMAGE {
         let before = store.manifest(DEFAULT_IMAGE).ok();
         let have = before.is_some();
@@ -406,7 +421,7 @@ fn ensure_default(store: &Store, args: &RunArgs) -> Result<()> {
                     accel,
                     args.boot_timeout,
                     false,
-                    &|| false,
+                    &|| interrupt.load(Ordering::SeqCst),
                 )?;
             }
         }
@@ -458,7 +473,7 @@ fn batch_options(args: &RunArgs) -> Result<batch::Options> {
 
 fn run(store: &Store, args: RunArgs) -> Result<i32> {
     let interrupt = interrupt_flag()?;
-    ensure_default(store, &args)?;
+    ensure_default(store, &args, &interrupt)?;
     let opts = batch_options(&args)?;
     let total = batch::iteration_numbers(args.iterations, args.partition).len() as u32;
     let mut reporter = Reporter::new(total, args.json);
@@ -1018,7 +1033,7 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
             eprintln!("snaprun: booting image `{name}` to save its running state...");
             let warmed =
                 snaprun::warm::warm(store, &name, target, accel, boot_timeout, force, &|| {
-                    interrupt.load(std::sync::atomic::Ordering::SeqCst)
+                    interrupt.load(Ordering::SeqCst)
                 })?;
             match warmed {
                 snaprun::warm::Warmed::Cached(m) => println!(
@@ -1064,13 +1079,8 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 force,
                 &batch::images_to_retain(store),
                 &mut |msg| eprintln!("snaprun: {msg}"),
-                &|| interrupt.load(std::sync::atomic::Ordering::SeqCst),
-            );
-            if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
-                eprintln!("snaprun: interrupted; debootstrap stopped and its directory removed");
-                return Ok(EXIT_INTERRUPTED);
-            }
-            let built = built?;
+                &|| interrupt.load(Ordering::SeqCst),
+            )?;
             match built {
                 Built::Cached(m) => println!(
                     "image `{name}` is up to date ({}); --force rebuilds it",
@@ -1105,7 +1115,7 @@ fn watch_cmd(store: &Store, args: WatchArgs) -> Result<i32> {
         );
     }
     let interrupt = interrupt_flag()?;
-    ensure_default(store, run)?;
+    ensure_default(store, run, &interrupt)?;
     let opts = batch_options(run)?;
     let quiet = run.json;
     let mut out = std::io::stdout();

@@ -201,7 +201,11 @@ fn build_in(
         spec.mirror.clone().into(),
     ];
     match tools::run_cancellable("debootstrap", &args, &log, cancelled)? {
-        None => return Err(Error::Usage("interrupted".into())),
+        None => {
+            return Err(Error::Interrupted(
+                "debootstrap was stopped and its directory removed".into(),
+            ));
+        }
         Some(status) if !status.success() => {
             let mut tail = crate::qemu::log_tail(&log, 15);
             let inner = root.join("debootstrap/debootstrap.log");

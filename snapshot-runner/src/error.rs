@@ -54,6 +54,9 @@ pub enum Error {
     BatchNotFound(String),
     #[error("iteration {iteration} of batch `{batch}` not found; see `snaprun show {batch}`")]
     IterationNotFound { batch: String, iteration: u32 },
+    /// Ctrl-C or SIGTERM stopped the work; says what was left as it was.
+    #[error("interrupted; {0}")]
+    Interrupted(String),
 }
 
 fn image_hint(name: &str) -> String {

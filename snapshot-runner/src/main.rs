@@ -15,10 +15,7 @@ fn main() {
     }));
     let code = match std::panic::catch_unwind(cli::main) {
         Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            eprintln!("snaprun: error: {e:#}");
-            cli::EXIT_ERROR
-        }
+        Ok(Err(e)) => cli::report(&e),
         Err(_) => cli::EXIT_ERROR,
     };
     std::process::exit(code);

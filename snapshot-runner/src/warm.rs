@@ -105,7 +105,11 @@ pub fn warm(
     };
     match boot {
         Boot::Ready => {}
-        Boot::Cancelled => return Err(Error::Usage("interrupted".into())),
+        Boot::Cancelled => {
+            return Err(Error::Interrupted(format!(
+                "no warm state of image `{name}` was saved"
+            )));
+        }
         Boot::Gone => {
             return Err(failed(format!(
                 "image `{name}` stopped before its agent was ready ({})",

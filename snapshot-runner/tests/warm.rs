@@ -171,6 +171,28 @@ fn sigint_during_warm_iterations_leaves_no_qemu_and_no_overlay() {
 }
 
 #[test]
+fn interrupting_image_warm_exits_130_and_saves_nothing() {
+    let t = TestStore::with_default_image();
+    let child = t.spawn(&["image", "warm", "default", "--as", "w", "--accel", "tcg"]);
+    assert!(
+        wait_until(Duration::from_secs(60), || !t.qemu_pids().is_empty()),
+        "QEMU never started"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_child(child)
+        .expect_code(130)
+        .expect_stderr("interrupted; no warm state of image `default` was saved");
+    assert!(
+        t.qemu_pids().is_empty(),
+        "QEMU survived: {:?}",
+        t.qemu_pids()
+    );
+    assert!(!t.path().join("images/w.json").exists());
+    let scratch: Vec<_> = fs::read_dir(t.path().join("tmp")).unwrap().collect();
+    assert!(scratch.is_empty(), "left in the store: {scratch:?}");
+}
+
+#[test]
 fn warm_needs_a_warm_state_and_says_how_to_make_one() {
     let t = TestStore::with_warm_image();
     let ws = t.workspace(&[("x", "", false)]);
