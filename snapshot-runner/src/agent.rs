@@ -106,6 +106,25 @@ pub struct AgentError {
 /// Where the guest sees the code snapshot, and where the command runs.
 pub const WORKDIR: &str = "/work";
 
+/// `PATH` in the guest, for the command.
+const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The whole environment of the command, under snaprun's agent and under qemu-guest-agent
+/// alike: a plain `PATH`, the iteration and its seed, then the job's own variables.
+pub fn command_env(iteration: u32, seed: u64, extra: &[(String, String)]) -> Vec<(String, String)> {
+    [
+        ("PATH", GUEST_PATH.to_string()),
+        ("HOME", "/root".to_string()),
+        ("TERM", "dumb".to_string()),
+        ("SNAPRUN_ITERATION", iteration.to_string()),
+        ("SNAPRUN_SEED", seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .chain(extra.iter().cloned())
+    .collect()
+}
+
 impl Frame {
     pub fn json<T: Serialize>(kind: Kind, value: &T) -> Frame {
         Frame {
@@ -317,6 +336,25 @@ mod tests {
         let mut d = Decoder::default();
         d.push(&[3, 0xff, 0xff, 0xff, 0xff]);
         assert!(d.next_frame().is_err());
+    }
+
+    #[test]
+    fn the_command_gets_a_fixed_environment_then_the_jobs_own() {
+        let env = command_env(3, 42, &[("FOO".into(), "bar".into())]);
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "PATH",
+                "HOME",
+                "TERM",
+                "SNAPRUN_ITERATION",
+                "SNAPRUN_SEED",
+                "FOO"
+            ]
+        );
+        assert_eq!(env[3].1, "3");
+        assert_eq!(env[4].1, "42");
     }
 
     #[test]

@@ -85,17 +85,13 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The environment of a command run through QGA (`guest-exec` replaces the whole environment).
+/// [`crate::agent::command_env`] as `guest-exec` takes it (`KEY=VALUE`; it replaces the whole
+/// environment).
 pub fn command_env(iteration: u32, seed: u64, extra: &[(String, String)]) -> Vec<String> {
-    let mut env = vec![
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        "HOME=/root".to_string(),
-        "TERM=dumb".to_string(),
-        format!("SNAPRUN_ITERATION={iteration}"),
-        format!("SNAPRUN_SEED={seed}"),
-    ];
-    env.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
-    env
+    crate::agent::command_env(iteration, seed, extra)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
 }
 
 /// The user's command, run by `/bin/sh -c` in `workdir` (its text is passed as `$0`, never

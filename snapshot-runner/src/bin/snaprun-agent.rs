@@ -152,15 +152,11 @@ fn run_job(job: &Job, writer: &Arc<Mutex<File>>) -> io::Result<Exit> {
         .arg(&job.command)
         .current_dir(&job.workdir)
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", "/root")
-        .env("TERM", "dumb")
-        .env("SNAPRUN_ITERATION", job.iteration.to_string())
-        .env("SNAPRUN_SEED", job.seed.to_string())
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .envs(snaprun::agent::command_env(
+            job.iteration,
+            job.seed,
+            &job.env,
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
