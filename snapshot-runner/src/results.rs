@@ -359,33 +359,29 @@ impl Results {
         })
     }
 
-    /// The newest `limit` batches, newest first.
-    pub fn batches(&self, limit: u32) -> Result<Vec<Batch>> {
-        let sql = format!(
-            "SELECT {} FROM batches ORDER BY start_ms DESC, id DESC LIMIT ?1",
-            Self::BATCH_COLUMNS
-        );
+    /// The batches `rest` (what follows `FROM batches` in the query) selects with `params`.
+    fn select_batches(&self, rest: &str, params: impl rusqlite::Params) -> Result<Vec<Batch>> {
+        let sql = format!("SELECT {} FROM batches {rest}", Self::BATCH_COLUMNS);
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([limit], Self::batch_from_row)
+            .query_map(params, Self::batch_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
     }
 
+    /// The newest `limit` batches, newest first.
+    pub fn batches(&self, limit: u32) -> Result<Vec<Batch>> {
+        self.select_batches("ORDER BY start_ms DESC, id DESC LIMIT ?1", [limit])
+    }
+
     /// Batches that overlap [from_ms, to_ms), oldest first. A batch still running overlaps
     /// everything after its start.
     pub fn batches_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Batch>> {
-        let sql = format!(
-            "SELECT {} FROM batches WHERE start_ms < ?2 AND COALESCE(end_ms, ?2) >= ?1 ORDER BY start_ms",
-            Self::BATCH_COLUMNS
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([from_ms, to_ms], Self::batch_from_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
+        self.select_batches(
+            "WHERE start_ms < ?2 AND COALESCE(end_ms, ?2) >= ?1 ORDER BY start_ms",
+            [from_ms, to_ms],
+        )
     }
 
     /// Content hashes of the images that batches with kept (failed) iterations ran on.
@@ -404,16 +400,7 @@ impl Results {
 
     /// Batches still marked running (by this or another snaprun, alive or not).
     pub fn running_batches(&self) -> Result<Vec<Batch>> {
-        let sql = format!(
-            "SELECT {} FROM batches WHERE status = 'running' ORDER BY start_ms",
-            Self::BATCH_COLUMNS
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], Self::batch_from_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
+        self.select_batches("WHERE status = 'running' ORDER BY start_ms", [])
     }
 
     /// The batch `id`: a full id, a unique prefix of one, or `last`.
@@ -421,22 +408,16 @@ impl Results {
         let found: Vec<Batch> = if id == "last" {
             self.batches(1)?
         } else {
-            let sql = format!(
-                "SELECT {} FROM batches WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id",
-                Self::BATCH_COLUMNS
-            );
-            let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
             let like = format!(
                 "{}%",
                 id.replace('\\', "\\\\")
                     .replace('%', "\\%")
                     .replace('_', "\\_")
             );
-            let rows = stmt
-                .query_map([id, &like], Self::batch_from_row)
-                .map_err(|e| self.err(e))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(|e| self.err(e))?
+            self.select_batches(
+                "WHERE id = ?1 OR id LIKE ?2 ESCAPE '\\' ORDER BY id",
+                [id, &like],
+            )?
         };
         if let Some(exact) = found.iter().find(|b| b.id == id) {
             return Ok(exact.clone());
@@ -468,14 +449,15 @@ impl Results {
         })
     }
 
+    const ITERATION_COLUMNS: &str = "batch_id, iteration, status, exit_code, signal, duration_ms,
+        boot_ms, seed, output, detail, kept_overlay, start_ms";
+
     pub fn iterations(&self, batch_id: &str) -> Result<Vec<Iteration>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT batch_id, iteration, status, exit_code, signal, duration_ms, boot_ms, seed, output,
-                 detail, kept_overlay, start_ms FROM iterations WHERE batch_id = ?1 ORDER BY iteration",
-            )
-            .map_err(|e| self.err(e))?;
+        let sql = format!(
+            "SELECT {} FROM iterations WHERE batch_id = ?1 ORDER BY iteration",
+            Self::ITERATION_COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([batch_id], Self::iteration_from_row)
             .map_err(|e| self.err(e))?;
@@ -486,14 +468,19 @@ impl Results {
     pub fn iteration(&self, batch_id: &str, iteration: u32) -> Result<Iteration> {
         self.conn
             .query_row(
-                "SELECT batch_id, iteration, status, exit_code, signal, duration_ms, boot_ms, seed, output,
-                 detail, kept_overlay, start_ms FROM iterations WHERE batch_id = ?1 AND iteration = ?2",
+                &format!(
+                    "SELECT {} FROM iterations WHERE batch_id = ?1 AND iteration = ?2",
+                    Self::ITERATION_COLUMNS
+                ),
                 params![batch_id, iteration],
                 Self::iteration_from_row,
             )
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or_else(|| Error::IterationNotFound { batch: batch_id.to_string(), iteration })
+            .ok_or_else(|| Error::IterationNotFound {
+                batch: batch_id.to_string(),
+                iteration,
+            })
     }
 }
 
