@@ -14,6 +14,7 @@ use snaprun::codesnap::Selection;
 use snaprun::image_build::{self, Built, DEFAULT_IMAGE};
 use snaprun::qemu::Accel;
 use snaprun::results::{Batch, Iteration, Results, Status, Summary};
+use snaprun::stats::Rate;
 use snaprun::store::{AgentKind, ImageSpec, Manifest, Store};
 use snaprun::watch::OnChange;
 use snaprun::{ci, compare, debian, junit, watch};
@@ -480,8 +481,7 @@ fn run(store: &Store, args: RunArgs) -> Result<i32> {
     let outcome = batch::run(store, &opts, &interrupt, &mut |p| reporter.on(p))?;
     reporter.finish();
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit::report(&outcome.batch, &outcome.iterations))
-            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+        write_junit(path, &outcome.batch, &outcome.iterations)?;
     }
     if let Some(path) = &args.results {
         snaprun::results::export(path, &outcome.batch, &outcome.iterations)
@@ -684,6 +684,23 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
+/// `failure rate 4.5% (9/200), 95% CI 2.4% to 8.4%`
+fn describe_rate(r: &Rate) -> String {
+    format!(
+        "failure rate {} ({}/{}), 95% CI {} to {}",
+        pct(r.estimate),
+        r.failures,
+        r.trials,
+        pct(r.low),
+        pct(r.high)
+    )
+}
+
+fn write_junit(path: &Path, batch: &Batch, iterations: &[Iteration]) -> Result<()> {
+    std::fs::write(path, junit::report(batch, iterations))
+        .with_context(|| format!("cannot write the JUnit report to {}", path.display()))
+}
+
 fn human_bytes(b: u64) -> String {
     match b {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
@@ -727,15 +744,7 @@ fn print_summary(batch: &Batch, s: &Summary, iterations: &[Iteration]) {
     );
     let r = s.failure_rate;
     if r.trials > 0 {
-        let _ = writeln!(
-            out,
-            "  failure rate {} ({}/{}), 95% CI {} to {} (Wilson)",
-            pct(r.estimate),
-            r.failures,
-            r.trials,
-            pct(r.low),
-            pct(r.high)
-        );
+        let _ = writeln!(out, "  {} (Wilson)", describe_rate(&r));
     }
     if let Some(d) = s.duration_ms {
         let _ = writeln!(
@@ -859,8 +868,7 @@ fn show(store: &Store, id: &str, json: bool, junit_path: Option<&Path>) -> Resul
     let iterations = results.iterations(&batch.id)?;
     let summary = Summary::of(&iterations);
     if let Some(path) = junit_path {
-        std::fs::write(path, junit::report(&batch, &iterations))
-            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+        write_junit(path, &batch, &iterations)?;
     }
     if json {
         print_json(&batch, &summary, &iterations)?;
@@ -1193,14 +1201,7 @@ fn watch_line(
 ) -> String {
     let r = o.summary.failure_rate;
     let rate = if r.trials > 0 {
-        format!(
-            "failure rate {} ({}/{}), 95% CI {} to {}",
-            pct(r.estimate),
-            r.failures,
-            r.trials,
-            pct(r.low),
-            pct(r.high)
-        )
+        describe_rate(&r)
     } else {
         "no iteration finished".into()
     };
@@ -1236,16 +1237,11 @@ fn compare_cmd(store: &Store, a: &str, b: &str, json: bool, db: Option<&Path>) -
         return Ok(EXIT_PASSED);
     }
     let side = |label: &str, s: &compare::Side| {
-        let r = s.failure_rate;
         println!(
-            "{label} {} code {}: failure rate {} ({}/{}), 95% CI {} to {}; duration median {} p90 {} ({} runs)",
+            "{label} {} code {}: {}; duration median {} p90 {} ({} runs)",
             s.batch_id,
             short(&s.code_hash),
-            pct(r.estimate),
-            r.failures,
-            r.trials,
-            pct(r.low),
-            pct(r.high),
+            describe_rate(&s.failure_rate),
             s.median_ms.map(secs).unwrap_or_else(|| "-".into()),
             s.p90_ms.map(secs).unwrap_or_else(|| "-".into()),
             s.durations
@@ -1282,8 +1278,7 @@ fn merge_cmd(
         None => open_results(store)?.replace_batch(&merged.batch, &merged.iterations)?,
     }
     if let Some(path) = junit_path {
-        std::fs::write(path, junit::report(&merged.batch, &merged.iterations))
-            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+        write_junit(path, &merged.batch, &merged.iterations)?;
     }
     let summary = Summary::of(&merged.iterations);
     if json {
