@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::results::{Batch, Iteration, Status, Summary};
+use crate::results::{Batch, Iteration, Summary, finished_durations};
 use crate::stats::{self, MannWhitney, Rate};
 
 /// Below this p-value a difference is called a change.
@@ -51,23 +51,15 @@ pub struct Comparison {
     pub verdict: Vec<String>,
 }
 
-fn durations(its: &[Iteration]) -> Vec<u64> {
-    its.iter()
-        .filter(|i| matches!(i.status, Status::Pass | Status::Fail))
-        .map(|i| i.duration_ms)
-        .collect()
-}
-
-fn side(batch: &Batch, its: &[Iteration]) -> Side {
-    let d = durations(its);
-    let p = stats::percentiles(&d);
+fn side(batch: &Batch, its: &[Iteration], durations: &[u64]) -> Side {
+    let s = Summary::of(its);
     Side {
         batch_id: batch.id.clone(),
         code_hash: batch.code_hash.clone(),
-        failure_rate: Summary::of(its).failure_rate,
-        median_ms: p.map(|p| p.p50),
-        p90_ms: p.map(|p| p.p90),
-        durations: d.len(),
+        failure_rate: s.failure_rate,
+        median_ms: s.duration_ms.map(|p| p.p50),
+        p90_ms: s.duration_ms.map(|p| p.p90),
+        durations: durations.len(),
     }
 }
 
@@ -93,7 +85,8 @@ pub fn compare(
     b_batch: &Batch,
     b_its: &[Iteration],
 ) -> Comparison {
-    let (a, b) = (side(a_batch, a_its), side(b_batch, b_its));
+    let (da, db) = (finished_durations(a_its), finished_durations(b_its));
+    let (a, b) = (side(a_batch, a_its, &da), side(b_batch, b_its, &db));
     let (ra, rb) = (a.failure_rate, b.failure_rate);
     let fisher_p = stats::fisher_exact(
         ra.failures,
@@ -127,7 +120,6 @@ pub fn compare(
             format_p(fisher_p)
         ),
     }];
-    let (da, db) = (durations(a_its), durations(b_its));
     let to_f = |v: &[u64]| v.iter().map(|d| *d as f64).collect::<Vec<_>>();
     let duration = match (
         stats::mann_whitney(&to_f(&da), &to_f(&db)),
@@ -195,6 +187,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::Status;
 
     fn batch(id: &str) -> Batch {
         Batch {

@@ -171,11 +171,7 @@ impl Summary {
             count(Status::Crashed),
         );
         let failures = u64::from(failed + timeout + crashed);
-        let durations: Vec<u64> = iterations
-            .iter()
-            .filter(|i| matches!(i.status, Status::Pass | Status::Fail))
-            .map(|i| i.duration_ms)
-            .collect();
+        let durations = finished_durations(iterations);
         Summary {
             total: iterations.len() as u32,
             passed,
@@ -192,6 +188,16 @@ impl Summary {
     pub fn test_failures(&self) -> u32 {
         self.failed + self.timeout + self.crashed
     }
+}
+
+/// The durations (ms) of the iterations whose command finished, passing or failing: the only
+/// ones that say how long the command takes.
+pub fn finished_durations(iterations: &[Iteration]) -> Vec<u64> {
+    iterations
+        .iter()
+        .filter(|i| matches!(i.status, Status::Pass | Status::Fail))
+        .map(|i| i.duration_ms)
+        .collect()
 }
 
 pub struct Results {
