@@ -187,51 +187,30 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Status;
+    use crate::results::{Status, fixtures};
 
     fn batch(id: &str) -> Batch {
         Batch {
-            id: id.into(),
-            workspace: "/ws".into(),
-            image_name: "default".into(),
-            image_hash: "i".into(),
             code_hash: format!("code-{id}"),
-            command: "./stress.sh".into(),
             iterations: 200,
             jobs: 2,
-            timeout_ms: None,
-            seed: 1,
-            start_ms: 0,
-            end_ms: Some(1),
-            host: "h".into(),
-            pid: 1,
-            accel: "tcg".into(),
-            status: "finished".into(),
-            partition: None,
-            warm_hash: None,
+            ..fixtures::batch(id)
         }
     }
 
     /// `n` iterations of which `failed` failed, with durations from `duration(i)`.
     fn iterations(n: u32, failed: u32, duration: impl Fn(u32) -> u64) -> Vec<Iteration> {
         (1..=n)
-            .map(|i| Iteration {
-                batch_id: "b".into(),
-                iteration: i,
-                status: if i <= failed {
+            .map(|i| {
+                let status = if i <= failed {
                     Status::Fail
                 } else {
                     Status::Pass
-                },
-                exit_code: Some(i32::from(i <= failed)),
-                signal: None,
-                duration_ms: duration(i),
-                boot_ms: None,
-                seed: u64::from(i),
-                output: Vec::new(),
-                detail: None,
-                kept_overlay: None,
-                start_ms: 0,
+                };
+                Iteration {
+                    duration_ms: duration(i),
+                    ..fixtures::iteration("b", i, status)
+                }
             })
             .collect()
     }

@@ -53,43 +53,20 @@ pub fn report(batch: &Batch, iterations: &[Iteration]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use crate::results::fixtures;
 
     #[test]
     fn failures_errors_and_skips_are_told_apart() {
         let batch = Batch {
-            id: "b".into(),
-            workspace: PathBuf::from("/ws"),
-            image_name: "default".into(),
-            image_hash: "i".into(),
-            code_hash: "c".into(),
-            command: "./stress.sh".into(),
             iterations: 4,
-            jobs: 1,
-            timeout_ms: None,
-            seed: 1,
-            start_ms: 0,
-            end_ms: Some(1),
-            host: "h".into(),
-            pid: 1,
-            accel: "tcg".into(),
-            status: "finished".into(),
-            partition: None,
-            warm_hash: None,
+            ..fixtures::batch("b")
         };
         let it = |n: u32, status: Status, code: Option<i32>| Iteration {
-            batch_id: "b".into(),
-            iteration: n,
-            status,
             exit_code: code,
-            signal: None,
             duration_ms: 1500,
-            boot_ms: None,
             seed: 40 + u64::from(n),
             output: b"lost updates <&>".to_vec(),
-            detail: None,
-            kept_overlay: None,
-            start_ms: 0,
+            ..fixtures::iteration("b", n, status)
         };
         let xml = report(
             &batch,

@@ -529,47 +529,72 @@ pub fn is_abandoned(b: &Batch, this_host: &str) -> bool {
         && std::fs::metadata(format!("/proc/{}", b.pid)).is_err()
 }
 
+/// A plain finished batch and its iterations, for tests to change what they are about.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn batch(id: &str, start_ms: i64, end_ms: Option<i64>) -> Batch {
+    pub fn batch(id: &str) -> Batch {
         Batch {
             id: id.into(),
             workspace: "/ws".into(),
             image_name: "default".into(),
             image_hash: "i".into(),
             code_hash: "c".into(),
-            command: "true".into(),
-            iterations: 2,
+            command: "./stress.sh".into(),
+            iterations: 1,
             jobs: 1,
             timeout_ms: None,
-            seed: u64::MAX,
-            start_ms,
-            end_ms,
+            seed: 1,
+            start_ms: 0,
+            end_ms: Some(1),
             host: "h".into(),
             pid: 1,
             accel: "tcg".into(),
-            status: "running".into(),
+            status: "finished".into(),
             partition: None,
             warm_hash: None,
         }
     }
 
-    fn iteration(n: u32, status: Status, duration_ms: u64) -> Iteration {
+    /// Iteration `n` with `status`; a failure exits 1.
+    pub fn iteration(batch_id: &str, n: u32, status: Status) -> Iteration {
         Iteration {
-            batch_id: "b1".into(),
+            batch_id: batch_id.into(),
             iteration: n,
             status,
-            exit_code: Some(0),
+            exit_code: Some(i32::from(status != Status::Pass)),
             signal: None,
-            duration_ms,
-            boot_ms: Some(5),
-            seed: 7,
-            output: b"out".to_vec(),
+            duration_ms: 1000,
+            boot_ms: None,
+            seed: u64::from(n),
+            output: Vec::new(),
             detail: None,
             kept_overlay: None,
             start_ms: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(id: &str, start_ms: i64, end_ms: Option<i64>) -> Batch {
+        Batch {
+            seed: u64::MAX,
+            start_ms,
+            end_ms,
+            status: "running".into(),
+            ..fixtures::batch(id)
+        }
+    }
+
+    fn iteration(n: u32, status: Status, duration_ms: u64) -> Iteration {
+        Iteration {
+            duration_ms,
+            output: b"out".to_vec(),
+            ..fixtures::iteration("b1", n, status)
         }
     }
 

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 use common::*;
@@ -24,22 +23,8 @@ fn debian_cache() -> Option<PathBuf> {
     }
     static BUILT: Mutex<bool> = Mutex::new(false);
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snaprun-debian-cache");
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if !*built {
-        let out = Command::new(SNAPRUN)
-            .arg("--store")
-            .arg(&cache)
-            .args(["image", "build", "--debian", "bookworm", IMAGE])
-            .output()
-            .expect("run snaprun image build");
-        assert!(
-            out.status.success(),
-            "image build --debian failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        *built = true;
-    }
+    let args = ["image", "build", "--debian", "bookworm", IMAGE];
+    prepare_once(&BUILT, &cache, &args);
     Some(cache)
 }
 
@@ -81,7 +66,7 @@ fn a_debian_image_built_with_debootstrap_runs_commands_through_qemu_guest_agent(
     assert!(text.contains("oops"), "stderr is kept too: {text}");
     assert!(!text.contains("lost+found"), "{text}");
     assert!(it.boot_ms.is_some());
-    assert!(t.qemu_pids().is_empty());
+    t.assert_no_qemu();
     assert!(
         !ws.join("scratch").exists(),
         "the guest never writes the workspace"

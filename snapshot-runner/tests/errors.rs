@@ -289,42 +289,19 @@ fn a_replaced_image_with_kept_failures_stays_reproducible() {
     let old = store.image("a", false).unwrap();
     // A batch ran on it and kept a failing iteration.
     let results = t.results();
+    let id = "20260101-000000-000001";
     results
         .insert_batch(&snaprun::results::Batch {
-            id: "20260101-000000-000001".into(),
-            workspace: "/ws".into(),
             image_name: "a".into(),
             image_hash: old.manifest.hash.clone(),
-            code_hash: "c".into(),
             command: "false".into(),
-            iterations: 1,
-            jobs: 1,
-            timeout_ms: None,
-            seed: 1,
-            start_ms: 0,
-            end_ms: Some(1),
-            host: "h".into(),
-            pid: 1,
-            accel: "tcg".into(),
-            status: "finished".into(),
-            partition: None,
-            warm_hash: None,
+            ..batch(id)
         })
         .unwrap();
     results
         .insert_iteration(&snaprun::results::Iteration {
-            batch_id: "20260101-000000-000001".into(),
-            iteration: 1,
-            status: snaprun::results::Status::Fail,
-            exit_code: Some(1),
-            signal: None,
-            duration_ms: 1,
-            boot_ms: None,
-            seed: 2,
-            output: vec![],
-            detail: None,
             kept_overlay: Some("/kept.qcow2".into()),
-            start_ms: 0,
+            ..iteration(id, 1, snaprun::results::Status::Fail)
         })
         .unwrap();
     t.run(&["image", "add", "a", two.to_str().unwrap()])

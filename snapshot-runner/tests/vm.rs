@@ -153,13 +153,10 @@ fn a_timeout_kills_the_vm_and_is_recorded() {
         "echo started; sleep 600",
     ));
     out.expect_code(1).expect_stdout("timeout 1");
-    let results = t.results();
-    let it = results
-        .iteration(&results.batch("last").unwrap().id, 1)
-        .unwrap();
+    let it = t.last_iteration(1);
     assert_eq!(it.status, Status::Timeout);
     assert!(String::from_utf8_lossy(&it.output).contains("started"));
-    assert!(t.qemu_pids().is_empty());
+    t.assert_no_qemu();
 }
 
 #[test]
@@ -172,10 +169,7 @@ fn a_guest_kernel_panic_is_crashed() {
         "echo c > /proc/sysrq-trigger; sleep 60",
     ));
     out.expect_code(1).expect_stdout("crashed 1");
-    let results = t.results();
-    let it = results
-        .iteration(&results.batch("last").unwrap().id, 1)
-        .unwrap();
+    let it = t.last_iteration(1);
     assert_eq!(it.status, Status::Crashed, "{:?}", it.detail);
     assert!(
         String::from_utf8_lossy(&it.output).contains("Kernel panic"),
@@ -200,10 +194,7 @@ fn qemu_killed_from_outside_is_an_infra_error() {
     out.expect_code(2)
         .expect_stderr("infrastructure errors")
         .expect_stdout("infra-error 1");
-    let results = t.results();
-    let it = results
-        .iteration(&results.batch("last").unwrap().id, 1)
-        .unwrap();
+    let it = t.last_iteration(1);
     assert_eq!(it.status, Status::InfraError);
     assert!(
         it.detail.unwrap_or_default().contains("QEMU"),
@@ -228,12 +219,7 @@ fn sigint_stops_every_vm_and_leaves_no_overlay() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = wait_child(child);
     out.expect_code(130);
-    assert!(
-        t.qemu_pids().is_empty(),
-        "QEMU survived: {:?}",
-        t.qemu_pids()
-    );
-    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+    t.assert_nothing_left();
     let results = t.results();
     let batch = results.batch("last").unwrap();
     assert_eq!(batch.status, "interrupted");
@@ -279,10 +265,7 @@ fn a_background_process_holding_the_output_open_does_not_hang_the_iteration() {
         cmd,
     ));
     out.expect_code(0).expect_stdout("passed 1");
-    let results = t.results();
-    let it = results
-        .iteration(&results.batch("last").unwrap().id, 1)
-        .unwrap();
+    let it = t.last_iteration(1);
     assert!(String::from_utf8_lossy(&it.output).contains("left a daemon behind"));
     assert!(it.duration_ms < 30_000, "took {} ms", it.duration_ms);
 }
@@ -297,10 +280,7 @@ fn orphans_the_command_leaves_are_reaped() {
         zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == "Z"' | wc -l)
         echo "zombies: $zombies"; [ "$zombies" -eq 0 ]"#;
     let out = t.run(&run_args(ws.to_str().unwrap(), &["-n", "1"], cmd));
-    let results = t.results();
-    let it = results
-        .iteration(&results.batch("last").unwrap().id, 1)
-        .unwrap();
+    let it = t.last_iteration(1);
     let output = String::from_utf8_lossy(&it.output).into_owned();
     assert!(output.contains("zombies: 0"), "{output}");
     out.expect_code(0);
@@ -334,11 +314,6 @@ fn sigterm_is_an_interruption_too() {
     wait_child(child)
         .expect_code(130)
         .expect_stdout("interrupted 1");
-    assert!(
-        t.qemu_pids().is_empty(),
-        "QEMU survived: {:?}",
-        t.qemu_pids()
-    );
-    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+    t.assert_nothing_left();
     assert_eq!(t.results().batch("last").unwrap().status, "interrupted");
 }

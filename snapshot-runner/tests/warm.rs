@@ -162,12 +162,7 @@ fn sigint_during_warm_iterations_leaves_no_qemu_and_no_overlay() {
     std::thread::sleep(Duration::from_secs(1));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     wait_child(child).expect_code(130);
-    assert!(
-        t.qemu_pids().is_empty(),
-        "QEMU survived: {:?}",
-        t.qemu_pids()
-    );
-    assert!(t.run_files().is_empty(), "stray files: {:?}", t.run_files());
+    t.assert_nothing_left();
 }
 
 #[test]
@@ -182,11 +177,7 @@ fn interrupting_image_warm_exits_130_and_saves_nothing() {
     wait_child(child)
         .expect_code(130)
         .expect_stderr("interrupted; no warm state of image `default` was saved");
-    assert!(
-        t.qemu_pids().is_empty(),
-        "QEMU survived: {:?}",
-        t.qemu_pids()
-    );
+    t.assert_no_qemu();
     assert!(!t.path().join("images/w.json").exists());
     let scratch: Vec<_> = fs::read_dir(t.path().join("tmp")).unwrap().collect();
     assert!(scratch.is_empty(), "left in the store: {scratch:?}");
@@ -347,11 +338,7 @@ fn watch_runs_a_new_batch_on_every_settled_change() {
 
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     wait_child(child).expect_code(130);
-    assert!(
-        t.qemu_pids().is_empty(),
-        "QEMU survived: {:?}",
-        t.qemu_pids()
-    );
+    t.assert_no_qemu();
     let results = t.results();
     let batches = results.batches(10).unwrap();
     let codes: Vec<&str> = batches.iter().rev().map(|b| b.code_hash.as_str()).collect();
@@ -373,45 +360,22 @@ fn compare_tells_whether_the_failure_rate_changed() {
     for (id, failed) in [("20260101-000000-00000a", 0), ("20260101-000100-00000b", 9)] {
         results
             .insert_batch(&Batch {
-                id: id.into(),
-                workspace: "/ws".into(),
-                image_name: "default".into(),
-                image_hash: "i".into(),
                 code_hash: format!("{id}-code"),
-                command: "./stress.sh".into(),
                 iterations: 200,
                 jobs: 2,
-                timeout_ms: None,
-                seed: 1,
-                start_ms: 0,
-                end_ms: Some(1),
-                host: "h".into(),
-                pid: 1,
-                accel: "tcg".into(),
-                status: "finished".into(),
-                partition: None,
-                warm_hash: None,
+                ..batch(id)
             })
             .unwrap();
         for n in 1..=200u32 {
+            let status = if n <= failed {
+                Status::Fail
+            } else {
+                Status::Pass
+            };
             results
                 .insert_iteration(&Iteration {
-                    batch_id: id.into(),
-                    iteration: n,
-                    status: if n <= failed {
-                        Status::Fail
-                    } else {
-                        Status::Pass
-                    },
-                    exit_code: Some(i32::from(n <= failed)),
-                    signal: None,
                     duration_ms: 1000 + u64::from(n % 7),
-                    boot_ms: None,
-                    seed: u64::from(n),
-                    output: vec![],
-                    detail: None,
-                    kept_overlay: None,
-                    start_ms: 0,
+                    ..iteration(id, n, status)
                 })
                 .unwrap();
         }
@@ -468,11 +432,7 @@ fn watch_restart_stops_a_running_batch_for_newer_code() {
     );
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     wait_child(child).expect_code(130);
-    assert!(
-        t.qemu_pids().is_empty(),
-        "QEMU survived: {:?}",
-        t.qemu_pids()
-    );
+    t.assert_no_qemu();
     let results = t.results();
     let statuses: Vec<String> = results
         .batches(10)

@@ -9,28 +9,38 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use snaprun::results::{Batch, Iteration, Status};
+
 pub const SNAPRUN: &str = env!("CARGO_BIN_EXE_snaprun");
+
+/// Runs `snaprun --store CACHE ARGS` unless `done` says it has run in this test process (the
+/// tests of one file share a cache store, and snaprun makes its images only when they changed).
+pub fn prepare_once(done: &Mutex<bool>, cache: &Path, args: &[&str]) {
+    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+    if !*done {
+        let out = Command::new(SNAPRUN)
+            .arg("--store")
+            .arg(cache)
+            .args(args)
+            .output()
+            .expect("run snaprun");
+        assert!(
+            out.status.success(),
+            "snaprun {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *done = true;
+    }
+}
 
 /// A store of the built-in image, built on first use and kept between test runs (build-default
 /// only rebuilds when the agent, kernel or busybox changed).
 fn image_cache() -> PathBuf {
     static BUILT: Mutex<bool> = Mutex::new(false);
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("snaprun-image-cache");
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if !*built {
-        let out = Command::new(SNAPRUN)
-            .args(["--store"])
-            .arg(&cache)
-            .args(["image", "build-default"])
-            .output()
-            .expect("run snaprun image build-default");
-        assert!(
-            out.status.success(),
-            "build-default failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        *built = true;
-    }
+    prepare_once(&BUILT, &cache, &["image", "build-default"]);
     cache
 }
 
@@ -41,23 +51,10 @@ pub const WARM_IMAGE: &str = "default-warm";
 fn warm_cache() -> PathBuf {
     static WARMED: Mutex<bool> = Mutex::new(false);
     let cache = image_cache();
-    let mut warmed = WARMED.lock().unwrap_or_else(|p| p.into_inner());
-    if !*warmed {
-        let out = Command::new(SNAPRUN)
-            .args(["--store"])
-            .arg(&cache)
-            .args([
-                "image", "warm", "default", "--as", WARM_IMAGE, "--accel", "tcg",
-            ])
-            .output()
-            .expect("run snaprun image warm");
-        assert!(
-            out.status.success(),
-            "image warm failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        *warmed = true;
-    }
+    let args = [
+        "image", "warm", "default", "--as", WARM_IMAGE, "--accel", "tcg",
+    ];
+    prepare_once(&WARMED, &cache, &args);
     cache
 }
 
@@ -181,6 +178,30 @@ impl TestStore {
         qemu_pids_for(&self.path())
     }
 
+    #[track_caller]
+    pub fn assert_no_qemu(&self) {
+        let pids = self.qemu_pids();
+        assert!(pids.is_empty(), "QEMU survived: {pids:?}");
+    }
+
+    /// No QEMU works on this store any more, and no overlay or log is left.
+    #[track_caller]
+    pub fn assert_nothing_left(&self) {
+        self.assert_no_qemu();
+        assert!(
+            self.run_files().is_empty(),
+            "stray files: {:?}",
+            self.run_files()
+        );
+    }
+
+    /// Iteration `n` of the newest batch.
+    pub fn last_iteration(&self, n: u32) -> Iteration {
+        let results = self.results();
+        let batch = results.batch("last").unwrap();
+        results.iteration(&batch.id, n).unwrap()
+    }
+
     /// Files left under runs/ (overlays, logs).
     pub fn run_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -271,6 +292,49 @@ impl Run {
             self.stdout()
         );
         self
+    }
+}
+
+/// A plain finished batch, for tests that write results themselves and change what they are
+/// about (the library's unit tests have the same in `results::fixtures`).
+pub fn batch(id: &str) -> Batch {
+    Batch {
+        id: id.into(),
+        workspace: "/ws".into(),
+        image_name: "default".into(),
+        image_hash: "i".into(),
+        code_hash: "c".into(),
+        command: "./stress.sh".into(),
+        iterations: 1,
+        jobs: 1,
+        timeout_ms: None,
+        seed: 1,
+        start_ms: 0,
+        end_ms: Some(1),
+        host: "h".into(),
+        pid: 1,
+        accel: "tcg".into(),
+        status: "finished".into(),
+        partition: None,
+        warm_hash: None,
+    }
+}
+
+/// Iteration `n` of `batch_id` with `status`; a failure exits 1.
+pub fn iteration(batch_id: &str, n: u32, status: Status) -> Iteration {
+    Iteration {
+        batch_id: batch_id.into(),
+        iteration: n,
+        status,
+        exit_code: Some(i32::from(status != Status::Pass)),
+        signal: None,
+        duration_ms: 1000,
+        boot_ms: None,
+        seed: u64::from(n),
+        output: Vec::new(),
+        detail: None,
+        kept_overlay: None,
+        start_ms: 0,
     }
 }
 
