@@ -1061,6 +1061,7 @@ pub fn repro(
     let slot = run_dir.join(format!("{name}.code.qcow2"));
     overlay::code_slot(&code_disk, &slot)?;
     let _slot_guard = RemoveOnDrop(slot.clone());
+    let cancelled = || interrupt.load(Ordering::SeqCst);
     if shell {
         let files = IterationFiles::new(&run_dir, &name);
         overlay::create(&image.disk, &files.overlay)?;
@@ -1077,11 +1078,12 @@ pub fn repro(
             qemu_log: files.qemu_log.clone(),
             incoming: None,
         };
-        let ran = qemu::run_interactive(&spec);
+        let ran = qemu::run_interactive(&spec, &cancelled);
         files.remove();
-        let _ = fs::remove_file(&slot);
-        let _ = fs::remove_dir(&run_dir);
         ran?;
+        if cancelled() {
+            return Err(Error::Interrupted("the VM of the shell was stopped".into()));
+        }
         return Ok(Iteration {
             status: Status::Pass,
             ..original
@@ -1104,20 +1106,25 @@ pub fn repro(
         batch_id: &batch.id,
         echo: true,
     };
-    let it = run_iteration_named(&ctx, n, original.seed, &name, &|| {
-        interrupt.load(Ordering::SeqCst)
-    });
-    let _ = fs::remove_file(&slot);
-    let _ = fs::remove_dir(&run_dir);
-    Ok(it)
+    Ok(run_iteration_named(
+        &ctx,
+        n,
+        original.seed,
+        &name,
+        &cancelled,
+    ))
 }
 
-/// Deletes a file when dropped (on every way out of a function).
+/// Deletes a file when dropped (on every way out of a function), and its directory with it if
+/// nothing else is left there.
 struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = fs::remove_dir(dir);
+        }
     }
 }
 

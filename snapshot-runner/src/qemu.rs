@@ -643,12 +643,16 @@ pub fn console_shows_panic(console: &Path) -> bool {
     })
 }
 
-/// Runs an interactive VM in the foreground until it exits (`repro --shell`).
-pub fn run_interactive(spec: &VmSpec) -> Result<ExitStatus> {
+/// Runs an interactive VM in the foreground until it exits (`repro --shell`), or stops it when
+/// `cancelled` turns true.
+pub fn run_interactive(spec: &VmSpec, cancelled: &dyn Fn() -> bool) -> Result<ExitStatus> {
     let mut vm = Vm::start(spec, Duration::from_secs(30))?;
     loop {
         if let Some(s) = vm.exited() {
             return Ok(s);
+        }
+        if cancelled() {
+            vm.quit();
         }
         std::thread::sleep(Duration::from_millis(100));
     }
