@@ -28,7 +28,7 @@ pub fn batches_between(
         Some(s) => s.to_path_buf(),
         None => Store::default_root()?,
     };
-    let Some(results) = Results::open_existing(&root.join("results.db"))? else {
+    let Some(results) = Results::open_existing(&Store::at(root).results_db())? else {
         return Ok(Vec::new());
     };
     Ok(results

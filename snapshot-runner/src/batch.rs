@@ -246,7 +246,7 @@ pub fn run(
         built?;
     }
     let image = store.image(&opts.image, opts.verify)?;
-    let accel = qemu::choose_accel(opts.accel, &store.root().join("kvm-probe"))?;
+    let accel = qemu::choose_accel(opts.accel, &store.kvm_probe_cache())?;
     let warm = choose_start(&image, accel, opts.start, &mut |note| {
         progress(Progress::Note(note))
     })?;
@@ -1052,9 +1052,9 @@ pub fn repro(
     let code_disk = codesnap::disk(store, &tree)?;
     let accel = qemu::choose_accel(
         Some(batch.accel.parse().unwrap_or(Accel::Tcg)),
-        &store.root().join("kvm-probe"),
+        &store.kvm_probe_cache(),
     )
-    .or_else(|_| qemu::choose_accel(None, &store.root().join("kvm-probe")))?;
+    .or_else(|_| qemu::choose_accel(None, &store.kvm_probe_cache()))?;
     let run_dir = store.runs_dir().join(&batch.id);
     fs::create_dir_all(&run_dir).ctx("creating the run directory", &run_dir)?;
     let name = format!("repro-{n}-{}", now_ms());

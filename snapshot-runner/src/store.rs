@@ -7,6 +7,7 @@
 //! <root>/code/                     code snapshots (see `codesnap`)
 //! <root>/runs/<batch>/             per-iteration overlays; only kept failures outlive a batch
 //! <root>/results.db                batches and iterations (see `results`)
+//! <root>/kvm-probe                 whether KVM works here, per host boot (see `qemu::choose_accel`)
 //! ```
 
 use std::fs;
@@ -196,7 +197,7 @@ impl Store {
             Some(r) => r.to_path_buf(),
             None => Store::default_root()?,
         };
-        let store = Store { root };
+        let store = Store::at(root);
         for dir in [
             store.objects_dir(),
             store.code_dir(),
@@ -206,6 +207,11 @@ impl Store {
             fs::create_dir_all(&dir).ctx("creating the store directory", &dir)?;
         }
         Ok(store)
+    }
+
+    /// The store at `root` as it is, creating nothing (for tools that only read it).
+    pub fn at(root: PathBuf) -> Store {
+        Store { root }
     }
 
     pub fn root(&self) -> &Path {
@@ -229,6 +235,9 @@ impl Store {
     }
     pub fn results_db(&self) -> PathBuf {
         self.root.join("results.db")
+    }
+    pub fn kvm_probe_cache(&self) -> PathBuf {
+        self.root.join("kvm-probe")
     }
     /// Replaced images kept by hash, for reproducing the batches that ran on them.
     fn retired_dir(&self) -> PathBuf {

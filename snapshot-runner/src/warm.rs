@@ -55,7 +55,7 @@ pub fn warm(
              agent in the image (see \"Your own image\" in the README), so its iterations boot"
         )));
     }
-    let accel = qemu::choose_accel(accel, &store.root().join("kvm-probe"))?;
+    let accel = qemu::choose_accel(accel, &store.kvm_probe_cache())?;
     let v = qemu::version()?;
     let qemu_version = format!("{}.{}.{}", v.0, v.1, v.2);
     if !force
