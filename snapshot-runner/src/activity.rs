@@ -1,5 +1,6 @@
 //! A small read API for other tools (the planner fills "actual time" from it): which batches ran
-//! when. It reads snaprun's own results database and never writes.
+//! when. It reads snaprun's own results database and creates nothing; like snaprun itself, it
+//! brings a database of an older schema up to date.
 
 use std::path::{Path, PathBuf};
 

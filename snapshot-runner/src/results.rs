@@ -239,7 +239,8 @@ impl Results {
         })
     }
 
-    /// Opens an existing database read-only; `None` if there is none yet.
+    /// Opens an existing database as [`Results::open`] does (migrating an older schema);
+    /// `None`, and nothing created, if there is none yet.
     pub fn open_existing(path: &Path) -> Result<Option<Results>> {
         if !path.exists() {
             return Ok(None);
