@@ -149,7 +149,6 @@ pub fn warm(
         &saved,
         &crate::batch::images_to_retain(store),
     )?;
-    let _ = fs::remove_dir_all(work.path());
     Ok(Warmed::Fresh { manifest, boot_ms })
 }
 
