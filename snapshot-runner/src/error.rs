@@ -23,11 +23,13 @@ pub enum Error {
          elsewhere with --store DIR or SNAPRUN_STORE"
     )]
     DiskFull { what: String, path: PathBuf },
-    #[error("{what} ({path}): {source}")]
+    // Not named `source`: the cause is part of the message, and as an error source too it would
+    // print twice in `{:#}`.
+    #[error("{what} ({path}): {error}")]
     Io {
         what: String,
         path: PathBuf,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("`{tool}` is not installed; run `scripts/setup` or `apt-get install {package}`")]
     ToolMissing { tool: String, package: String },
@@ -84,7 +86,11 @@ impl Error {
         if full {
             Error::DiskFull { what, path }
         } else {
-            Error::Io { what, path, source }
+            Error::Io {
+                what,
+                path,
+                error: source,
+            }
         }
     }
 
@@ -102,5 +108,23 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, what: &str, path: &std::path::Path) -> Result<T> {
         self.map_err(|e| Error::io(what, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_says_its_cause_once() {
+        let e = anyhow::Error::from(Error::io(
+            "opening the workspace",
+            "/nope",
+            io::Error::from(io::ErrorKind::NotFound),
+        ));
+        assert_eq!(
+            format!("{e:#}"),
+            "opening the workspace (/nope): entity not found"
+        );
     }
 }
