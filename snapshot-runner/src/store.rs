@@ -309,12 +309,8 @@ impl Store {
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         let replaced = self.manifest(name).ok();
         write_atomically(&self.manifest_path(name), &json, &self.tmp_dir())?;
-        let (other, same): (Option<Manifest>, Option<Manifest>) = match replaced {
-            Some(old) if old.hash != manifest.hash => (Some(old), None),
-            old => (None, old),
-        };
-        if let Some(old) = other {
-            if retain(&old.hash) {
+        match replaced {
+            Some(old) if old.hash != manifest.hash && retain(&old.hash) => {
                 let dir = self.retired_dir();
                 fs::create_dir_all(&dir).ctx("creating the retired images directory", &dir)?;
                 let json = serde_json::to_vec_pretty(&old).expect("manifest serializes");
@@ -323,12 +319,11 @@ impl Store {
                     &json,
                     &self.tmp_dir(),
                 )?;
-            } else {
-                self.remove_unused_objects(&old)?;
             }
-        } else if let Some(old) = same {
-            // Same image, new or no warm state: the old state's files may be unused now.
-            self.remove_unused_objects(&old)?;
+            // Another image, or the same one with a new or no warm state: files the old one
+            // had may be unused now.
+            Some(old) => self.remove_unused_objects(&old)?,
+            None => {}
         }
         Ok(manifest)
     }
@@ -577,31 +572,19 @@ impl Store {
 
     /// Removes image `name`, and each of its objects that no other image uses.
     pub fn remove(&self, name: &str) -> Result<()> {
-        let manifest = self.manifest(name).or_else(|e| match e {
-            // A manifest that no longer parses can still be removed.
-            Error::ImageCorrupt { .. } => Ok(Manifest {
-                name: name.to_string(),
-                hash: String::new(),
-                disk: Object {
-                    sha256: String::new(),
-                    size: 0,
-                    mtime_ns: 0,
-                },
-                kernel: None,
-                initrd: None,
-                append: None,
-                memory_mib: 0,
-                cpus: 0,
-                created: String::new(),
-                origin: None,
-                agent: AgentKind::Snaprun,
-                warm: None,
-            }),
-            e => Err(e),
-        })?;
+        let manifest = match self.manifest(name) {
+            Ok(m) => Some(m),
+            // A manifest that no longer parses can still be removed; which files it named is
+            // unknown, so they stay.
+            Err(Error::ImageCorrupt { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let path = self.manifest_path(name);
         fs::remove_file(&path).ctx("removing the image manifest", &path)?;
-        self.remove_unused_objects(&manifest)
+        match manifest {
+            Some(m) => self.remove_unused_objects(&m),
+            None => Ok(()),
+        }
     }
 
     /// Deletes each object of `old` that no image uses any more.
@@ -768,6 +751,24 @@ mod tests {
         for bad in ["", "../x", "a/b", ".hidden", "sp ace"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_image_whose_manifest_does_not_parse_can_be_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        let manifest = store.manifest_path("broken");
+        fs::write(&manifest, b"{ not json").unwrap();
+        assert!(matches!(
+            store.image("broken", false),
+            Err(Error::ImageCorrupt { .. })
+        ));
+        store.remove("broken").unwrap();
+        assert!(!manifest.exists());
+        assert!(matches!(
+            store.remove("broken"),
+            Err(Error::ImageNotFound(_))
+        ));
     }
 
     #[test]
