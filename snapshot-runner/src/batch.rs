@@ -234,16 +234,18 @@ pub fn run(
             opts.iterations
         )));
     }
+    // Ctrl-C reaches the programs run before the batch too (the build step, git, mke2fs): an
+    // error they end with then is the interruption, not a failure.
+    let stopped = |e: Error| {
+        if interrupt.load(Ordering::SeqCst) {
+            Error::Interrupted("no batch was started".into())
+        } else {
+            e
+        }
+    };
     if let Some(build) = &opts.build {
         progress(Progress::Building(build));
-        let built = tools::run_shell(build, &opts.workspace);
-        // Ctrl-C reaches the build step too: then it failed because it was stopped.
-        if built.is_err() && interrupt.load(Ordering::SeqCst) {
-            return Err(Error::Interrupted(
-                "the build step was stopped and no batch started".into(),
-            ));
-        }
-        built?;
+        tools::run_shell(build, &opts.workspace).map_err(stopped)?;
     }
     let image = store.image(&opts.image, opts.verify)?;
     let accel = qemu::choose_accel(opts.accel, &store.kvm_probe_cache())?;
@@ -252,9 +254,9 @@ pub fn run(
     })?;
     let tree = match &opts.snapshot {
         Some(t) => t.clone(),
-        None => codesnap::snapshot(store, &opts.workspace, &opts.selection)?,
+        None => codesnap::snapshot(store, &opts.workspace, &opts.selection).map_err(stopped)?,
     };
-    let code_disk = codesnap::disk(store, &tree)?;
+    let code_disk = codesnap::disk(store, &tree).map_err(stopped)?;
     let results = Results::open(&store.results_db())?;
     reap_abandoned(store, &results)?;
     let seed = opts.seed.unwrap_or_else(random_u64);

@@ -1,5 +1,5 @@
 //! Every way a user can get it wrong, or the machine can: each says what happened and what to
-//! do, with exit code 2. Only the full-disk run boots nothing either: it fails before a VM.
+//! do, with exit code 2 (130 for an interruption). None of them boots a VM.
 
 mod common;
 
@@ -191,6 +191,37 @@ fn unknown_batches_and_bad_usage_exit_2() {
     help.expect_code(0)
         .expect_stdout("Exit codes:")
         .expect_stdout("130");
+}
+
+#[test]
+fn ctrl_c_during_the_build_step_is_an_interruption() {
+    use std::os::unix::process::CommandExt;
+    let t = TestStore::empty();
+    let ws = t.workspace(&[("x", "", false)]);
+    let args = [
+        "run",
+        "-C",
+        ws.to_str().unwrap(),
+        "--image",
+        "nope",
+        "--build",
+        "sleep 30",
+        "--",
+        "true",
+    ];
+    // A process group of its own, so the SIGINT goes to it and its build step as Ctrl-C would.
+    let child = t
+        .command(&args)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    wait_child(child)
+        .expect_code(130)
+        .expect_stderr("interrupted; no batch was started");
 }
 
 /// A real small file system (tmpfs, size-limited) that fills up: the store on it reports a
