@@ -358,7 +358,8 @@ impl Store {
         self.write_manifest(name, manifest, retain)
     }
 
-    /// Copies `src` into the object store (hashing on the way) unless that content is there.
+    /// Copies `src` into the object store (hashing on the way); a copy of content that is
+    /// there already is dropped.
     fn add_object(&self, src: &Path) -> Result<Object> {
         let mut input = fs::File::open(src).ctx("opening", src)?;
         let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())
@@ -378,12 +379,12 @@ impl Store {
         out.flush()
             .ctx("copying an image file into the store", tmp.path())?;
         drop(out);
-        tmp.as_file()
-            .sync_all()
-            .ctx("copying an image file into the store", tmp.path())?;
         let sha256 = hex(&hasher.finalize());
         let dest = self.object_path(&sha256);
         if !dest.exists() {
+            tmp.as_file()
+                .sync_all()
+                .ctx("copying an image file into the store", tmp.path())?;
             fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444))
                 .ctx("making an object read-only", tmp.path())?;
             tmp.persist(&dest)
