@@ -418,6 +418,18 @@ impl Vm {
 
     /// Whether the guest kernel reported a panic.
     pub fn guest_panicked(&mut self) -> bool {
+        if self.exited().is_some() {
+            // GUEST_PANICKED comes just before QEMU exits, and the QMP reader thread may not
+            // have passed it on yet: take everything it still has, up to the socket's end
+            // (the channel closes then), before answering.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while let Ok(e) = self
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                self.seen.push(e);
+            }
+        }
         self.events().iter().any(|e| {
             matches!(e, Event::Panicked)
                 || matches!(e, Event::Shutdown { reason } if reason == "guest-panic")
