@@ -85,8 +85,12 @@ pub fn command_line(spec: &VmSpec) -> Vec<String> {
         "-display",
         "none",
         "-no-reboot",
+        // On a guest panic QEMU only reports it (GUEST_PANICKED): the kernel then flushes the
+        // panic to the console, which the iteration keeps, and reboots (`panic=-1`), which
+        // `-no-reboot` turns into QEMU's exit. With `panic=shutdown` QEMU exited at the
+        // pvpanic signal, before the message reached the console.
         "-action",
-        "panic=shutdown",
+        "panic=none",
         "-machine",
         "pc",
     ]
@@ -808,8 +812,8 @@ mod tests {
             incoming: None,
         };
         expect_test::expect![[r#"
-            -nodefaults -no-user-config -display none -no-reboot -action panic=shutdown
-            -machine pc -accel tcg -cpu max -m 512 -smp 1 -kernel /s/objects/k -initrd /s/objects/i
+            -nodefaults -no-user-config -display none -no-reboot -action panic=none -machine pc
+            -accel tcg -cpu max -m 512 -smp 1 -kernel /s/objects/k -initrd /s/objects/i
             -append console=ttyS0 snaprun.seed=7 -drive file=/s/runs/b/iter-1.qcow2,if=none,id=root,format=qcow2,cache=unsafe,discard=unmap
             -device virtio-blk-pci,drive=root -drive file=/s/code/disks/c,,1.ext4,if=none,id=code,format=qcow2,readonly=on
             -device virtio-blk-pci,drive=code -device pvpanic-pci -chardev file,id=con,path=/s/runs/b/iter-1.console.log
