@@ -745,24 +745,10 @@ fn activity_from_retrace_lsp_and_snaprun_fills_actual_blocks() {
     let results = snaprun::results::Results::open(&data.join("snaprun/results.db")).unwrap();
     results
         .insert_batch(&snaprun::results::Batch {
-            id: "b1".into(),
             workspace: "/home/me/src/stress".into(),
-            image_name: "default".into(),
-            image_hash: "x".into(),
-            code_hash: "y".into(),
-            command: "./stress.sh".into(),
-            iterations: 10,
-            jobs: 2,
-            timeout_ms: None,
-            seed: 1,
             start_ms: ms("13:00"),
             end_ms: Some(ms("13:35")),
-            host: "test".into(),
-            pid: 1,
-            accel: "tcg".into(),
-            status: "finished".into(),
-            partition: None,
-            warm_hash: None,
+            ..snaprun::results::fixtures::batch("b1")
         })
         .unwrap();
 

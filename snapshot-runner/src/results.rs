@@ -530,9 +530,10 @@ pub fn is_abandoned(b: &Batch, this_host: &str) -> bool {
         && std::fs::metadata(format!("/proc/{}", b.pid)).is_err()
 }
 
-/// A plain finished batch and its iterations, for tests to change what they are about.
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// A plain finished batch and its iterations, for tests (this crate's, its integration
+/// tests', the planner's) to change what they are about.
+#[doc(hidden)]
+pub mod fixtures {
     use super::*;
 
     pub fn batch(id: &str) -> Batch {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use snaprun::results::{Batch, Iteration, Status};
+use snaprun::results::Iteration;
 
 pub const SNAPRUN: &str = env!("CARGO_BIN_EXE_snaprun");
 
@@ -295,48 +295,10 @@ impl Run {
     }
 }
 
-/// A plain finished batch, for tests that write results themselves and change what they are
-/// about (the library's unit tests have the same in `results::fixtures`).
-pub fn batch(id: &str) -> Batch {
-    Batch {
-        id: id.into(),
-        workspace: "/ws".into(),
-        image_name: "default".into(),
-        image_hash: "i".into(),
-        code_hash: "c".into(),
-        command: "./stress.sh".into(),
-        iterations: 1,
-        jobs: 1,
-        timeout_ms: None,
-        seed: 1,
-        start_ms: 0,
-        end_ms: Some(1),
-        host: "h".into(),
-        pid: 1,
-        accel: "tcg".into(),
-        status: "finished".into(),
-        partition: None,
-        warm_hash: None,
-    }
-}
-
-/// Iteration `n` of `batch_id` with `status`; a failure exits 1.
-pub fn iteration(batch_id: &str, n: u32, status: Status) -> Iteration {
-    Iteration {
-        batch_id: batch_id.into(),
-        iteration: n,
-        status,
-        exit_code: Some(i32::from(status != Status::Pass)),
-        signal: None,
-        duration_ms: 1000,
-        boot_ms: None,
-        seed: u64::from(n),
-        output: Vec::new(),
-        detail: None,
-        kept_overlay: None,
-        start_ms: 0,
-    }
-}
+/// A plain finished batch and its iterations, for tests that write results themselves.
+/// (Each test binary compiles this module; not all of them use these.)
+#[allow(unused_imports)]
+pub use snaprun::results::fixtures::{batch, iteration};
 
 pub fn mtime_and_size(p: &Path) -> (i64, i64, u64) {
     let m = fs::metadata(p).unwrap();
