@@ -1,0 +1,204 @@
+//! Reading the events of an .ics file.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use icalendar::{
+    Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, EventLike,
+};
+
+use crate::error::{PlannerError, Result};
+use crate::grid::resolve_local;
+use crate::plan::{Cell, Color};
+
+/// An event read from an .ics file, in UTC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedEvent {
+    pub uid: String,
+    pub summary: String,
+    pub category: Option<String>,
+    pub color: Option<Color>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl ImportedEvent {
+    pub fn cell(&self) -> Cell {
+        Cell {
+            label: self.summary.clone(),
+            category: self.category.clone(),
+            color: self.color.clone(),
+            fixed_uid: Some(self.uid.clone()),
+        }
+    }
+}
+
+/// What reading a calendar gave: the events, and what was skipped and why.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    pub events: Vec<ImportedEvent>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the events of an .ics file. Times with a TZID are read in that zone, floating times
+/// in `floating_tz`; all-day events are skipped (they have no blocks), and a recurring event
+/// contributes its first occurrence.
+pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
+    let bad = |reason: String| PlannerError::MalformedIcs {
+        path: path.to_owned(),
+        reason,
+    };
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if !trimmed
+        .get(..15)
+        .is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCALENDAR"))
+    {
+        return Err(bad("it does not start with BEGIN:VCALENDAR".into()));
+    }
+    if !text.to_ascii_uppercase().contains("END:VCALENDAR") {
+        return Err(bad(
+            "it has no END:VCALENDAR (is the file cut short?)".into()
+        ));
+    }
+    let cal: Calendar = trimmed
+        .parse()
+        .map_err(|e: String| bad(e.trim().to_owned()))?;
+    let mut out = Parsed::default();
+    for (n, comp) in cal.components.iter().enumerate() {
+        let CalendarComponent::Event(ev) = comp else {
+            continue;
+        };
+        let summary = ev
+            .get_summary()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("(busy)");
+        let what = format!("event {} `{summary}`", n + 1);
+        let uid = match ev.get_uid() {
+            Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+            _ => return Err(bad(format!("{what} has no UID"))),
+        };
+        let Some(start) = ev.get_start() else {
+            return Err(bad(format!("{what} has no DTSTART")));
+        };
+        let start = match instant(&start, floating_tz) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                out.warnings.push(format!(
+                    "skipped {what}: an all-day event has no time blocks"
+                ));
+                continue;
+            }
+            Err(e) => return Err(bad(format!("{what}: {e}"))),
+        };
+        let end = match ev.get_end() {
+            Some(end) => match instant(&end, floating_tz) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    return Err(bad(format!(
+                        "{what} mixes a DATE end with a DATE-TIME start"
+                    )));
+                }
+                Err(e) => return Err(bad(format!("{what}: {e}"))),
+            },
+            None => match ev
+                .property_value("DURATION")
+                .map(|d| parse_duration(d).and_then(|d| start.checked_add_signed(d)))
+            {
+                Some(Some(end)) => end,
+                Some(None) => {
+                    return Err(bad(format!("{what} has a DURATION that cannot be read")));
+                }
+                None => {
+                    out.warnings
+                        .push(format!("skipped {what}: it has no end and no duration"));
+                    continue;
+                }
+            },
+        };
+        if end <= start {
+            return Err(bad(format!("{what} ends before it starts")));
+        }
+        if ev.property_value("RRULE").is_some() {
+            out.warnings.push(format!(
+                "{what} repeats; only its first occurrence was imported"
+            ));
+        }
+        let color = ev
+            .property_value("X-BLOCKS-COLOR")
+            .or_else(|| ev.property_value("COLOR"))
+            .and_then(|c| Color::parse(c).ok());
+        let category = ev.get_categories().and_then(|cs| {
+            cs.into_iter()
+                .map(|c| c.trim().to_owned())
+                .find(|c| !c.is_empty())
+        });
+        out.events.push(ImportedEvent {
+            uid,
+            summary: summary.to_owned(),
+            category,
+            color,
+            start,
+            end,
+        });
+    }
+    Ok(out)
+}
+
+fn instant(
+    d: &DatePerhapsTime,
+    floating_tz: Tz,
+) -> std::result::Result<Option<DateTime<Utc>>, String> {
+    match d {
+        DatePerhapsTime::Date(_) => Ok(None),
+        DatePerhapsTime::DateTime(CalendarDateTime::Utc(t)) => Ok(Some(*t)),
+        DatePerhapsTime::DateTime(CalendarDateTime::Floating(t)) => {
+            Ok(Some(resolve_local(floating_tz, *t)))
+        }
+        DatePerhapsTime::DateTime(CalendarDateTime::WithTimezone { date_time, tzid }) => {
+            let tz = tz_from_tzid(tzid).ok_or_else(|| {
+                format!("TZID `{tzid}` is not an IANA time zone this build knows")
+            })?;
+            Ok(Some(resolve_local(tz, *date_time)))
+        }
+    }
+}
+
+/// Reads a TZID: an IANA name, possibly with a vendor prefix (`/mozilla.org/.../Europe/Berlin`).
+fn tz_from_tzid(tzid: &str) -> Option<Tz> {
+    let t = tzid.trim().trim_matches('"');
+    if let Ok(tz) = t.parse::<Tz>() {
+        return Some(tz);
+    }
+    let parts: Vec<&str> = t.split('/').collect();
+    (0..parts.len()).find_map(|i| parts[i..].join("/").parse::<Tz>().ok())
+}
+
+/// Reads an RFC 5545 DURATION such as `PT1H30M`, `P1D` or `-PT15M` (negative is refused, and
+/// so is one too long for chrono).
+pub(super) fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim().strip_prefix('+').unwrap_or(s.trim());
+    let s = s.strip_prefix('P')?;
+    let mut total = Duration::zero();
+    let mut num = String::new();
+    let mut in_time = false;
+    for ch in s.chars() {
+        match ch {
+            'T' => in_time = true,
+            '0'..='9' => num.push(ch),
+            _ => {
+                let n: i64 = num.parse().ok()?;
+                num.clear();
+                let part = match (ch, in_time) {
+                    ('W', false) => Duration::try_weeks(n),
+                    ('D', false) => Duration::try_days(n),
+                    ('H', true) => Duration::try_hours(n),
+                    ('M', true) => Duration::try_minutes(n),
+                    ('S', true) => Duration::try_seconds(n),
+                    _ => None,
+                };
+                total = total.checked_add(&part?)?;
+            }
+        }
+    }
+    (num.is_empty() && total > Duration::zero()).then_some(total)
+}

@@ -1,0 +1,310 @@
+//! The planner's SQLite file: plans and their revisions, templates, actual time recorded by
+//! hand, and settings. Every change runs in one immediate transaction, so a refused or failed
+//! command leaves nothing half-written and two `blocks` processes never interleave a
+//! read-modify-write.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+
+use crate::error::{PlannerError, Result};
+use crate::plan::{Cell, Color};
+use crate::settings::Settings;
+
+mod actual;
+mod plans;
+mod templates;
+
+/// The schema, one migration per version. Append only: a released migration never changes.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE revisions (
+    id            INTEGER PRIMARY KEY,
+    date          TEXT NOT NULL,              -- local date, YYYY-MM-DD
+    number        INTEGER NOT NULL,           -- 1, 2, ... per date
+    created_at_ms INTEGER NOT NULL,           -- UTC
+    from_wall     TEXT,                       -- first re-planned block (HH:MM[#2]); NULL = whole day
+    UNIQUE (date, number)
+) STRICT;
+
+CREATE TABLE plan_cells (
+    revision_id INTEGER NOT NULL REFERENCES revisions(id) ON DELETE CASCADE,
+    minute      INTEGER NOT NULL,             -- wall-clock minutes after the date's midnight
+    fold        INTEGER NOT NULL,             -- 1 for the repeat of a time when clocks go back
+    label       TEXT NOT NULL,
+    category    TEXT,
+    color       TEXT,
+    fixed_uid   TEXT,                         -- calendar event UID for imported blocks
+    PRIMARY KEY (revision_id, minute, fold)
+) STRICT;
+CREATE INDEX plan_cells_fixed_uid ON plan_cells(fixed_uid) WHERE fixed_uid IS NOT NULL;
+
+CREATE TABLE templates (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE template_cells (
+    template_id INTEGER NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+    minute      INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    category    TEXT,
+    color       TEXT,
+    PRIMARY KEY (template_id, minute)
+) STRICT;
+
+CREATE TABLE actual_entries (
+    id       INTEGER PRIMARY KEY,
+    start_ms INTEGER NOT NULL,                -- UTC
+    end_ms   INTEGER NOT NULL,                -- UTC, exclusive
+    tz       TEXT NOT NULL,                   -- IANA zone it was recorded in
+    label    TEXT NOT NULL,
+    category TEXT,
+    CHECK (end_ms > start_ms)
+) STRICT;
+CREATE INDEX actual_entries_start ON actual_entries(start_ms);
+"#];
+
+/// The schema version this build writes.
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Where the database lives by default: `$XDG_DATA_HOME/retrace/planner.sqlite3`
+/// (`~/.local/share/retrace/planner.sqlite3` when XDG_DATA_HOME is unset).
+pub fn default_path() -> Result<PathBuf> {
+    let dirs = directories::BaseDirs::new().ok_or(PlannerError::NoDataDir)?;
+    Ok(dirs.data_dir().join("retrace").join("planner.sqlite3"))
+}
+
+/// A `plan_cells` row: minute, fold, label, category, colour, calendar UID.
+type CellRow = (
+    u16,
+    u8,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+trait At<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> At<T> for rusqlite::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| PlannerError::Database {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A cell as stored; a colour this build cannot read is dropped rather than failing the read.
+fn stored_cell(
+    label: String,
+    category: Option<String>,
+    color: Option<String>,
+    fixed_uid: Option<String>,
+) -> Cell {
+    Cell {
+        label,
+        category,
+        color: color.and_then(|c| Color::parse(&c).ok()),
+        fixed_uid,
+    }
+}
+
+/// An open planner database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// A database written by a newer schema is refused rather than touched.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| PlannerError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path).at(path)?;
+        conn.busy_timeout(StdDuration::from_secs(5)).at(path)?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .at(path)?;
+        if found > schema_version() {
+            return Err(PlannerError::NewerDatabase {
+                path: path.to_owned(),
+                found,
+                supported: schema_version(),
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL").at(path)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").at(path)?;
+        conn.pragma_update(None, "foreign_keys", "ON").at(path)?;
+        let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+        migrations
+            .to_latest(&mut conn)
+            .map_err(|source| PlannerError::Migration {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads outside a transaction (each statement sees a consistent snapshot).
+    pub fn read(&self) -> Txn<'_> {
+        Txn {
+            conn: &self.conn,
+            path: &self.path,
+        }
+    }
+
+    /// Runs `f` in one immediate transaction: everything it writes lands together, or, when
+    /// it returns an error, nothing does.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Txn<'_>) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&self.path)?;
+        let out = f(&Txn {
+            conn: &tx,
+            path: &self.path,
+        })?;
+        tx.commit().at(&self.path)?;
+        Ok(out)
+    }
+}
+
+/// Reads and writes against the database, inside [`Store::write`] or from [`Store::read`].
+pub struct Txn<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+/// A template's name, size and when it was saved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateInfo {
+    pub name: String,
+    pub blocks: usize,
+    pub labels: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Txn<'_> {
+    // --- settings --------------------------------------------------------------------------
+
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::from_pairs(&self.setting_pairs()?)
+    }
+
+    pub fn setting_pairs(&self) -> Result<BTreeMap<String, String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key, value FROM settings")
+            .at(self.path)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .at(self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(self.path)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        let mut s = self.settings()?;
+        s.set(key, value)?;
+        let stored = s.to_pairs();
+        self.conn
+            .execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![
+                    key,
+                    stored.get(key).cloned().unwrap_or_else(|| value.to_owned())
+                ],
+            )
+            .at(self.path)?;
+        Ok(())
+    }
+
+    pub fn unset_setting(&self, key: &str) -> Result<bool> {
+        crate::settings::check_key(key)?;
+        Ok(self
+            .conn
+            .execute("DELETE FROM settings WHERE key = ?1", [key])
+            .at(self.path)?
+            > 0)
+    }
+
+    pub fn replace_settings(&self, pairs: &BTreeMap<String, String>) -> Result<()> {
+        Settings::from_pairs(pairs)?;
+        self.conn
+            .execute("DELETE FROM settings", [])
+            .at(self.path)?;
+        for (k, v) in pairs {
+            self.conn
+                .execute(
+                    "INSERT INTO settings(key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )
+                .at(self.path)?;
+        }
+        Ok(())
+    }
+
+    // --- whole database --------------------------------------------------------------------
+
+    /// Whether anything but settings is stored.
+    pub fn is_empty(&self) -> Result<bool> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM revisions) + (SELECT count(*) FROM templates)
+                      + (SELECT count(*) FROM actual_entries)",
+                [],
+                |r| r.get(0),
+            )
+            .at(self.path)?;
+        Ok(n == 0)
+    }
+
+    /// Removes everything, settings included.
+    pub fn wipe(&self) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "DELETE FROM plan_cells; DELETE FROM revisions; DELETE FROM template_cells;
+                 DELETE FROM templates; DELETE FROM actual_entries; DELETE FROM settings;",
+            )
+            .at(self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests;
