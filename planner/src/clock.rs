@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{PlannerError, Result};
@@ -269,6 +269,13 @@ pub fn parse_date(input: &str, today: NaiveDate) -> Result<NaiveDate> {
                 input: input.to_owned(),
             }),
     }
+}
+
+/// Serializes an instant as `2026-03-05T09:00:00+00:00` (`DateTime::to_rfc3339`), the form
+/// `--json` has always printed, rather than chrono's default `...Z`. For
+/// `#[serde(serialize_with = "crate::clock::rfc3339")]`.
+pub fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339())
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use crate::actual::ActualCell;
 use crate::grid::Grid;
@@ -60,7 +61,7 @@ impl Tally {
 }
 
 /// Matched of due planned blocks.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Adherence {
     pub matched: u32,
     pub due: u32,
@@ -85,10 +86,31 @@ impl Adherence {
     }
 }
 
+/// `{"matched": 6, "due": 10, "ratio": 0.6}`; the ratio is `null` while nothing is due.
+impl Serialize for Adherence {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Adherence", 3)?;
+        st.serialize_field("matched", &self.matched)?;
+        st.serialize_field("due", &self.due)?;
+        st.serialize_field("ratio", &self.ratio())?;
+        st.end()
+    }
+}
+
+/// One day's adherence, as a week lists it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DayAdherence {
+    pub date: NaiveDate,
+    #[serde(flatten)]
+    pub adherence: Adherence,
+}
+
 /// Planned vs actual for one day.
 #[derive(Clone, Debug, Serialize)]
 pub struct DayComparison {
     pub date: NaiveDate,
+    /// Each block's outcome; a day view shows them beside its blocks, a report leaves them out.
+    #[serde(skip)]
     pub outcomes: Vec<Outcome>,
     pub by_label: Vec<Tally>,
     pub by_category: Vec<Tally>,

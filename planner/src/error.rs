@@ -58,6 +58,31 @@ pub enum PlannerError {
     Overlap(Box<Overlap>),
 
     #[error(
+        "{range} on {date} meets `{label}` at {at}, a fixed block from a calendar event; \
+         change the event in its calendar and import it again, or pick other blocks"
+    )]
+    FixedInTheWay {
+        range: String,
+        label: String,
+        at: String,
+        date: String,
+    },
+
+    #[error(
+        "{range} on {date} does not hold one planned task; pick the blocks of one painted \
+         range (the plan may have changed since it was shown)"
+    )]
+    NotOneRun { range: String, date: String },
+
+    #[error("blocks {start}..{end} are not blocks of {date}, which has {count} (0..{count})")]
+    NoSuchBlocks {
+        start: usize,
+        end: usize,
+        date: String,
+        count: usize,
+    },
+
+    #[error(
         "{at} on {date} is before {from}, where plan revision {revision} starts: blocks before \
          a re-plan keep the plan they had; record what happened with `blocks did` instead"
     )]
@@ -186,9 +211,15 @@ impl PlannerError {
             | BadColor { .. }
             | BadSetting { .. }
             | EmptyLabel
-            | EmptyDay { .. } => exit::BAD_INPUT,
+            | EmptyDay { .. }
+            | NoSuchBlocks { .. } => exit::BAD_INPUT,
             NothingToReplan { .. } | UnknownRevision { .. } => exit::NOT_FOUND,
-            Overlap(_) | BeforeRevision { .. } | TemplateExists { .. } | NotEmpty => exit::CONFLICT,
+            Overlap(_)
+            | FixedInTheWay { .. }
+            | NotOneRun { .. }
+            | BeforeRevision { .. }
+            | TemplateExists { .. }
+            | NotEmpty => exit::CONFLICT,
             UnknownTemplate { .. } => exit::NOT_FOUND,
             MalformedIcs { .. } | MalformedBackup { .. } | NewerBackup { .. } => exit::BAD_FILE,
             NewerDatabase { .. } | Database { .. } | Migration { .. } | NoDataDir => exit::DATABASE,

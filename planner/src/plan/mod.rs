@@ -7,13 +7,13 @@
 //! the earlier revision is kept, so "what was planned at 9:00" can still be shown.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::clock::WallTime;
+pub use crate::color::Color;
 use crate::error::{PlannerError, Result};
 use crate::grid::Grid;
 
@@ -65,98 +65,6 @@ impl Cell {
 
     pub fn is_fixed(&self) -> bool {
         self.fixed_uid.is_some()
-    }
-}
-
-/// A block colour: one of a few names, or `#rrggbb`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Color(String);
-
-/// The named colours and the RGB the terminal shows them in.
-const NAMED: &[(&str, (u8, u8, u8))] = &[
-    ("red", (205, 49, 49)),
-    ("green", (13, 160, 90)),
-    ("yellow", (200, 170, 20)),
-    ("blue", (36, 114, 200)),
-    ("magenta", (188, 63, 188)),
-    ("cyan", (17, 168, 205)),
-    ("white", (229, 229, 229)),
-    ("black", (40, 40, 40)),
-    ("gray", (128, 128, 128)),
-    ("orange", (230, 126, 34)),
-    ("purple", (128, 70, 190)),
-    ("pink", (230, 110, 160)),
-    ("brown", (150, 95, 50)),
-    ("teal", (0, 128, 128)),
-];
-
-impl Color {
-    pub fn parse(input: &str) -> Result<Color> {
-        let s = input.trim().to_ascii_lowercase();
-        let s = if s == "grey" { "gray".to_owned() } else { s };
-        let ok = NAMED.iter().any(|(n, _)| *n == s)
-            || (s.len() == 7
-                && s.starts_with('#')
-                && s[1..].bytes().all(|b| b.is_ascii_hexdigit()));
-        if ok {
-            Ok(Color(s))
-        } else {
-            Err(PlannerError::BadColor {
-                input: input.to_owned(),
-            })
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// A colour name from CSS (RFC 7986's `COLOR` property takes only those).
-    pub fn is_named(&self) -> bool {
-        !self.0.starts_with('#')
-    }
-
-    pub fn rgb(&self) -> (u8, u8, u8) {
-        if let Some(hex) = self.0.strip_prefix('#') {
-            let p = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
-            return (p(0), p(2), p(4));
-        }
-        NAMED
-            .iter()
-            .find(|(n, _)| *n == self.0)
-            .map(|(_, rgb)| *rgb)
-            .unwrap_or((128, 128, 128))
-    }
-
-    /// A stable colour for a label that has none, so the same task looks the same every day.
-    pub fn for_label(label: &str) -> Color {
-        const PALETTE: &[&str] = &[
-            "blue", "green", "orange", "purple", "teal", "magenta", "brown", "cyan", "pink", "red",
-        ];
-        let h = label
-            .to_lowercase()
-            .bytes()
-            .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
-        Color(PALETTE[h as usize % PALETTE.len()].to_owned())
-    }
-}
-
-impl fmt::Display for Color {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for Color {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Color {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Color::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -274,16 +182,15 @@ impl DayPlan {
 
     fn check_editable(&self, grid: &Grid, range: &Range<usize>) -> Result<()> {
         let first = self.first_editable(grid);
-        if range.start < first {
-            let rev = self.current().expect("a revision with a start exists");
-            return Err(PlannerError::BeforeRevision {
+        match self.current() {
+            Some(rev) if range.start < first => Err(PlannerError::BeforeRevision {
                 at: grid.describe(range.start..first.min(range.end)),
                 date: self.date.to_string(),
                 from: rev.from.map(|w| w.to_string()).unwrap_or_default(),
                 revision: rev.number,
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The revision edits go to, made on the first edit of the day.
@@ -296,7 +203,8 @@ impl DayPlan {
                 cells: BTreeMap::new(),
             });
         }
-        self.revisions.last_mut().expect("just ensured")
+        let last = self.revisions.len() - 1;
+        &mut self.revisions[last]
     }
 
     /// Plans `cell` over `range`. Blocks that already hold something else are refused unless
@@ -351,10 +259,12 @@ impl DayPlan {
     ) -> Result<()> {
         let cells = self.cells();
         let blocking = |i: usize| cells.get(&grid.blocks[i].wall).filter(|c| in_the_way(c));
-        let Some(first) = range.clone().find(|&i| blocking(i).is_some()) else {
+        let Some((first, label)) = range
+            .clone()
+            .find_map(|i| blocking(i).map(|c| (i, c.label.clone())))
+        else {
             return Ok(());
         };
-        let label = blocking(first).expect("found").label.clone();
         let end = (first..range.end)
             .find(|&i| blocking(i).is_none_or(|c| c.label != label))
             .unwrap_or(range.end);
@@ -379,6 +289,64 @@ impl DayPlan {
             .iter()
             .filter(|b| rev.cells.remove(&b.wall).is_some())
             .count())
+    }
+
+    /// Moves or resizes the run of blocks `from`, which holds one planned cell, to `to`, as
+    /// one edit: `from` is cleared, then `to` planned with that cell (the two may overlap, as
+    /// dragging an edge does). A calendar event's blocks are not moved and not overwritten:
+    /// either is refused with [`PlannerError::FixedInTheWay`]. Other cells in the way are
+    /// refused unless `conflict` is `Replace`. Nothing changes when the move is refused.
+    /// Returns the cell moved.
+    pub fn move_run(
+        &mut self,
+        grid: &Grid,
+        from: Range<usize>,
+        to: Range<usize>,
+        conflict: Conflict,
+        now: DateTime<Utc>,
+    ) -> Result<Cell> {
+        for r in [&from, &to] {
+            if r.start >= r.end || r.end > grid.len() {
+                return Err(PlannerError::NoSuchBlocks {
+                    start: r.start,
+                    end: r.end,
+                    date: self.date.to_string(),
+                    count: grid.len(),
+                });
+            }
+        }
+        let cells = self.cells();
+        let at = |i: usize| cells.get(&grid.blocks[i].wall);
+        let cell = match at(from.start) {
+            Some(c) if from.clone().all(|i| at(i) == Some(c)) => c.clone(),
+            _ => {
+                return Err(PlannerError::NotOneRun {
+                    range: grid.describe(from),
+                    date: self.date.to_string(),
+                });
+            }
+        };
+        let fixed = |range: Range<usize>| {
+            let first = range.clone().find(|&i| at(i).is_some_and(Cell::is_fixed))?;
+            let held = at(first)?;
+            let end = (first..range.end)
+                .find(|&i| at(i) != Some(held))
+                .unwrap_or(range.end);
+            Some((held.label.clone(), first..end))
+        };
+        if let Some((label, run)) = fixed(from.clone()).or_else(|| fixed(to.clone())) {
+            return Err(PlannerError::FixedInTheWay {
+                range: grid.describe(if cell.is_fixed() { from } else { to }),
+                label,
+                at: grid.describe(run),
+                date: self.date.to_string(),
+            });
+        }
+        let mut moved = self.clone();
+        moved.clear(grid, from, now)?;
+        moved.assign(grid, to, &cell, conflict, now)?;
+        *self = moved;
+        Ok(cell)
     }
 
     /// Starts a new revision from block `from`: the blocks before it keep their plan, the
@@ -417,7 +385,7 @@ impl DayPlan {
             from: Some(from_wall),
             cells,
         });
-        Ok(self.revisions.last().expect("just pushed"))
+        Ok(&self.revisions[self.revisions.len() - 1])
     }
 
     /// Places a calendar event's blocks (see [`Cell::fixed`]). Blocks held by the same event
@@ -496,249 +464,4 @@ pub fn runs<'a, T: PartialEq>(per_block: &[Option<&'a T>]) -> Vec<(Range<usize>,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::Rounding;
-    use crate::grid::{DaySpan, parse_tz};
-
-    fn grid() -> Grid {
-        Grid::new(
-            "2026-03-05".parse().unwrap(),
-            parse_tz("UTC").unwrap(),
-            DaySpan::default(),
-        )
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        format!("2026-03-05T{s}:00Z").parse().unwrap()
-    }
-
-    fn r(g: &Grid, s: &str) -> Range<usize> {
-        g.range(s.parse().unwrap(), Rounding::Strict).unwrap()
-    }
-
-    fn labels(plan: &DayPlan, g: &Grid, rev: Option<&Revision>) -> String {
-        plan.runs(g, rev)
-            .into_iter()
-            .map(|(range, c)| format!("{} {}", g.describe(range), c.label))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    #[test]
-    fn assign_refuses_overlaps_and_names_them() {
-        let g = grid();
-        let mut p = DayPlan::new(g.date);
-        let email = Cell::new("email").unwrap();
-        let deep = Cell::new("deep work").unwrap().with_category(Some("focus"));
-        assert_eq!(
-            p.assign(
-                &g,
-                r(&g, "10:00-10:30"),
-                &email,
-                Conflict::Refuse,
-                at("08:00")
-            )
-            .unwrap(),
-            3
-        );
-        let e = p
-            .assign(
-                &g,
-                r(&g, "09:00-11:30"),
-                &deep,
-                Conflict::Refuse,
-                at("08:00"),
-            )
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "09:00-11:30 overlaps the planned `email` at 10:00-10:30 on 2026-03-05; clear it first \
-             (`blocks clear 10:00-10:30 --date 2026-03-05`) or pass --replace"
-        );
-        // Nothing was half-written.
-        assert_eq!(labels(&p, &g, None), "10:00-10:30 email");
-        p.assign(
-            &g,
-            r(&g, "09:00-11:30"),
-            &deep,
-            Conflict::Replace,
-            at("08:00"),
-        )
-        .unwrap();
-        assert_eq!(labels(&p, &g, None), "09:00-11:30 deep work");
-        // Planning the same thing again is not a conflict.
-        assert_eq!(
-            p.assign(
-                &g,
-                r(&g, "09:00-10:00"),
-                &deep,
-                Conflict::Refuse,
-                at("08:00")
-            )
-            .unwrap(),
-            0
-        );
-        assert_eq!(p.revisions.len(), 1);
-    }
-
-    #[test]
-    fn replan_keeps_the_earlier_revisions() {
-        let g = grid();
-        let mut p = DayPlan::new(g.date);
-        let deep = Cell::new("deep work").unwrap();
-        let email = Cell::new("email").unwrap();
-        let review = Cell::new("review").unwrap();
-        p.assign(
-            &g,
-            r(&g, "09:00-12:00"),
-            &deep,
-            Conflict::Refuse,
-            at("07:30"),
-        )
-        .unwrap();
-        p.assign(
-            &g,
-            r(&g, "14:00-15:00"),
-            &email,
-            Conflict::Refuse,
-            at("07:35"),
-        )
-        .unwrap();
-
-        // At 10:40 the morning went off plan: re-plan from the current block.
-        let now = at("10:40");
-        let from = g.index_at(now).unwrap();
-        let rev = p.replan(&g, from, true, now).unwrap();
-        assert_eq!(
-            (rev.number, rev.from),
-            (2, Some(WallTime::new(10 * 60 + 40)))
-        );
-        p.assign(&g, r(&g, "10:40-12:00"), &review, Conflict::Refuse, now)
-            .unwrap();
-        let e = p
-            .assign(&g, r(&g, "09:00-09:30"), &review, Conflict::Replace, now)
-            .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("09:00-09:30 on 2026-03-05 is before 10:40"),
-            "{e}"
-        );
-
-        assert_eq!(
-            labels(&p, &g, None),
-            "09:00-10:40 deep work, 10:40-12:00 review"
-        );
-        let at_nine = p.as_of(at("09:00")).unwrap();
-        assert_eq!(at_nine.number, 1);
-        assert_eq!(
-            labels(&p, &g, Some(at_nine)),
-            "09:00-12:00 deep work, 14:00-15:00 email"
-        );
-        assert_eq!(p.as_of(at("14:00")).unwrap().number, 2);
-        assert!(p.as_of(at("07:00")).is_none());
-    }
-
-    #[test]
-    fn replan_needs_a_plan() {
-        let g = grid();
-        let mut p = DayPlan::new(g.date);
-        assert!(matches!(
-            p.replan(&g, 3, false, at("08:00")),
-            Err(PlannerError::NothingToReplan { .. })
-        ));
-    }
-
-    #[test]
-    fn fixed_blocks_update_by_uid() {
-        let g = grid();
-        let mut p = DayPlan::new(g.date);
-        let standup = Cell::new("standup").unwrap().fixed("ev-1");
-        p.place_fixed(
-            &g,
-            r(&g, "09:00-09:30"),
-            &standup,
-            Conflict::Refuse,
-            at("07:00"),
-        )
-        .unwrap();
-        assert_eq!(p.remove_fixed(&g, &["ev-1".to_owned()], at("07:00")), 3);
-        p.place_fixed(
-            &g,
-            r(&g, "10:00-10:20"),
-            &standup,
-            Conflict::Refuse,
-            at("07:00"),
-        )
-        .unwrap();
-        assert_eq!(labels(&p, &g, None), "10:00-10:20 standup");
-    }
-
-    #[test]
-    fn calendar_blocks_before_a_replan_stay_as_planned() {
-        let g = grid();
-        let mut p = DayPlan::new(g.date);
-        let standup = Cell::new("standup").unwrap().fixed("ev-1");
-        let review = Cell::new("review").unwrap().fixed("ev-2");
-        for (range, cell) in [("09:00-09:30", &standup), ("13:30-15:00", &review)] {
-            p.place_fixed(&g, r(&g, range), cell, Conflict::Refuse, at("07:00"))
-                .unwrap();
-        }
-        let wide = Grid::new(g.date, g.tz, DaySpan::parse("06:00", "01:00").unwrap());
-        let early = Cell::new("early").unwrap().fixed("ev-3");
-        p.place_fixed(
-            &wide,
-            r(&wide, "06:00-06:10"),
-            &early,
-            Conflict::Refuse,
-            at("05:00"),
-        )
-        .unwrap();
-        let now = at("14:05");
-        p.replan(&g, g.index_at(now).unwrap(), false, now).unwrap();
-
-        // The calendar's part before 14:00 is history; only the rest may change.
-        let (before, after) = p.split_at_revision(&g, r(&g, "13:30-15:00"));
-        assert_eq!(
-            (g.describe(before), g.describe(after)),
-            ("13:30-14:00".into(), "14:00-15:00".into())
-        );
-        let (before, after) = p.split_at_revision(&g, r(&g, "09:00-09:30"));
-        assert_eq!((before, after.is_empty()), (r(&g, "09:00-09:30"), true));
-        let e = p
-            .place_fixed(&g, r(&g, "09:00-09:30"), &review, Conflict::Replace, now)
-            .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("09:00-09:30 on 2026-03-05 is before 14:00"),
-            "{e}"
-        );
-
-        // Blocks placed under a wider waking span, outside this grid, go by their clock time.
-        let late = Cell::new("late").unwrap().fixed("ev-4");
-        p.place_fixed(&wide, r(&wide, "00:20-00:40"), &late, Conflict::Refuse, now)
-            .unwrap();
-
-        // A re-import removes the events' blocks from 14:00 on, and no earlier.
-        let uids = ["ev-1", "ev-2", "ev-3", "ev-4"].map(str::to_owned);
-        assert_eq!(p.remove_fixed(&g, &uids, now), 6 + 2);
-        assert_eq!(
-            labels(&p, &g, None),
-            "09:00-09:30 standup, 13:30-14:00 review"
-        );
-        assert_eq!(p.off_grid(&g), 1, "06:00 `early` stays");
-        assert_eq!(p.remove_fixed(&g, &uids, now), 0);
-        assert_eq!(
-            labels(&p, &g, p.revision(1).ok()),
-            "09:00-09:30 standup, 13:30-15:00 review"
-        );
-    }
-
-    #[test]
-    fn colours() {
-        assert_eq!(Color::parse("Grey").unwrap().as_str(), "gray");
-        assert_eq!(Color::parse("#FF8000").unwrap().rgb(), (255, 128, 0));
-        assert!(Color::parse("chartreuse-ish").is_err());
-        assert_eq!(Color::for_label("deep work"), Color::for_label("Deep Work"));
-    }
-}
+mod tests;
