@@ -198,7 +198,7 @@ fn sorted(m: BTreeMap<String, Tally>) -> Vec<Tally> {
 /// Planned vs actual over several days (a week).
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    pub days: Vec<(NaiveDate, Adherence)>,
+    pub days: Vec<DayAdherence>,
     pub by_label: Vec<Tally>,
     pub by_category: Vec<Tally>,
     pub adherence: Adherence,
@@ -220,7 +220,13 @@ pub fn summarize(days: &[DayComparison]) -> Summary {
         }
     }
     Summary {
-        days: days.iter().map(|d| (d.date, d.adherence)).collect(),
+        days: days
+            .iter()
+            .map(|d| DayAdherence {
+                date: d.date,
+                adherence: d.adherence,
+            })
+            .collect(),
         by_label: sorted(labels),
         by_category: sorted(categories),
         adherence,

@@ -1,13 +1,15 @@
 //! The Retrace planner: a day of 10-minute blocks, plans with revisions, templates, actual
-//! time, planned vs actual, and the `blocks` command line.
+//! time, and planned vs actual.
 //!
-//! The pure core (`clock`, `grid`, `plan`, `template`, `actual`, `compare`, `render`,
-//! `settings`) does no I/O and reads no clock: callers pass `now`. `store` (SQLite), `ical`
-//! (RFC 5545), `backup` (JSON), `sources` (other tools' activity) and `cli` sit around it.
+//! The pure core (`clock`, `grid`, `color`, `plan`, `template`, `actual`, `compare`, `day`,
+//! `render`, `settings`) does no I/O and reads no clock: callers pass `now`. `store` (SQLite),
+//! `ical` (RFC 5545), `backup` (JSON) and `sources` (other tools' activity) sit around it, and
+//! `ops` holds the use cases on top: [`ops::Planner`], one call per thing a person can do,
+//! returning typed, serialisable reports. The `blocks` binary (`src/main.rs`, `src/cli/`)
+//! parses arguments, calls `ops`, and prints.
 
 pub mod actual;
 pub mod backup;
-pub mod cli;
 pub mod clock;
 pub mod color;
 pub mod compare;
@@ -15,6 +17,7 @@ pub mod day;
 pub mod error;
 pub mod grid;
 pub mod ical;
+pub mod ops;
 pub mod plan;
 pub mod render;
 pub mod settings;
@@ -23,3 +26,4 @@ pub mod store;
 pub mod template;
 
 pub use error::{PlannerError, Result};
+pub use ops::{Clock, OpenOptions, Planner};

@@ -1,27 +1,29 @@
-//! `blocks`: the planner's command line. Parsing and glue live in `retrace_planner::cli`.
+//! `blocks`: the planner's command line. `cli` parses and prints; everything it does is a
+//! call into `retrace_planner::ops`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use retrace_planner::cli::{Cli, exit_code, run};
 use retrace_planner::error::exit;
+
+mod cli;
 
 fn main() -> ExitCode {
     // `blocks report | head`: end quietly when the reader goes away, as other Unix tools do.
     // SAFETY: called first thing in main, before any other thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = match Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
-    match run(cli) {
+    match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("blocks: error: {e:#}");
-            ExitCode::from(exit_code(&e))
+            ExitCode::from(cli::exit_code(&e))
         }
     }
 }

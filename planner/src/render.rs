@@ -4,28 +4,15 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{Datelike, Timelike};
 
 use crate::actual::ActualCell;
 use crate::compare::{DayComparison, Summary, Tally};
-use crate::grid::Grid;
+use crate::day::DayView;
 use crate::plan::{Cell, Color};
 
 const CELL: usize = 6;
 const SLOTS: usize = 6;
-
-/// Everything one day's grid shows.
-pub struct DayView<'a> {
-    pub grid: &'a Grid,
-    pub planned: &'a [Option<&'a Cell>],
-    pub actual: &'a [Option<ActualCell>],
-    pub comparison: &'a DayComparison,
-    pub now: DateTime<Utc>,
-    /// Which plan revision is shown, e.g. `plan revision 2 of 2 (re-planned at 10:41 from 10:40)`.
-    pub revision_note: String,
-    /// Lines printed under the grid (warnings, blocks outside the span).
-    pub notes: Vec<String>,
-}
 
 /// `2h30` for a number of blocks.
 pub fn duration_text(blocks: u32) -> String {
@@ -123,9 +110,33 @@ fn item_of_actual(a: &ActualCell) -> Item {
     }
 }
 
+/// Which plan revision a view shows, e.g. `plan revision 2 of 2 (re-planned from 10:40, made
+/// 2026-03-05 10:41)`.
+pub fn revision_note(v: &DayView) -> String {
+    let Some(rev) = v.shown() else {
+        return if v.revisions.is_empty() {
+            "no plan yet: plan blocks with `blocks plan 09:00-11:30 \"deep work\"`, or apply a template".to_owned()
+        } else {
+            "nothing was planned yet at that time".to_owned()
+        };
+    };
+    let made = rev
+        .created_at
+        .with_timezone(&v.grid.tz)
+        .format("%Y-%m-%d %H:%M");
+    let count = v.revisions.len();
+    match rev.from {
+        None => format!("plan revision {} of {count} (made {made})", rev.number),
+        Some(from) => format!(
+            "plan revision {} of {count} (re-planned from {from}, made {made})",
+            rev.number
+        ),
+    }
+}
+
 /// The day grid with planned and actual side by side.
-pub fn render_day(v: &DayView<'_>, color: bool) -> String {
-    let g = v.grid;
+pub fn render_day(v: &DayView, color: bool) -> String {
+    let g = &v.grid;
     let mut out = String::new();
     let offset = g
         .blocks
@@ -142,10 +153,10 @@ pub fn render_day(v: &DayView<'_>, color: bool) -> String {
         g.span,
         g.len()
     );
-    let _ = writeln!(out, "{}", v.revision_note);
+    let _ = writeln!(out, "{}", revision_note(v));
     let _ = writeln!(out, "{:<6}{:<w$} │ actual", "", "planned", w = CELL * SLOTS);
 
-    let current = g.index_at(v.now);
+    let current = v.current_block;
     // Rows: consecutive blocks with the same local date, hour and offset.
     let mut i = 0;
     while i < g.len() {
@@ -160,8 +171,9 @@ pub fn render_day(v: &DayView<'_>, color: bool) -> String {
         let mut marker = None;
         for k in i..j {
             let slot = (g.blocks[k].local.minute() as usize / 10).min(SLOTS - 1);
-            plan_slots[slot] = Some(v.planned.get(k).copied().flatten().map(item_of_cell));
-            act_slots[slot] = Some(v.actual.get(k).and_then(Option::as_ref).map(item_of_actual));
+            let block = v.blocks.get(k);
+            plan_slots[slot] = Some(block.and_then(|b| b.planned.as_ref()).map(item_of_cell));
+            act_slots[slot] = Some(block.and_then(|b| b.actual.as_ref()).map(item_of_actual));
             if current == Some(k) {
                 marker = Some(slot);
             }
@@ -193,10 +205,9 @@ pub fn render_day(v: &DayView<'_>, color: bool) -> String {
         i = j;
     }
 
-    let c = v.comparison;
-    let _ = writeln!(out, "adherence: {}", c.adherence.percent_text());
+    let _ = writeln!(out, "adherence: {}", v.adherence.percent_text());
     let list = |pick: fn(&Tally) -> u32| -> String {
-        let parts: Vec<String> = c
+        let parts: Vec<String> = v
             .by_label
             .iter()
             .filter(|t| pick(t) > 0)
@@ -267,9 +278,10 @@ pub fn render_day_report(c: &DayComparison, tz: &str) -> String {
 pub fn render_week_report(s: &Summary, tz: &str) -> String {
     let mut out = String::new();
     if let (Some(first), Some(last)) = (s.days.first(), s.days.last()) {
-        let _ = writeln!(out, "week {} to {} ({tz})", first.0, last.0);
+        let _ = writeln!(out, "week {} to {} ({tz})", first.date, last.date);
     }
-    for (date, a) in &s.days {
+    for d in &s.days {
+        let (date, a) = (d.date, d.adherence);
         let _ = writeln!(out, "  {} {}  {}", date.weekday(), date, a.percent_text());
     }
     let _ = writeln!(out, "adherence: {}", s.adherence.percent_text());
@@ -280,9 +292,10 @@ pub fn render_week_report(s: &Summary, tz: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
+
     use crate::clock::Rounding;
-    use crate::compare::compare_day;
-    use crate::grid::{DaySpan, parse_tz};
+    use crate::grid::{DaySpan, Grid, parse_tz};
     use crate::plan::{Conflict, DayPlan};
     use expect_test::expect;
 
@@ -294,20 +307,8 @@ mod tests {
         color: bool,
     ) -> String {
         let now: DateTime<Utc> = now.parse().unwrap();
-        let planned = day.per_block(g, None);
-        let cmp = compare_day(g, &planned, actual, now);
-        render_day(
-            &DayView {
-                grid: g,
-                planned: &planned,
-                actual,
-                comparison: &cmp,
-                now,
-                revision_note: "plan revision 1 of 1".into(),
-                notes: vec![],
-            },
-            color,
-        )
+        let view = DayView::new(g.clone(), day, day.current(), actual.to_vec(), now, vec![]);
+        render_day(&view, color)
     }
 
     fn did(label: &str) -> Option<ActualCell> {
@@ -345,7 +346,7 @@ mod tests {
         let text = view_text(&g, &day, &actual, "2026-03-05T09:47:00Z", false);
         expect![[r#"
             Thu 2026-03-05  UTC (UTC+00:00)  08:30-12:00  21 blocks
-            plan revision 1 of 1
+            plan revision 1 of 1 (made 2026-03-05 08:00)
                   planned                              │ actual
             08:00                   ·     ·     ·      │                   ·     ·     ·
             09:00 [deep work              ▶          ] │ [deep work              ▶    ][chat]  ◀ now 09:47

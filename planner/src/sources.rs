@@ -93,7 +93,9 @@ pub fn activities_from_batches(batches: &[BatchRecord], now: DateTime<Utc>) -> V
 }
 
 /// Reads one tool's activity between two instants (milliseconds since the epoch, UTC).
-pub type Fetcher = Box<dyn Fn(i64, i64, DateTime<Utc>) -> anyhow::Result<Vec<Activity>>>;
+/// `Send + Sync` so a planner can live in another thread (the desktop app's state).
+pub type Fetcher =
+    Box<dyn Fn(i64, i64, DateTime<Utc>) -> anyhow::Result<Vec<Activity>> + Send + Sync>;
 
 /// A named source of activity.
 pub struct Source {
@@ -103,7 +105,7 @@ pub struct Source {
 
 /// Wraps a function returning retrace-lsp visits as a source.
 pub fn lsp_source(
-    visits_between: impl Fn(i64, i64) -> anyhow::Result<Vec<VisitRecord>> + 'static,
+    visits_between: impl Fn(i64, i64) -> anyhow::Result<Vec<VisitRecord>> + Send + Sync + 'static,
 ) -> Source {
     Source {
         name: LSP,
@@ -115,7 +117,7 @@ pub fn lsp_source(
 
 /// Wraps a function returning snaprun batches as a source.
 pub fn snaprun_source(
-    batches_between: impl Fn(i64, i64) -> anyhow::Result<Vec<BatchRecord>> + 'static,
+    batches_between: impl Fn(i64, i64) -> anyhow::Result<Vec<BatchRecord>> + Send + Sync + 'static,
 ) -> Source {
     Source {
         name: SNAPRUN,

@@ -6,6 +6,8 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
+use serde::Serialize;
+
 use crate::error::{PlannerError, Result};
 use crate::grid::Grid;
 use crate::plan::{Cell, Conflict, DayPlan, runs};
@@ -38,7 +40,7 @@ pub fn validate_name(name: &str) -> Result<String> {
 }
 
 /// What applying a template did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// Blocks that got the template's plan.
     pub placed: usize,

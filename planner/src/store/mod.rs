@@ -10,6 +10,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
 
 use crate::error::{PlannerError, Result};
 use crate::plan::{Cell, Color};
@@ -188,6 +189,13 @@ impl Store {
         }
     }
 
+    /// Runs reads in one (deferred) transaction, so they see one state of the database even
+    /// while another process writes.
+    pub fn snapshot<T>(&self, f: impl FnOnce(&Txn<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.unchecked_transaction().at(&self.path)?;
+        run_in(tx, &self.path, f)
+    }
+
     /// Runs `f` in one immediate transaction: everything it writes lands together, or, when
     /// it returns an error, nothing does.
     pub fn write<T>(&mut self, f: impl FnOnce(&Txn<'_>) -> Result<T>) -> Result<T> {
@@ -195,28 +203,45 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&self.path)?;
-        let out = f(&Txn {
-            conn: &tx,
-            path: &self.path,
-        })?;
-        tx.commit().at(&self.path)?;
-        Ok(out)
+        run_in(tx, &self.path, f)
     }
+}
+
+/// Runs `f` in `tx` and commits; an error from `f` drops `tx`, which rolls it back.
+fn run_in<T>(
+    tx: rusqlite::Transaction<'_>,
+    path: &Path,
+    f: impl FnOnce(&Txn<'_>) -> Result<T>,
+) -> Result<T> {
+    let out = f(&Txn { conn: &tx, path })?;
+    tx.commit().at(path)?;
+    Ok(out)
+}
+
+/// A template's name, size and when it was saved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TemplateInfo {
+    pub name: String,
+    pub blocks: usize,
+    /// Its labels, in clock order of their first block.
+    pub labels: Vec<String>,
+    #[serde(serialize_with = "crate::clock::rfc3339")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A label with its category and colour, and how many blocks hold it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StyleUse {
+    pub label: String,
+    pub category: Option<String>,
+    pub color: Option<Color>,
+    pub blocks: usize,
 }
 
 /// Reads and writes against the database, inside [`Store::write`] or from [`Store::read`].
 pub struct Txn<'a> {
     conn: &'a Connection,
     path: &'a Path,
-}
-
-/// A template's name, size and when it was saved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TemplateInfo {
-    pub name: String,
-    pub blocks: usize,
-    pub labels: Vec<String>,
-    pub created_at: DateTime<Utc>,
 }
 
 impl Txn<'_> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use rusqlite::params;
 
-use super::{At, CellRow, Txn, from_ms, ms, stored_cell};
+use super::{At, CellRow, StyleUse, Txn, from_ms, ms, stored_cell};
 use crate::clock::WallTime;
 use crate::error::Result;
 use crate::plan::{Color, DayPlan, Revision};
@@ -143,5 +143,37 @@ impl Txn<'_> {
             .collect::<rusqlite::Result<_>>()
             .at(self.path)?;
         Ok(rows.iter().filter_map(|d| d.parse().ok()).collect())
+    }
+
+    /// The labels, categories and colours the current plans and the templates use, with how
+    /// many blocks hold each combination, most used first.
+    pub fn styles_in_use(&self) -> Result<Vec<StyleUse>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT label, category, color, count(*) AS n FROM (
+                     SELECT c.label, c.category, c.color FROM plan_cells c
+                       JOIN revisions r ON r.id = c.revision_id
+                      WHERE r.number = (SELECT max(number) FROM revisions WHERE date = r.date)
+                     UNION ALL
+                     SELECT label, category, color FROM template_cells)
+                 GROUP BY label, category, color
+                 ORDER BY n DESC, label, category, color",
+            )
+            .at(self.path)?;
+        let rows: Vec<(String, Option<String>, Option<String>, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .at(self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .at(self.path)?;
+        Ok(rows
+            .into_iter()
+            .map(|(label, category, color, n)| StyleUse {
+                label,
+                category,
+                color: color.and_then(|c| Color::parse(&c).ok()),
+                blocks: usize::try_from(n).unwrap_or(0),
+            })
+            .collect())
     }
 }

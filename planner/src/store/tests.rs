@@ -149,3 +149,96 @@ fn settings_are_checked_before_they_are_stored() {
     s.write(|x| x.unset_setting("wake")).unwrap();
     assert_eq!(s.read().settings().unwrap().span.wake, 420);
 }
+
+#[test]
+fn a_writer_waits_for_another_connections_transaction_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let mut first = Store::open(&path).unwrap();
+    let entry = |minute: i64, label: &str| ManualEntry {
+        start: now() + chrono::Duration::minutes(minute),
+        end: now() + chrono::Duration::minutes(minute + 10),
+        tz: "UTC".into(),
+        label: label.into(),
+        category: None,
+    };
+    let (go, started) = std::sync::mpsc::channel::<()>();
+    let second_path = path.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut second = Store::open(&second_path).unwrap();
+        started.recv().unwrap();
+        // Starts while the first connection holds the write lock: it waits (busy timeout)
+        // instead of failing, and then sees what the first wrote.
+        second
+            .write(|t| {
+                let before = t.all_manual()?.len();
+                t.insert_manual(&entry(20, "second"))?;
+                Ok(before)
+            })
+            .unwrap()
+    });
+    first
+        .write(|t| {
+            t.insert_manual(&entry(0, "first"))?;
+            go.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        waiter.join().unwrap(),
+        1,
+        "the second writer saw the first's entry"
+    );
+    let labels: Vec<String> = first
+        .read()
+        .all_manual()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.label)
+        .collect();
+    assert_eq!(labels, ["first", "second"]);
+}
+
+#[test]
+fn styles_in_use_count_current_plans_and_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("p.db")).unwrap();
+    let g = Grid::new(
+        "2026-03-05".parse().unwrap(),
+        parse_tz("UTC").unwrap(),
+        DaySpan::default(),
+    );
+    let r = |s: &str| g.range(s.parse().unwrap(), Rounding::Strict).unwrap();
+    let deep = Cell::new("deep work")
+        .unwrap()
+        .with_category(Some("focus"))
+        .with_color(Some(Color::parse("blue").unwrap()));
+    let mut day = DayPlan::new(g.date);
+    day.assign(&g, r("09:00-10:00"), &deep, Conflict::Refuse, now())
+        .unwrap();
+    day.assign(
+        &g,
+        r("10:00-10:10"),
+        &Cell::new("email").unwrap(),
+        Conflict::Refuse,
+        now(),
+    )
+    .unwrap();
+    s.write(|t| t.save_day_plan(&day)).unwrap();
+    // A re-plan that clears email: only the current revision counts.
+    day.replan(&g, r("10:00-10:10").start, true, now()).unwrap();
+    s.write(|t| t.save_day_plan(&day)).unwrap();
+    let t = Template::from_day("t", &day, now()).unwrap();
+    s.write(|x| x.save_template(&t, false)).unwrap();
+    let styles = s.read().styles_in_use().unwrap();
+    assert_eq!(
+        styles,
+        [StyleUse {
+            label: "deep work".into(),
+            category: Some("focus".into()),
+            color: Some(Color::parse("blue").unwrap()),
+            blocks: 12,
+        }]
+    );
+}
