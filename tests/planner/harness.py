@@ -22,7 +22,7 @@ class Blocks:
         self.tz = tz
         self.now = now
 
-    def run(self, *args) -> Result:
+    def env(self) -> dict:
         env = dict(os.environ)
         # The activity sources (retrace-lsp, snaprun) read under XDG_DATA_HOME: the test's own,
         # never the user's.
@@ -33,14 +33,27 @@ class Blocks:
             NO_COLOR="1",
             XDG_DATA_HOME=str(self.dir / "data"),
         )
+        return env
+
+    def run(self, *args) -> Result:
         p = subprocess.run(
             [str(binary("blocks")), *map(str, args)],
-            env=env,
+            env=self.env(),
             capture_output=True,
             text=True,
             timeout=30,
         )
         return Result(p.returncode, p.stdout, p.stderr)
+
+    def start(self, *args) -> subprocess.Popen:
+        """Starts `blocks` without waiting for it (the caller collects it with communicate)."""
+        return subprocess.Popen(
+            [str(binary("blocks")), *map(str, args)],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def ok(self, *args) -> str:
         r = self.run(*args)
