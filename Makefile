@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export RETRACE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 PYTEST := .venv/bin/python -m pytest
 
-.PHONY: demo demo-lsp demo-snaprun test setup build lint unit e2e bench fmt clean
+.PHONY: demo demo-lsp demo-snaprun test setup build lint unit e2e bench fmt clean app frontend
 
 demo: demo-snaprun
 
@@ -32,15 +32,17 @@ test: setup lint unit e2e editors
 setup:
 	@scripts/setup
 
-build:
+build: frontend
 	$(CARGO) build --workspace --all-targets
 
-lint:
+lint: frontend
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	cd desktop && npm run --silent check
 
-unit:
+unit: frontend
 	$(CARGO) test --workspace --quiet
+	cd desktop && npm test --silent
 
 e2e: build
 	$(PYTEST) -q tests
@@ -74,3 +76,15 @@ editors-nvim: setup build-lsp
 
 build-lsp:
 	$(CARGO) build --quiet -p retrace-lsp
+
+# --- desktop (desktop/: the Tauri 2 app) ---------------------------------------------------
+# The frontend (desktop/src, TypeScript + Svelte) is built by Vite into desktop/dist, which the
+# Tauri crate (desktop/src-tauri) embeds when it compiles: build it before any cargo build.
+# `make app` builds the release app and starts it; its end-to-end tests (tests/desktop) run
+# with e2e, in a real WebKitGTK webview on Xvfb through tauri-driver.
+frontend: setup
+	cd desktop && npm run --silent build -- --logLevel warn
+
+app: frontend
+	$(CARGO) build --release -p retrace-desktop
+	$(CARGO_TARGET_DIR)/release/retrace-desktop

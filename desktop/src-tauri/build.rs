@@ -1,0 +1,31 @@
+//! Tauri's build step: reads tauri.conf.json, generates the capability schemas, and declares
+//! the app's commands, so that each one is allowed only where `capabilities/` grants it.
+
+/// Every `#[tauri::command]` the frontend may call; each needs `allow-<name>` (with `_` as
+/// `-`) in `capabilities/default.json`. A command missing here is refused at run time.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "prefs_get",
+    "prefs_set",
+    "nav_workspaces",
+    "nav_open",
+    "nav_close",
+    "nav_jump",
+];
+
+fn main() {
+    // tauri-codegen embeds the built frontend; without it the error is obscure, so say it here.
+    let dist = std::path::Path::new("../dist/index.html");
+    println!("cargo:rerun-if-changed=../dist");
+    if !dist.exists() {
+        println!(
+            "cargo:warning=desktop/dist is missing: build the frontend first with `make frontend` (npm ci && npm run build in desktop/)"
+        );
+        std::process::exit(1);
+    }
+    let manifest = tauri_build::AppManifest::new().commands(COMMANDS);
+    if let Err(e) = tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)) {
+        println!("cargo:warning=tauri build step failed: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,99 @@
+//! retrace-desktop: the Retrace app (Tauri 2). The frontend (`desktop/src`, TypeScript) calls
+//! the commands in [`commands`], each a thin call into one tool's library; views that change
+//! while the app is open are kept live by [`live`] watches that emit events.
+//!
+//! Modules: [`error`] (what a failed command returns), [`prefs`] (what survives a restart),
+//! [`nav`] (the Navigation view over retrace-lsp), [`live`] (file watches behind live views).
+
+pub mod commands;
+pub mod error;
+pub mod live;
+pub mod nav;
+pub mod prefs;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use tauri::{Manager, Runtime};
+
+/// Where things are, fixed at start.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// retrace's data directory (`$XDG_DATA_HOME/retrace`), shared with the tools. None when
+    /// neither XDG_DATA_HOME nor HOME is set: the views say so.
+    pub retrace_data: Option<PathBuf>,
+    /// The app's own preferences file.
+    pub prefs: PathBuf,
+}
+
+/// Shared by all commands.
+pub struct AppState {
+    pub paths: Paths,
+    prefs: Mutex<prefs::Prefs>,
+    /// The live watch of the workspace open in the Navigation view.
+    nav_watch: Mutex<Option<live::Watch>>,
+}
+
+impl AppState {
+    pub fn new(paths: Paths) -> AppState {
+        let prefs = prefs::load(&paths.prefs);
+        AppState {
+            paths,
+            prefs: Mutex::new(prefs),
+            nav_watch: Mutex::new(None),
+        }
+    }
+}
+
+/// The app's commands on any runtime (the real one, or tests' MockRuntime).
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::app_info,
+        commands::prefs_get,
+        commands::prefs_set,
+        commands::nav_workspaces,
+        commands::nav_open,
+        commands::nav_close,
+        commands::nav_jump,
+    ])
+}
+
+/// Runs the app; returns the process exit code.
+pub fn run() -> i32 {
+    let log = tauri_plugin_log::Builder::new()
+        .level(log::LevelFilter::Info)
+        .targets([
+            tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Stderr),
+            tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
+        ])
+        .build();
+    let builder = with_commands(tauri::Builder::default())
+        .plugin(log)
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .setup(|app| {
+            let config = app.path().app_config_dir()?;
+            let paths = Paths {
+                retrace_data: retrace_lsp::store::data_dir(),
+                prefs: prefs::path_in(&config),
+            };
+            log::info!(
+                "retrace data: {}; preferences: {}",
+                paths
+                    .retrace_data
+                    .as_deref()
+                    .map_or("(none: set XDG_DATA_HOME or HOME)".into(), |p| p
+                        .display()
+                        .to_string()),
+                paths.prefs.display()
+            );
+            app.manage(AppState::new(paths));
+            Ok(())
+        });
+    match builder.run(tauri::generate_context!()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("retrace-desktop: error: {e}");
+            1
+        }
+    }
+}

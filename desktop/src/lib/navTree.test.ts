@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import type { NodeView } from "./api";
+import { byId, forkAbove, layout } from "./navTree";
+
+function node(id: number, parent: number | null, path: string, children: number[] = []): NodeView {
+  return {
+    id,
+    parent,
+    uri: `file:///w/${path}`,
+    path,
+    line: id,
+    character: 0,
+    reason: "definition",
+    createdMs: id,
+    visitedMs: id,
+    visits: 1,
+    gone: false,
+    children,
+  };
+}
+
+// #1 main.rs
+// #2 server.rs
+// ├─ #3 history.rs
+// │  #4 store.rs
+// └─ #5 tree.rs
+const nodes = byId([
+  node(1, null, "main.rs", [2]),
+  node(2, 1, "server.rs", [3, 5]),
+  node(3, 2, "history.rs", [4]),
+  node(4, 3, "store.rs"),
+  node(5, 2, "tree.rs"),
+]);
+
+const shape = (rows: ReturnType<typeof layout>["rows"]) =>
+  rows.map((r) => `${"  ".repeat(r.depth)}${r.branch === "mid" ? "├" : r.branch === "last" ? "└" : ""}${r.node.id}${r.dim ? "~" : ""}`);
+
+describe("layout", () => {
+  it("keeps chains in one column and indents branches, oldest first", () => {
+    expect(shape(layout(1, nodes, new Set()).rows)).toEqual(["1", "2", "  ├3", "  4", "  └5"]);
+  });
+
+  it("hides the branches of a collapsed fork", () => {
+    const { rows } = layout(1, nodes, new Set([2]));
+    expect(shape(rows)).toEqual(["1", "2"]);
+    expect(rows[1]?.collapsed).toBe(true);
+  });
+
+  it("filters by file name, keeping dimmed ancestors", () => {
+    expect(shape(layout(1, nodes, new Set(), "STORE").rows)).toEqual(["1~", "2~", "  └3~", "  4"]);
+  });
+
+  it("survives a chain far deeper than the call stack", () => {
+    const deep: NodeView[] = [];
+    for (let i = 1; i <= 50_000; i++) deep.push(node(i, i === 1 ? null : i - 1, "a.rs", i < 50_000 ? [i + 1] : []));
+    const { rows, index } = layout(1, byId(deep), new Set());
+    expect(rows.length).toBe(50_000);
+    expect(index.get(50_000)).toBe(49_999);
+  });
+
+  it("has no rows without a root", () => {
+    expect(layout(null, nodes, new Set()).rows).toEqual([]);
+  });
+});
+
+describe("forkAbove", () => {
+  it("finds the nearest branch point", () => {
+    expect(forkAbove(nodes, 4)).toBe(2);
+    expect(forkAbove(nodes, 1)).toBe(null);
+  });
+});

@@ -1,0 +1,109 @@
+"""The Navigation view, used as a person uses it: the real app in a real webview, a real
+retrace-lsp driven by a real LSP client (pytest-lsp) making the visits."""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+
+import pytest
+
+from tests.desktop.harness import update_docs_screenshot
+from tests.lsp import harness as lsp
+
+
+def workspace(root: pathlib.Path, name: str, files: dict[str, int]) -> pathlib.Path:
+    ws = root / name
+    for rel, lines in files.items():
+        path = ws / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"line {i + 1} of {rel}\n" for i in range(lines)))
+    return ws
+
+
+def rows(app) -> list[str]:
+    """The tree's rows as text (textContent: WebKitWebDriver's visible text skips spans that
+    clip with an ellipsis)."""
+    return [" ".join((e.get_attribute("textContent") or "").split()) for e in app.find("[data-testid=node]")]
+
+
+def test_first_start_on_an_empty_data_directory_explains_what_to_do(start_app):
+    app = start_app()
+    empty = app.one("[data-testid=nav-empty]")
+    assert "No navigation history yet" in empty.text
+    assert "Open a workspace in an editor with the Retrace plugin" in empty.text
+    app.screenshot("empty")
+
+
+async def test_visits_from_an_editor_appear_live(start_app, dirs, tmp_path):
+    ws = workspace(tmp_path, "shop", {"src/main.rs": 60, "src/cart.rs": 80, "src/tax.rs": 40})
+    editor = await lsp.start(ws, dirs.data, options={"sendsVisits": True})
+    try:
+        editor.visit(ws / "src/main.rs", 0, "open")
+        editor.visit(ws / "src/cart.rs", 41)
+        await editor.status()  # the visits are committed once this is answered
+        app = start_app()
+        app.wait(lambda: len(rows(app)) == 2, what="two nodes shown")
+        app.screenshot("two-visits")
+        assert "src/cart.rs:42" in rows(app)[1]
+        # Made while the app is open: shown without any reload.
+        editor.visit(ws / "src/tax.rs", 9, "reference")
+        await editor.status()
+        app.wait(lambda: any("src/tax.rs:10" in r for r in rows(app)), what="the new visit shown live")
+        # A branch: back to main.rs, then somewhere new.
+        await editor.back()
+        await editor.back()
+        editor.visit(ws / "src/tax.rs", 30)
+        await editor.status()
+        app.wait(lambda: len(rows(app)) == 4, what="the branch shown")
+        shot = app.screenshot("branch")
+        update_docs_screenshot(shot, "desktop-navigation.png")
+    finally:
+        await editor.close()
+
+
+def test_a_corrupt_database_is_explained_and_left_untouched(start_app, dirs):
+    history = dirs.data / "retrace" / "history"
+    history.mkdir(parents=True)
+    broken = history / "broken-0011223344556677.sqlite3"
+    broken.write_bytes(b"this is not a database, it only has the name of one\n" * 100)
+    before = hashlib.sha256(broken.read_bytes()).hexdigest()
+    app = start_app()
+    app.one("[data-testid=workspace]").click()
+    problem = app.one("[data-testid=nav-tree-error]")
+    assert str(broken) in problem.text
+    assert "has not changed it" in problem.text
+    app.screenshot("corrupt")
+    app.quit()
+    assert hashlib.sha256(broken.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in history.iterdir()) == [broken.name]
+
+
+def test_keys_are_listed_by_question_mark(start_app):
+    app = start_app()
+    app.one("[data-testid=nav-empty]")
+    app.press("?")
+    dialog = app.one("[role=dialog]")
+    assert "Keyboard shortcuts" in dialog.text
+    assert "Move the editor to this node" in dialog.text
+    app.screenshot("help")
+    app.press("\ue00c")  # Escape
+    app.wait(lambda: not app.find("[role=dialog]"), what="the list closed")
+
+
+async def test_the_selected_workspace_survives_a_restart(start_app, dirs, tmp_path):
+    for name in ("alpha", "beta"):
+        ws = workspace(tmp_path, name, {"a.txt": 20})
+        editor = await lsp.start(ws, dirs.data, options={"sendsVisits": True})
+        editor.visit(ws / "a.txt", 3, "open")
+        await editor.status()
+        await editor.close()
+    app = start_app()
+    buttons = app.wait(lambda: app.find("[data-testid=workspace]") if len(app.find("[data-testid=workspace]")) == 2 else None,
+                       what="both workspaces listed")
+    alpha = next(b for b in buttons if "alpha" in b.text)
+    alpha.click()
+    app.wait(lambda: "alpha" in app.text("h1"), what="alpha opened")
+    app.quit()
+    app = start_app()
+    app.wait(lambda: "alpha" in app.text("h1"), what="alpha opened again after the restart")
