@@ -107,3 +107,33 @@ async def test_the_selected_workspace_survives_a_restart(start_app, dirs, tmp_pa
     app.quit()
     app = start_app()
     app.wait(lambda: "alpha" in app.text("h1"), what="alpha opened again after the restart")
+
+
+def test_the_theme_follows_the_system(start_app):
+    """GTK's dark style (here through GTK_THEME, as a desktop's setting would) turns the
+    app dark; without it the app is light."""
+    def background(app) -> tuple[int, ...]:
+        app.one("[data-testid=nav-empty]")
+        rgb = app.js("return getComputedStyle(document.body).backgroundColor")
+        return tuple(int(x) for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(","))
+
+    light = start_app()
+    assert sum(background(light)) > 600
+    light.quit()
+    dark = start_app(GTK_THEME="Adwaita:dark")
+    assert sum(background(dark)) < 150
+    dark.screenshot("dark")
+
+
+def test_the_window_size_survives_a_restart(start_app):
+    app = start_app()
+    app.one("[data-testid=nav-empty]")
+    app.driver.set_window_size(900, 610)
+    app.wait(lambda: app.js("return innerWidth") == 900, what="the window resized")
+    # The app may be ended any way (here WebDriver kills it): the size is saved when it settles.
+    state = app.dirs.config / "dev.retrace.desktop" / ".window-state.json"
+    app.wait(lambda: state.exists() and '"width": 900' in state.read_text(), what="the new size saved")
+    app.quit()
+    again = start_app()
+    again.one("[data-testid=nav-empty]")
+    assert again.js("return [innerWidth, innerHeight]") == [900, 610]

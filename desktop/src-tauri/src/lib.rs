@@ -12,9 +12,14 @@ pub mod nav;
 pub mod prefs;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
 
-use tauri::{Manager, Runtime};
+use tauri::{Manager, Runtime, WindowEvent};
+use tauri_plugin_window_state::{AppHandleExt, StateFlags};
+
+/// How long a resize or move must rest before the window's state is written.
+const WINDOW_SAVE_QUIET: Duration = Duration::from_millis(400);
 
 /// Where things are, fixed at start.
 #[derive(Clone, Debug)]
@@ -67,10 +72,28 @@ pub fn run() -> i32 {
             tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
         ])
         .build();
+    // The window-state plugin saves on a clean exit only; the app is also ended by logout,
+    // a signal or a crash, so the size and place are written when they settle.
+    let (moved, moves) = mpsc::channel::<()>();
     let builder = with_commands(tauri::Builder::default())
         .plugin(log)
         .plugin(tauri_plugin_window_state::Builder::default().build())
-        .setup(|app| {
+        .on_window_event(move |_, event| {
+            if matches!(event, WindowEvent::Resized(_) | WindowEvent::Moved(_)) {
+                let _ = moved.send(());
+            }
+        })
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            std::thread::Builder::new()
+                .name("window-state".into())
+                .spawn(move || {
+                    live::coalesced(&moves, WINDOW_SAVE_QUIET, || {
+                        if let Err(e) = handle.save_window_state(StateFlags::all()) {
+                            log::warn!("could not save the window's size and place: {e}");
+                        }
+                    })
+                })?;
             let config = app.path().app_config_dir()?;
             let paths = Paths {
                 retrace_data: retrace_lsp::store::data_dir(),

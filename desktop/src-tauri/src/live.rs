@@ -28,7 +28,7 @@ pub struct Watch {
 impl Watch {
     /// Calls `on_change` (on the watch's own thread) whenever one of `files` is created,
     /// written or removed. The files need not exist yet; their directories must.
-    pub fn start(files: &[PathBuf], mut on_change: impl FnMut() + Send + 'static) -> Result<Watch> {
+    pub fn start(files: &[PathBuf], on_change: impl FnMut() + Send + 'static) -> Result<Watch> {
         let names: HashSet<OsString> = files
             .iter()
             .filter_map(|f| f.file_name().map(|n| n.to_owned()))
@@ -62,24 +62,27 @@ impl Watch {
         }
         let thread = std::thread::Builder::new()
             .name("live-view".into())
-            .spawn(move || {
-                while rx.recv().is_ok() {
-                    // Take what else arrives with this commit, for at most COALESCE, so a
-                    // steady stream of writes still refreshes the view every COALESCE.
-                    let deadline = Instant::now() + COALESCE;
-                    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-                        if rx.recv_timeout(left).is_err() {
-                            break;
-                        }
-                    }
-                    on_change();
-                }
-            })
+            .spawn(move || coalesced(&rx, COALESCE, on_change))
             .map_err(|e| AppError::failed(format!("cannot start the live-view thread: {e}")))?;
         Ok(Watch {
             watcher: Some(watcher),
             thread: Some(thread),
         })
+    }
+}
+
+/// Calls `f` once per burst of messages on `rx`: after the first, what else arrives within
+/// `window` joins it, so a steady stream still calls `f` every `window`. Returns when every
+/// sender is gone.
+pub fn coalesced(rx: &mpsc::Receiver<()>, window: Duration, mut f: impl FnMut()) {
+    while rx.recv().is_ok() {
+        let deadline = Instant::now() + window;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if rx.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+        f();
     }
 }
 
