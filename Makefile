@@ -83,7 +83,7 @@ build-lsp:
 # `make app` builds the release app and starts it; its end-to-end tests (tests/desktop) run
 # with e2e, in a real WebKitGTK webview on Xvfb through tauri-driver.
 frontend: setup
-	cd desktop && npm run --silent build -- --logLevel warn
+	cd desktop && npm run --silent build -- --logLevel error
 
 app: frontend
 	$(CARGO) build --release -p retrace-desktop

@@ -10,7 +10,6 @@ const COMMANDS: &[&str] = &[
     "nav_workspaces",
     "nav_open",
     "nav_close",
-    "nav_jump",
 ];
 
 fn main() {

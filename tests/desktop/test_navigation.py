@@ -85,7 +85,7 @@ def test_keys_are_listed_by_question_mark(start_app):
     app.press("?")
     dialog = app.one("[role=dialog]")
     assert "Keyboard shortcuts" in dialog.text
-    assert "Move the editor to this node" in dialog.text
+    assert "Filter by file name" in dialog.text
     app.screenshot("help")
     app.press("\ue00c")  # Escape
     app.wait(lambda: not app.find("[role=dialog]"), what="the list closed")

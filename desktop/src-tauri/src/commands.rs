@@ -97,13 +97,3 @@ pub fn nav_close(state: State<'_, AppState>) {
         slot.take();
     }
 }
-
-#[tauri::command]
-pub fn nav_jump(_database: String, _node: u64, _session: Option<String>) -> Result<()> {
-    logged(
-        "nav_jump",
-        Err(AppError::failed(
-            "jumping from the app is not available yet",
-        )),
-    )
-}

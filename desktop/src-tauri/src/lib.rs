@@ -59,7 +59,6 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::nav_workspaces,
         commands::nav_open,
         commands::nav_close,
-        commands::nav_jump,
     ])
 }
 

@@ -77,8 +77,6 @@ export const api = {
   navWorkspaces: () => invoke<WorkspaceEntry[]>("nav_workspaces"),
   navOpen: (database: string, root: string) => invoke<TreeView>("nav_open", { database, root }),
   navClose: () => invoke<void>("nav_close"),
-  navJump: (database: string, node: number, session: string | null) =>
-    invoke<void>("nav_jump", { database, node, session }),
 };
 
 export function onNavChanged(handler: (tree: TreeView) => void): Promise<UnlistenFn> {
