@@ -64,7 +64,7 @@ function M.check()
   local db, db_err = run({ exe, "db-path", "--workspace", root })
   if not db then
     h.error("cannot locate the history database: " .. (db_err or "?"))
-  elseif vim.loop.fs_stat(db) then
+  elseif compat.uv.fs_stat(db) then
     h.ok("database: " .. db)
   else
     h.info("database: " .. db .. " (not created yet: visit a file of the workspace)")
