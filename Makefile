@@ -56,10 +56,14 @@ clean:
 	$(CARGO) clean
 
 # --- editors (editors/nvim, editors/vscode) ------------------------------------------------
-# The Neovim plugin's end-to-end tests (headless Neovim against retrace-lsp) live in
-# tests/editors and run with e2e; `make editors-nvim` runs them alone. `editors` lints the
-# plugin and checks, tests and packages the VS Code extension (editors/vscode/retrace.vsix).
-.PHONY: editors editors-lint editors-vscode editors-nvim build-lsp
+# The editors' end-to-end tests live in tests/editors and run with e2e: the Neovim plugin in
+# headless Neovim (Debian's 0.7.2 and a current one), the VS Code extension in VS Code itself
+# (code-server in Chromium); `make editors-nvim` and `make editors-vscode-e2e` run them alone.
+# `editors` lints the plugin and checks, tests and packages the VS Code extension
+# (editors/vscode/retrace.vsix). npm runs through scripts/with-node: the system's Node.js when
+# it is 20 or newer, else the one scripts/setup installed.
+.PHONY: editors editors-lint editors-vscode editors-nvim editors-vscode-e2e build-lsp
+WITH_NODE := $(CURDIR)/scripts/with-node
 
 editors: setup editors-lint editors-vscode
 
@@ -67,10 +71,13 @@ editors-lint:
 	cd editors/nvim && luacheck --quiet . ../../tests/editors/support.lua
 
 editors-vscode: build-lsp
-	cd editors/vscode && npm run --silent check && npm test && npm run --silent package
+	cd editors/vscode && $(WITH_NODE) npm run --silent check && $(WITH_NODE) npm test && $(WITH_NODE) npm run --silent package
 
 editors-nvim: setup build-lsp
-	$(PYTEST) -q tests/editors
+	$(PYTEST) -q tests/editors/test_nvim.py
+
+editors-vscode-e2e: setup build-lsp
+	$(PYTEST) -q tests/editors/test_vscode.py
 
 build-lsp:
 	$(CARGO) build --quiet -p retrace-lsp
