@@ -14,6 +14,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -23,7 +24,8 @@ import pytest
 from tests.conftest import REPO, binary
 
 PLUGIN = REPO / "editors" / "nvim"
-SUPPORT = pathlib.Path(__file__).resolve().parent / "support.lua"
+HERE = pathlib.Path(__file__).resolve().parent
+SUPPORT = HERE / "support.lua"
 
 
 # The Neovims the suite runs on (tests are parametrised over these names).
@@ -227,6 +229,18 @@ class Editor:
             if pid_alive(pid):
                 os.kill(pid, 9)
                 raise AssertionError(f"process {pid} outlived Neovim's exit")
+
+
+def old_server(path: pathlib.Path) -> pathlib.Path:
+    """A retrace-lsp 0.0.1 at `path`: `--version` says so, and the language server behind it
+    (fake_lsp.py) answers `initialize` as retrace-lsp 0.0.1."""
+    path.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "retrace-lsp 0.0.1"; exit 0; fi\n'
+        f'exec {sys.executable} {HERE / "fake_lsp.py"} --name retrace-lsp --version 0.0.1\n'
+    )
+    path.chmod(0o755)
+    return path
 
 
 def cli_tree(bin_path: pathlib.Path, workspace: pathlib.Path, data_home: pathlib.Path,

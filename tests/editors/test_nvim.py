@@ -13,7 +13,16 @@ import pytest
 
 from tests.conftest import binary
 
-from .nvim_harness import NEOVIMS, PLUGIN, Editor, cli_tree, cli_tree_json, make_workspace, wait_for
+from .nvim_harness import (
+    NEOVIMS,
+    PLUGIN,
+    Editor,
+    cli_tree,
+    cli_tree_json,
+    make_workspace,
+    old_server,
+    wait_for,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -56,6 +65,11 @@ def editors(tmp_path, workspace, data_home, nvim):
     for ed in started:
         ed.quit()
     assert deprecated == [], "deprecated Neovim API used:\n" + "\n".join(deprecated)
+
+
+# The current window's jumplist, as "bufnr:lnum" entries.
+JUMPLIST = "local out = {} for _, e in ipairs(vim.fn.getjumplist()[1]) do" \
+           " table.insert(out, e.bufnr .. ':' .. e.lnum) end return out"
 
 
 def walk(ed: Editor) -> None:
@@ -137,9 +151,7 @@ def test_moves_made_by_the_plugin_are_not_visits_and_keep_the_jumplist(editors):
     ed = editors()
     walk(ed)
     ed.lua("T.spy_on_visits()")
-    entries = "local out = {} for _, e in ipairs(vim.fn.getjumplist()[1]) do" \
-              " table.insert(out, e.bufnr .. ':' .. e.lnum) end return out"
-    before = set(ed.lua(entries))
+    before = set(ed.lua(JUMPLIST))
     ed.cmd("RetraceBack")
     ed.wait_place(("src/b.txt", 200))
     ed.cmd("RetraceBack")
@@ -152,17 +164,13 @@ def test_moves_made_by_the_plugin_are_not_visits_and_keep_the_jumplist(editors):
     assert ed.lua("return T.visits_sent") == []
     # keepjumps: nothing added to the native jumplist (Neovim itself drops the newest entry
     # when the cursor sits on it, so entries may be fewer)
-    assert set(ed.lua(entries)) <= before
+    assert set(ed.lua(JUMPLIST)) <= before
     assert len(ed.nodes()) == 4 and ed.current() == "src/c.txt:1"
     # a real jump afterwards is still recorded
     ed.keys("G")
     ed.wait_nodes(["src/a.txt:1 (open)", "src/b.txt:1 (open)", "src/b.txt:200 (jump)", "src/c.txt:1 (open)",
                    "src/c.txt:200 (jump)"])
     assert len(ed.lua("return T.visits_sent")) == 1
-
-
-JUMPLIST = "local out = {} for _, e in ipairs(vim.fn.getjumplist()[1]) do" \
-           " table.insert(out, e.bufnr .. ':' .. e.lnum) end return out"
 
 
 def test_the_server_moves_the_editor_with_show_document(editors, workspace, data_home):
@@ -473,13 +481,7 @@ def test_the_binary_is_found_on_path(editors, tmp_path):
 
 
 def test_a_too_old_server_is_refused_clearly(editors, tmp_path):
-    old = tmp_path / "old-retrace-lsp"
-    old.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = "--version" ]; then echo "retrace-lsp 0.0.1"; exit 0; fi\n'
-        f'exec {sys.executable} {HERE / "fake_lsp.py"} --name retrace-lsp --version 0.0.1\n'
-    )
-    old.chmod(0o755)
+    old = old_server(tmp_path / "old-retrace-lsp")
     ed = editors(setup={"binary": str(old)})
     ed.edit("src/a.txt")
     wait_for(lambda: ed.messages("ERROR"), what="the too-old error")

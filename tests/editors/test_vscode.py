@@ -7,13 +7,13 @@ state go to tests/output/vscode/<test>/ (RETRACE_TEST_OUTPUT moves them)."""
 from __future__ import annotations
 
 import pathlib
-import sys
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import binary
 
+from .nvim_harness import old_server
 from .nvim_harness import wait_for as _wait_for
 from .vscode_harness import (
     CHROMIUM,
@@ -26,9 +26,6 @@ from .vscode_harness import (
     group_members,
     install_extension,
 )
-
-HERE = pathlib.Path(__file__).resolve().parent
-
 
 @pytest.fixture(scope="module")
 def extensions(tmp_path_factory) -> pathlib.Path:
@@ -221,13 +218,7 @@ def test_the_server_moves_the_editor_with_show_document(browser, vscode, workspa
 
 
 def test_a_missing_or_old_server_is_a_clear_error(browser, vscode, workspace, data_home, shots, tmp_path):
-    old = tmp_path / "old-retrace-lsp"
-    old.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = "--version" ]; then echo "retrace-lsp 0.0.1"; exit 0; fi\n'
-        f'exec {sys.executable} {HERE / "fake_lsp.py"} --name retrace-lsp --version 0.0.1\n'
-    )
-    old.chmod(0o755)
+    old = old_server(tmp_path / "old-retrace-lsp")
     server = vscode({"retrace.serverPath": "/nonexistent/retrace-lsp"})
     wb = open_window(browser, server, workspace, shots)
     wait_for(lambda: any("cannot find the retrace-lsp binary" in n for n in wb.notifications()),

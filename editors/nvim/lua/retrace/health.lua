@@ -28,14 +28,14 @@ end
 function M.check()
   local h = compat.health()
 
-  h.start("retrace: Neovim")
+  h.start("Neovim")
   if compat.has("0.7") then
     h.ok("Neovim " .. tostring(vim.version().major) .. "." .. vim.version().minor .. "." .. vim.version().patch)
   else
     h.error("Neovim 0.7 or newer is needed", { "Upgrade Neovim" })
   end
 
-  h.start("retrace: retrace-lsp")
+  h.start("retrace-lsp")
   local exe, wanted = client.binary()
   if not exe then
     h.error(("retrace-lsp not found (looked for %s)"):format(wanted), {
@@ -58,7 +58,7 @@ function M.check()
     })
   end
 
-  h.start("retrace: history")
+  h.start("history")
   local root, bufnr = workspace()
   h.info("workspace: " .. root)
   local db, db_err = run({ exe, "db-path", "--workspace", root })
@@ -70,7 +70,7 @@ function M.check()
     h.info("database: " .. db .. " (not created yet: visit a file of the workspace)")
   end
 
-  h.start("retrace: client")
+  h.start("client")
   local ws = client.workspace(root)
   local running = client.client(root)
   if ws and ws.failed then
