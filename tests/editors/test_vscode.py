@@ -25,6 +25,7 @@ from .vscode_harness import (
     cli_nodes,
     group_members,
     install_extension,
+    remove_tree,
 )
 
 @pytest.fixture(scope="module")
@@ -78,12 +79,19 @@ def vscode(tmp_path, extensions, data_home, request):
 
 @pytest.fixture
 def shots(request) -> pathlib.Path:
-    return OUTPUT / "vscode" / request.node.name
+    path = OUTPUT / "vscode" / request.node.name
+    remove_tree(path)
+    return path
 
 
 def open_window(browser, server: CodeServer, workspace: pathlib.Path, shots: pathlib.Path,
                 name: str = "window") -> Workbench:
-    return Workbench.open(browser, server, workspace, shots, name)
+    """A window on the workspace, once the extension has started there (it activates when
+    VS Code has finished starting, and shows its status bar item once its server answers):
+    what a person does before that is not recorded."""
+    wb = Workbench.open(browser, server, workspace, shots, name)
+    expect(wb.status()).to_be_visible(timeout=60_000)
+    return wb
 
 
 def wait_for(check, what: str, timeout: float = 30.0):
@@ -174,6 +182,22 @@ def test_a_session_in_vscode(browser, vscode, workspace, data_home, shots):
     wb.wait_place("b.ts", 1)
     wb.shot("after-restart")
 
+    # the jump picker: every place, most recent first, with its line; pick one
+    wb.command_picks("Retrace: Jump to a Place in the History...")
+    wait_for(lambda: len(wb.rows().all()) == 5, what="the jump QuickPick")
+    rows = wb.row_labels()
+    wb.shot("jump-picker")
+    assert rows[0].startswith("#2 src/b.ts:1") and "← current" in rows[0], rows
+    assert any(r.startswith("#4 src/c.ts:1") and "const c1 = 1;" in r for r in rows), rows
+    wb.pick("#4 src/c.ts:1")
+    wb.wait_place("c.ts", 1)
+    expect(wb.status()).to_contain_text("3 · 0 branches")
+    wb.command("Retrace: Back")
+    wb.wait_place("b.ts", 200)
+    wb.command("Retrace: Back")
+    wb.wait_place("b.ts", 1)
+    db_agrees(workspace, data_home, WALK + ["src/d.ts:1 (open)"])
+
     # a second window on the same folder shares the tree
     wb2 = open_window(browser, server, workspace, shots, "window2")
     wb2.quick_open("c.ts")
@@ -220,7 +244,7 @@ def test_the_server_moves_the_editor_with_show_document(browser, vscode, workspa
 def test_a_missing_or_old_server_is_a_clear_error(browser, vscode, workspace, data_home, shots, tmp_path):
     old = old_server(tmp_path / "old-retrace-lsp")
     server = vscode({"retrace.serverPath": "/nonexistent/retrace-lsp"})
-    wb = open_window(browser, server, workspace, shots)
+    wb = Workbench.open(browser, server, workspace, shots, "window")
     wait_for(lambda: any("cannot find the retrace-lsp binary" in n for n in wb.notifications()),
              what=f"the missing-binary error ({wb.notifications()})")
     assert ("Retrace: cannot find the retrace-lsp binary (looked for /nonexistent/retrace-lsp). Install it from "
