@@ -38,11 +38,11 @@ build: frontend
 lint: frontend
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
-	cd desktop && npm run --silent check
+	cd desktop && $(WITH_NODE) npm run --silent check
 
 unit: frontend
 	$(CARGO) test --workspace --quiet
-	cd desktop && npm test --silent
+	cd desktop && $(WITH_NODE) npm test --silent
 
 e2e: build
 	$(PYTEST) -q tests
@@ -58,10 +58,14 @@ clean:
 	$(CARGO) clean
 
 # --- editors (editors/nvim, editors/vscode) ------------------------------------------------
-# The Neovim plugin's end-to-end tests (headless Neovim against retrace-lsp) live in
-# tests/editors and run with e2e; `make editors-nvim` runs them alone. `editors` lints the
-# plugin and checks, tests and packages the VS Code extension (editors/vscode/retrace.vsix).
-.PHONY: editors editors-lint editors-vscode editors-nvim build-lsp
+# The editors' end-to-end tests live in tests/editors and run with e2e: the Neovim plugin in
+# headless Neovim (Debian's 0.7.2 and a current one), the VS Code extension in VS Code itself
+# (code-server in Chromium); `make editors-nvim` and `make editors-vscode-e2e` run them alone.
+# `editors` lints the plugin and checks, tests and packages the VS Code extension
+# (editors/vscode/retrace.vsix). npm runs through scripts/with-node: the system's Node.js when
+# it is 20 or newer, else the one scripts/setup installed.
+.PHONY: editors editors-lint editors-vscode editors-nvim editors-vscode-e2e build-lsp
+WITH_NODE := $(CURDIR)/scripts/with-node
 
 editors: setup editors-lint editors-vscode
 
@@ -69,10 +73,13 @@ editors-lint:
 	cd editors/nvim && luacheck --quiet . ../../tests/editors/support.lua
 
 editors-vscode: build-lsp
-	cd editors/vscode && npm run --silent check && npm test && npm run --silent package
+	cd editors/vscode && $(WITH_NODE) npm run --silent check && $(WITH_NODE) npm test && $(WITH_NODE) npm run --silent package
 
 editors-nvim: setup build-lsp
-	$(PYTEST) -q tests/editors
+	$(PYTEST) -q tests/editors/test_nvim.py
+
+editors-vscode-e2e: setup build-lsp
+	$(PYTEST) -q tests/editors/test_vscode.py
 
 build-lsp:
 	$(CARGO) build --quiet -p retrace-lsp
@@ -83,7 +90,7 @@ build-lsp:
 # `make app` builds the release app and starts it; its end-to-end tests (tests/desktop) run
 # with e2e, in a real WebKitGTK webview on Xvfb through tauri-driver.
 frontend: setup
-	cd desktop && npm run --silent build -- --logLevel error
+	cd desktop && $(WITH_NODE) npm run --silent build -- --logLevel error
 
 app: frontend
 	$(CARGO) build --release -p retrace-desktop

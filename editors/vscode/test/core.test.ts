@@ -4,7 +4,15 @@ import { describe, test } from 'node:test';
 
 import { serverInfoProblem, tooOldMessage } from '../src/core/binary';
 import { actionFor, ago, byRecency, choiceItems } from '../src/core/outcome';
-import { NodeView, Outcome, TreeView, VisitParams, parseVersion, versionAtLeast } from '../src/core/protocol';
+import {
+  NodeView,
+  Outcome,
+  TreeView,
+  VisitParams,
+  initializationOptions,
+  parseVersion,
+  versionAtLeast,
+} from '../src/core/protocol';
 import { statusText } from '../src/core/status';
 import { TreeModel } from '../src/core/treeModel';
 import { Place, VisitTracker } from '../src/core/visits';
@@ -45,6 +53,21 @@ describe('versions', () => {
     const other = serverInfoProblem('/bin/r', { name: 'rust-analyzer', version: '1.0.0' });
     assert.match(other!, /answered as rust-analyzer, not as retrace-lsp/);
     assert.match(serverInfoProblem('/bin/r', undefined)!, /answered as an unnamed server/);
+  });
+});
+
+describe('initialization options', () => {
+  test("the user's serverOptions, under the extension's own", () => {
+    const own = { sendsVisits: true, notifyChanges: true, forwardPolicy: 'latest' };
+    assert.deepEqual(initializationOptions('latest'), own);
+    assert.deepEqual(initializationOptions('latest', { nodeLimit: 9, showDocument: true, sendsVisits: false }), {
+      nodeLimit: 9,
+      showDocument: true,
+      ...own,
+    });
+    for (const junk of [null, 'x', 3, ['a']]) {
+      assert.deepEqual(initializationOptions('latest', junk), own);
+    }
   });
 });
 

@@ -12,6 +12,8 @@ import {
   InitializeRequest,
   InitializeResult,
   ProtocolConnection,
+  ShowDocumentParams,
+  ShowDocumentRequest,
   StreamMessageReader,
   StreamMessageWriter,
   createProtocolConnection,
@@ -63,16 +65,23 @@ export function makeWorkspace(): { root: string; dataHome: string; file(name: st
 export class Server implements Transport {
   readonly changes: TreeChanged[] = [];
   readonly visitsSent: VisitParams[] = [];
-
   private constructor(
     private readonly process: ChildProcess,
     readonly connection: ProtocolConnection,
     readonly initializeResult: InitializeResult,
+    /** The `window/showDocument` requests received (answered with success). */
+    readonly shown: ShowDocumentParams[],
   ) {
     connection.onNotification(TREE_CHANGED_NOTIFICATION, (params: TreeChanged) => this.changes.push(params));
   }
 
-  static async start(root: string, dataHome: string, policy: ForwardPolicy = 'ask'): Promise<Server> {
+  /** Starts retrace-lsp; with `serverOptions.showDocument`, a client that shows documents. */
+  static async start(
+    root: string,
+    dataHome: string,
+    policy: ForwardPolicy = 'ask',
+    serverOptions: object = {},
+  ): Promise<Server> {
     const child = spawn(serverBinary(), ['--stdio'], {
       env: { ...process.env, XDG_DATA_HOME: dataHome },
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -81,17 +90,22 @@ export class Server implements Transport {
       new StreamMessageReader(child.stdout!),
       new StreamMessageWriter(child.stdin!),
     );
+    const shown: ShowDocumentParams[] = [];
+    connection.onRequest(ShowDocumentRequest.type, (params) => {
+      shown.push(params);
+      return { success: true };
+    });
     connection.listen();
     const result = await connection.sendRequest(InitializeRequest.type, {
       processId: process.pid,
       rootUri: uri(root),
       workspaceFolders: [{ uri: uri(root), name: path.basename(root) }],
-      capabilities: {},
-      initializationOptions: initializationOptions(policy),
+      capabilities: { window: { showDocument: { support: true } } },
+      initializationOptions: initializationOptions(policy, serverOptions),
       clientInfo: { name: 'retrace-vscode-tests', version: '1' },
     });
     await connection.sendNotification('initialized', {});
-    return new Server(child, connection, result);
+    return new Server(child, connection, result, shown);
   }
 
   command(name: string, argument?: object): Promise<unknown> {

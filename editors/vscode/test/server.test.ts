@@ -23,12 +23,12 @@ interface Setup {
   nav: Navigator;
 }
 
-async function connect(ws: Workspace, jumpLines = 10): Promise<Setup> {
-  const server = await Server.start(ws.root, ws.dataHome);
+async function connect(ws: Workspace, jumpLines = 10, serverOptions: { showDocument?: boolean } = {}): Promise<Setup> {
+  const server = await Server.start(ws.root, ws.dataHome, 'ask', serverOptions);
   const editor = new FakeEditor();
   const tracker = new VisitTracker({ jumpLines: () => jumpLines, send: (v) => server.visit(v), settleMs: 0 });
   editor.tracker = tracker;
-  const nav = new Navigator(server, editor, tracker);
+  const nav = new Navigator(server, editor, tracker, Date.now, serverOptions.showDocument === true);
   return { ws, server, editor, tracker, nav };
 }
 
@@ -223,6 +223,27 @@ describe('against retrace-lsp', () => {
     assert.equal((await nodes(s.server)).length, 4);
     await s.nav.back();
     assert.equal(where(s.editor, ws), 'src/b.ts:200');
+  });
+
+  test('with showDocument, the server moves the editor and the navigator leaves the move to it', async () => {
+    await walk(s);
+    const quiet = s.server.shown.length;
+    await s.nav.back();
+    assert.equal(s.server.shown.length, quiet, 'no showDocument unless asked for');
+    s.tracker.dispose();
+    await s.server.stop();
+    s = await connect(ws, 10, { showDocument: true });
+    await s.nav.back();
+    await s.nav.jump(4);
+    assert.equal(s.editor.place, undefined, 'the navigator did not move the editor itself');
+    await eventually(() => s.server.shown.length === 2, 'two window/showDocument requests');
+    assert.deepEqual(
+      s.server.shown.map((p) => [path.relative(ws.root, new URL(p.uri).pathname), p.selection?.start.line, p.takeFocus]),
+      [
+        ['src/b.ts', 0, true],
+        ['src/c.ts', 0, true],
+      ],
+    );
   });
 
   test('a moved-to file that was deleted is a warning, not an editor move', async () => {

@@ -16,6 +16,8 @@ local workspaces = {}
 local roots = {}
 local said = {}
 local listeners = {}
+-- What answers the server's window/showDocument requests (see `on_show_document`).
+local show_document = nil
 
 local function notify(message, level)
   vim.notify(message, level or vim.log.levels.INFO, { title = "retrace" })
@@ -40,7 +42,7 @@ function M.root_of(path)
   local dir = vim.fn.fnamemodify(path, ":h")
   while true do
     for _, marker in ipairs(config.options.root_markers) do
-      if vim.loop.fs_stat(dir .. "/" .. marker) then
+      if compat.uv.fs_stat(dir .. "/" .. marker) then
         return dir
       end
     end
@@ -187,13 +189,52 @@ function M.on_change(fn)
   table.insert(listeners, fn)
 end
 
+-- Sets what answers the server's `window/showDocument` requests: `fn(err, params, ctx,
+-- config)` returning a ShowDocumentResult (retrace.show's `document`).
+function M.on_show_document(fn)
+  show_document = fn
+end
+
+-- Whether the server of `root` moves the editor itself after a command (the user asked for
+-- it with `server_options.showDocument`; the plugin always says it can show documents).
+function M.server_moves_editor(root)
+  local ws = workspaces[root]
+  return ws ~= nil and ws.server_moves == true
+end
+
+-- The initializationOptions: the user's `server_options`, then the plugin's own.
+local function init_options()
+  return vim.tbl_extend("force", vim.deepcopy(config.options.server_options), {
+    -- The plugin reports visits itself, so opening a buffer is not one.
+    sendsVisits = true,
+    notifyChanges = true,
+    forwardPolicy = config.options.forward_policy,
+  })
+end
+
+-- Neovim's client capabilities, saying that the plugin handles window/showDocument
+-- (Neovim 0.7 says it does not).
+local function capabilities()
+  return vim.tbl_deep_extend("force", vim.lsp.protocol.make_client_capabilities(), {
+    window = { showDocument = { support = true } },
+  })
+end
+
+local function answer_show_document(err, params, ctx, handler_config)
+  if not show_document then
+    return { success = false }
+  end
+  return show_document(err, params, ctx, handler_config)
+end
+
 -- Starts the client of `root`; its workspace state, or nil and why it cannot be started.
 local function start(root, bufnr)
   local exe, wanted = M.binary()
   if not exe then
     return nil, M.missing_message(wanted)
   end
-  local ws = { ready = false, queue = {}, buffers = {} }
+  local options = init_options()
+  local ws = { ready = false, queue = {}, buffers = {}, server_moves = options.showDocument == true }
   workspaces[root] = ws
   local conf = {
     name = M.NAME,
@@ -202,13 +243,10 @@ local function start(root, bufnr)
     workspace_folders = {
       { uri = vim.uri_from_fname(root), name = vim.fn.fnamemodify(root, ":t") },
     },
-    init_options = {
-      -- The plugin reports visits itself, so opening a buffer is not one.
-      sendsVisits = true,
-      notifyChanges = true,
-      forwardPolicy = config.options.forward_policy,
-    },
+    init_options = options,
+    capabilities = capabilities(),
     handlers = {
+      ["window/showDocument"] = answer_show_document,
       ["retrace/treeChanged"] = function(_, params)
         for _, fn in ipairs(listeners) do
           pcall(fn, root, params or {})

@@ -4,6 +4,9 @@ local M = {}
 
 local has = {}
 
+-- libuv: `vim.uv` from 0.10 on (`vim.loop` is its deprecated name there).
+M.uv = vim.uv or vim.loop
+
 -- Whether Neovim is at least `version` ("0.11"); asked of Neovim once per version, as it is
 -- asked on every cursor move (through `call`).
 function M.has(version)
@@ -80,12 +83,28 @@ end
 -- The path with symlinks resolved when the file exists (the server resolves the root the
 -- same way, so both spell a file alike).
 function M.realpath(path)
-  local real = vim.loop.fs_realpath(path)
+  local real = M.uv.fs_realpath(path)
   if real then
     return real
   end
-  local dir = vim.loop.fs_realpath(vim.fn.fnamemodify(path, ":h"))
+  local dir = M.uv.fs_realpath(vim.fn.fnamemodify(path, ":h"))
   return dir and (dir .. "/" .. vim.fn.fnamemodify(path, ":t")) or path
+end
+
+-- Checks settings, as `vim.validate(spec)` did: `spec` maps a name to {value, type or
+-- function, optional} or {value, function, message}. From 0.11 on the table form is
+-- deprecated; each setting is checked with `vim.validate(name, value, validator, ...)`.
+function M.validate(spec)
+  if not M.has("0.11") then
+    return vim.validate(spec)
+  end
+  for name, s in pairs(spec) do
+    if type(s[3]) == "string" then
+      vim.validate(name, s[1], s[2], false, s[3])
+    else
+      vim.validate(name, s[1], s[2], s[3])
+    end
+  end
 end
 
 -- :checkhealth reporting: `vim.health.start/ok/...` on 0.9+, `require("health").report_*`

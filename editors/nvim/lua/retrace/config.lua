@@ -1,4 +1,6 @@
 -- The plugin's settings: defaults, and the checks `setup()` runs on what the user passed.
+local compat = require("retrace.compat")
+
 local M = {}
 
 M.defaults = {
@@ -18,6 +20,12 @@ M.defaults = {
   -- A jump (a motion that sets the jumplist: G, /, n, %, gd, LSP, tags...) of at least this
   -- many lines within a file is a visit. 0 records only arrivals in another file.
   jump_lines = 10,
+  -- More initializationOptions for retrace-lsp (lsp-server/PROTOCOL.md), such as
+  -- { recordOutsideWorkspace = true, nodeLimit = 100000 }. The plugin's own (sendsVisits,
+  -- notifyChanges, forwardPolicy) are set from the settings above. With
+  -- { showDocument = true } the server moves the editor itself (window/showDocument)
+  -- after :RetraceBack/Forward/Jump, and the plugin leaves those moves to it.
+  server_options = {},
   tree = {
     -- "split" (a window at the bottom) or "float".
     layout = "split",
@@ -27,7 +35,7 @@ M.defaults = {
 }
 
 local function validate(opts)
-  vim.validate({
+  compat.validate({
     binary = { opts.binary, "string", true },
     autostart = { opts.autostart, "boolean" },
     root_markers = { opts.root_markers, "table" },
@@ -46,6 +54,7 @@ local function validate(opts)
       end,
       "a number of lines, 0 or more",
     },
+    server_options = { opts.server_options, "table" },
     tree = { opts.tree, "table" },
     ["tree.layout"] = {
       opts.tree.layout,

@@ -28,14 +28,14 @@ end
 function M.check()
   local h = compat.health()
 
-  h.start("retrace: Neovim")
+  h.start("Neovim")
   if compat.has("0.7") then
     h.ok("Neovim " .. tostring(vim.version().major) .. "." .. vim.version().minor .. "." .. vim.version().patch)
   else
     h.error("Neovim 0.7 or newer is needed", { "Upgrade Neovim" })
   end
 
-  h.start("retrace: retrace-lsp")
+  h.start("retrace-lsp")
   local exe, wanted = client.binary()
   if not exe then
     h.error(("retrace-lsp not found (looked for %s)"):format(wanted), {
@@ -58,19 +58,19 @@ function M.check()
     })
   end
 
-  h.start("retrace: history")
+  h.start("history")
   local root, bufnr = workspace()
   h.info("workspace: " .. root)
   local db, db_err = run({ exe, "db-path", "--workspace", root })
   if not db then
     h.error("cannot locate the history database: " .. (db_err or "?"))
-  elseif vim.loop.fs_stat(db) then
+  elseif compat.uv.fs_stat(db) then
     h.ok("database: " .. db)
   else
     h.info("database: " .. db .. " (not created yet: visit a file of the workspace)")
   end
 
-  h.start("retrace: client")
+  h.start("client")
   local ws = client.workspace(root)
   local running = client.client(root)
   if ws and ws.failed then

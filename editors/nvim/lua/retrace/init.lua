@@ -4,9 +4,12 @@
 -- server to move (back, forward, jump) and then moves the editor where the server says,
 -- without that move being reported back as a visit.
 local client = require("retrace.client")
-local compat = require("retrace.compat")
 local config = require("retrace.config")
+local show = require("retrace.show")
 local tracker = require("retrace.tracker")
+
+-- The server's window/showDocument requests move the editor as the plugin's own moves do.
+client.on_show_document(show.document)
 
 local M = {}
 
@@ -32,34 +35,8 @@ local function ensure_setup()
   end
 end
 
--- Moves the editor to an LSP Location, in the window the user works in, leaving the
--- jumplist alone when `keepjumps` is set, and without reporting the move as a visit.
-local function open_location(location)
-  local path = vim.uri_to_fname(location.uri)
-  local win = tracker.target_window()
-  tracker.moving(function()
-    vim.api.nvim_set_current_win(win)
-    local bufnr = vim.fn.bufadd(path)
-    local keep = config.options.keepjumps and "keepjumps " or ""
-    if vim.api.nvim_get_current_buf() ~= bufnr then
-      -- With 'nohidden', a modified buffer would refuse to be left (E37): keep it hidden,
-      -- as :hide does, rather than fail the move the server already made.
-      local hide = (vim.bo.modified and not vim.o.hidden) and "hide " or ""
-      vim.bo[bufnr].buflisted = true
-      vim.cmd(keep .. hide .. "buffer " .. bufnr)
-    elseif not config.options.keepjumps then
-      vim.cmd("normal! m'")
-    end
-    local start = location.range.start
-    local line = math.max(1, math.min(start.line + 1, vim.api.nvim_buf_line_count(bufnr)))
-    local text = vim.api.nvim_buf_get_lines(bufnr, line - 1, line, false)[1] or ""
-    vim.api.nvim_win_set_cursor(0, { line, compat.byte_index(text, start.character) })
-    vim.cmd("normal! zv")
-  end)
-end
-
--- Carries out an Outcome whose status is not `choose`.
-local function apply(outcome)
+-- Carries out an Outcome whose status is not `choose`, for the server of `root`.
+local function apply(root, outcome)
   if type(outcome) ~= "table" then
     return
   end
@@ -69,7 +46,11 @@ local function apply(outcome)
       notify("retrace: " .. outcome.message, vim.log.levels.WARN)
       return
     end
-    local ok, err = pcall(open_location, outcome.location)
+    if client.server_moves_editor(root) then
+      -- Its window/showDocument request moves the editor (show.document).
+      return
+    end
+    local ok, err = pcall(show.location, outcome.location)
     if not ok then
       notify(("retrace: could not open %s: %s"):format(outcome.message, err), vim.log.levels.ERROR)
     end
@@ -123,7 +104,9 @@ local function choose_branch(root, outcome)
     end,
   }, function(node)
     if node then
-      client.command(root, "retrace.forward", { node = node.id }, apply)
+      client.command(root, "retrace.forward", { node = node.id }, function(taken)
+        apply(root, taken)
+      end)
     end
   end)
 end
@@ -137,14 +120,14 @@ local function repeat_move(root, command, argument, count)
       end
       if outcome.status == "choose" then
         if moved then
-          apply(moved)
+          apply(root, moved)
         end
         return choose_branch(root, outcome)
       end
       if outcome.status ~= "moved" and moved then
-        return apply(moved)
+        return apply(root, moved)
       end
-      apply(outcome)
+      apply(root, outcome)
     end)
   end
   step(math.max(count or 1, 1))
@@ -213,7 +196,9 @@ function M.jump(node, root)
     notify(("retrace: %s is not a node; give its number, as in :RetraceJump 12"):format(node), vim.log.levels.ERROR)
     return
   end
-  client.command(root, "retrace.jump", { node = id }, apply)
+  client.command(root, "retrace.jump", { node = id }, function(outcome)
+    apply(root, outcome)
+  end)
 end
 
 -- :RetraceTree: the tree in a scratch window; <CR> jumps to the node under the cursor.

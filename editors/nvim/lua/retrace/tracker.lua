@@ -41,7 +41,7 @@ local lsp_reasons = {
 }
 
 local function now_ms()
-  return vim.loop.now()
+  return compat.uv.now()
 end
 
 -- Called when an LSP location request completes: the next arrival is its result.

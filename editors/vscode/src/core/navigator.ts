@@ -35,6 +35,8 @@ export class Navigator {
     private readonly editor: EditorPort,
     private readonly tracker: VisitTracker,
     private readonly now: () => number = Date.now,
+    /** The server moves the editor itself (`window/showDocument`): a move is left to it. */
+    private readonly serverMovesEditor = false,
   ) {}
 
   back(): Promise<Outcome> {
@@ -89,7 +91,9 @@ export class Navigator {
     const action = actionFor(outcome);
     switch (action.kind) {
       case 'move':
-        await this.tracker.move(() => this.editor.reveal(action.location));
+        if (!this.serverMovesEditor) {
+          await this.tracker.move(() => this.editor.reveal(action.location));
+        }
         return outcome;
       case 'choose': {
         const items = choiceItems(action.choices, this.previews(), this.now());

@@ -117,11 +117,20 @@ export interface InitializationOptions {
   sendsVisits: boolean;
   notifyChanges: boolean;
   forwardPolicy: ForwardPolicy;
+  /** The server moves the editor itself (`window/showDocument`) after each command. */
+  showDocument?: boolean;
+  /** More of PROTOCOL.md's options (`recordOutsideWorkspace`, `nodeLimit`...), from the user. */
+  [option: string]: unknown;
 }
 
-/** What the extension tells the server at `initialize`. */
-export function initializationOptions(forwardPolicy: ForwardPolicy): InitializationOptions {
+/**
+ * What the extension tells the server at `initialize`: the user's `retrace.serverOptions`
+ * (anything but an object is ignored), then the extension's own options.
+ */
+export function initializationOptions(forwardPolicy: ForwardPolicy, serverOptions: unknown = {}): InitializationOptions {
+  const extra = typeof serverOptions === 'object' && serverOptions !== null && !Array.isArray(serverOptions) ? serverOptions : {};
   return {
+    ...extra,
     // The extension reports visits itself, so opening a document is not one.
     sendsVisits: true,
     // The tree view and the status bar follow the history.
