@@ -5,18 +5,27 @@
 //! - [`render`]: its text and JSON forms, pure;
 //! - [`workspace`]: workspace roots and URI normalisation;
 //! - [`store`]: SQLite persistence and cross-process sync;
-//! - [`history`]: the tree and the store together, one transaction per operation;
-//! - [`server`]: the LSP server (tower-lsp-server) around one history owner;
-//! - [`transport`]: guards the stdio stream against malformed messages;
+//! - [`history`]: a writer: the tree and the store together, one transaction per operation;
+//! - [`rows`]: what the app's tree rows show (line texts, cursors);
+//! - [`activity`]: read access for other tools (when the user was where);
 //! - [`watch`]: follows files renamed or deleted outside the editor;
-//! - [`activity`]: read access for other tools (when the user was where).
+//! - with the `server` feature (the default): [`server`], the LSP server
+//!   (tower-lsp-server) around one history owner; [`protocol`], its commands and options;
+//!   [`transport`], a guard on the stdio stream.
+//!
+//! Without the `server` feature the crate is a light library for other tools: no async
+//! runtime, no LSP types.
 
 pub mod activity;
 pub mod history;
+#[cfg(feature = "server")]
 pub mod protocol;
 pub mod render;
+pub mod rows;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod store;
+#[cfg(feature = "server")]
 pub mod transport;
 pub mod tree;
 pub mod watch;
