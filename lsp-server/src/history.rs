@@ -204,9 +204,7 @@ impl History {
             return Err(error);
         }
         for suffix in ["-wal", "-shm"] {
-            let mut side = db.as_os_str().to_owned();
-            side.push(suffix);
-            let _ = std::fs::remove_file(side);
+            let _ = std::fs::remove_file(crate::store::side_file(db, suffix));
         }
         let history = History::open_with(db, ws, session, endpoint, options, now_ms)?;
         Ok(Opened {

@@ -6,6 +6,8 @@
 //! - [`workspace`]: workspace roots and URI normalisation;
 //! - [`store`]: SQLite persistence and cross-process sync;
 //! - [`history`]: a writer: the tree and the store together, one transaction per operation;
+//! - [`reader`]: a history opened read-only and kept live (for the desktop app), and
+//!   [`catalog`]: the list of workspaces that have one;
 //! - [`rows`]: what the app's tree rows show (line texts, cursors);
 //! - [`activity`]: read access for other tools (when the user was where);
 //! - [`watch`]: follows files renamed or deleted outside the editor;
@@ -17,9 +19,11 @@
 //! runtime, no LSP types.
 
 pub mod activity;
+pub mod catalog;
 pub mod history;
 #[cfg(feature = "server")]
 pub mod protocol;
+pub mod reader;
 pub mod render;
 pub mod rows;
 #[cfg(feature = "server")]

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
@@ -229,15 +229,24 @@ impl SessionInfo {
     /// Whether the session's process still runs (as far as this host can tell: a session
     /// of another host counts as alive).
     pub fn is_alive(&self) -> bool {
-        self.host != this_host() || process_alive(self.pid)
+        is_alive(&self.host, self.pid)
     }
+}
+
+/// Whether process `pid` of `host` still runs, as far as this host can tell: a process of
+/// another host counts as alive.
+pub fn is_alive(host: &str, pid: u32) -> bool {
+    host != this_host() || process_alive(pid)
 }
 
 /// This machine's name, as sessions record it.
 pub fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
+    static HOST: LazyLock<String> = LazyLock::new(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into())
+    });
+    HOST.clone()
 }
 
 /// How the desktop app reaches a session's editor (schema 2; empty in older rows).
@@ -283,6 +292,10 @@ pub struct Store {
     path: PathBuf,
     /// The schema of the file (a read-only store may read an older one).
     schema: usize,
+    /// A read-only store's connection to a database without a write-ahead log (no writer
+    /// had it open) is `immutable`, so reading creates no `-wal` and `-shm` beside it: the
+    /// file's size and modification time then, to notice a writer.
+    immutable: Option<(u64, SystemTime)>,
     /// The revision the in-memory tree reflects.
     rev: i64,
     /// `PRAGMA data_version` when last synced: unchanged means nobody else committed.
@@ -345,6 +358,7 @@ impl Store {
             conn,
             path: path.to_owned(),
             schema: SCHEMA_VERSION,
+            immutable: None,
             rev: -1,
             data_version: -1,
         })
@@ -359,12 +373,7 @@ impl Store {
             });
         }
         let sqlite = |e| StoreError::from_sqlite(path, e);
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        let (conn, immutable) = open_reader(path).map_err(sqlite)?;
         let known = SCHEMA_VERSION;
         let found = schema_version(&conn).map_err(sqlite)?;
         if found > known {
@@ -384,9 +393,27 @@ impl Store {
             conn,
             path: path.to_owned(),
             schema: found,
+            immutable,
             rev: -1,
             data_version: -1,
         })
+    }
+
+    /// A read-only store opened while no writer had the database: once a writer came (its
+    /// write-ahead log exists) or the file changed, read through a new connection, which
+    /// goes on from the revision already read.
+    fn reopen_if_written(&mut self) -> Result<(), StoreError> {
+        let Some(stamp) = self.immutable else {
+            return Ok(());
+        };
+        if !side_file(&self.path, "-wal").exists() && file_stamp(&self.path) == Some(stamp) {
+            return Ok(());
+        }
+        let (conn, immutable) = open_reader(&self.path).map_err(|e| self.err(e))?;
+        self.conn = conn;
+        self.immutable = immutable;
+        self.data_version = -1;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -420,6 +447,7 @@ impl Store {
     /// Brings `tree` up to date with what other processes committed (read only), and says
     /// what changed. Costs one `PRAGMA data_version` when nobody committed.
     pub fn refresh(&mut self, tree: &mut Tree) -> Result<Synced, StoreError> {
+        self.reopen_if_written()?;
         let tx = self
             .conn
             .transaction()
@@ -642,6 +670,39 @@ pub struct Event {
     pub node: NodeId,
     pub uri: String,
     pub line: u32,
+}
+
+/// A read-only connection that leaves nothing beside the database: `immutable` when no
+/// writer has it open (no write-ahead log), which SQLite would otherwise create files for.
+/// Returns the file's stamp for an immutable connection.
+fn open_reader(path: &Path) -> rusqlite::Result<(Connection, Option<(u64, SystemTime)>)> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let stamp = if side_file(path, "-wal").exists() {
+        None
+    } else {
+        file_stamp(path)
+    };
+    let conn = match stamp {
+        None => Connection::open_with_flags(path, flags)?,
+        Some(_) => Connection::open_with_flags(
+            format!("{}?immutable=1", crate::workspace::uri_for_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok((conn, stamp))
+}
+
+/// `<db>-wal` or `<db>-shm`.
+pub fn side_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut side = db.as_os_str().to_owned();
+    side.push(suffix);
+    PathBuf::from(side)
+}
+
+fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// Whether a process with this id runs on this host.

@@ -57,7 +57,8 @@ pub(super) fn sync(
         });
     }
     let (db_rev, next_node, next_file, floor) = revision(tx)?;
-    if rev < 0 || rev < floor {
+    // Behind the removals log, or a different file (moved aside and started anew).
+    if rev < 0 || rev < floor || db_rev < rev {
         *tree = Tree::new(tree.limit());
         return load_all(tx, tree);
     }

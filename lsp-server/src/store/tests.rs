@@ -135,3 +135,29 @@ fn database_paths_are_per_workspace_and_readable() {
     );
     assert!(a.starts_with("/data/history"));
 }
+
+#[test]
+fn a_read_only_store_reads_an_older_schema_without_migrating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.sqlite3");
+    {
+        let mut conn = Connection::open(&db).unwrap();
+        MIGRATIONS.to_version(&mut conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta VALUES ('workspace_root', '/ws');
+             INSERT INTO sessions VALUES ('s', NULL, 1, 'elsewhere', 'Neovim 0.7', 5);",
+        )
+        .unwrap();
+    }
+    let store = Store::open_read_only(&db).unwrap();
+    let sessions = store.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].endpoint, Endpoint::default());
+    assert_eq!(
+        sessions[0].active_ms, 5,
+        "an older row is active since its start"
+    );
+    drop(store);
+    let conn = Connection::open(&db).unwrap();
+    assert_eq!(schema_version(&conn).unwrap(), 1, "not migrated");
+}
