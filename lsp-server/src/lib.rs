@@ -9,6 +9,8 @@
 //! - [`reader`]: a history opened read-only and kept live (for the desktop app), and
 //!   [`catalog`]: the list of workspaces that have one;
 //! - [`rows`]: what the app's tree rows show (line texts, cursors);
+//! - [`control`]: the control socket (protocol, listener, blocking client) through which
+//!   the app moves an editor;
 //! - [`activity`]: read access for other tools (when the user was where);
 //! - [`watch`]: follows files renamed or deleted outside the editor;
 //! - with the `server` feature (the default): [`server`], the LSP server
@@ -20,6 +22,7 @@
 
 pub mod activity;
 pub mod catalog;
+pub mod control;
 pub mod history;
 #[cfg(feature = "server")]
 pub mod protocol;

@@ -29,6 +29,7 @@ use crate::tree::Precision;
 use crate::workspace::{Workspace, path_for_uri};
 use owner::{Job, Owner};
 
+mod control;
 mod owner;
 pub mod to_proto;
 

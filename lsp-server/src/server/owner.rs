@@ -10,7 +10,12 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::MessageType;
 use tower_lsp_server::ls_types::notification::Notification;
 
+use super::control::{ControlAnswer, control_node, same_root};
 use super::{Config, failed, invalid_params, now_ms, to_proto};
+use crate::control::wire::PROTOCOL_VERSION;
+use crate::control::{
+    EditorAnswer, ErrorCode as Code, JumpReply, Listener, Method, ServerStatus, WireError,
+};
 use crate::history::{self, FsChange, History, HistoryError, Outcome, Status, Target};
 use crate::protocol::{self, InitOptions, TreeChanged, VisitArgs};
 use crate::store::{self, Endpoint, SessionInfo};
@@ -51,6 +56,11 @@ pub(super) enum Job {
         reply: oneshot::Sender<()>,
     },
     Close,
+    /// A request on the control socket.
+    Control {
+        method: Method,
+        reply: mpsc::Sender<ControlAnswer>,
+    },
 }
 
 /// The one owner of the history: runs jobs in arrival order on its own thread.
@@ -66,6 +76,8 @@ pub(super) struct Owner {
     /// The client announced `window.showDocument.support`.
     client_shows_documents: bool,
     editor: String,
+    /// The control socket, while the history is open.
+    control: Option<Listener>,
 }
 
 impl Owner {
@@ -85,6 +97,7 @@ impl Owner {
             notify_changes: false,
             client_shows_documents: false,
             editor: String::new(),
+            control: None,
         }
     }
 
@@ -159,6 +172,9 @@ impl Owner {
                 let _ = reply.send(());
             }
             Job::Close => self.close(),
+            Job::Control { method, reply } => {
+                let _ = reply.send(self.control(method));
+            }
         }
     }
 
@@ -229,9 +245,10 @@ impl Owner {
             record_outside_workspace: options.record_outside_workspace,
             absorb_arrivals: server_moves_editor,
         };
+        let control = self.start_control();
         let endpoint = Endpoint {
             editor: self.editor.clone(),
-            socket: None,
+            socket: control.as_ref().map(|l| l.path().to_owned()),
         };
         let opened = History::open_quarantining(&db, ws, &info, &endpoint, opts, now_ms());
         if let Ok(history::Opened {
@@ -261,6 +278,7 @@ impl Owner {
                     ),
                 }
                 self.history = Ok(h);
+                self.control = control;
                 self.update_watches();
             }
             Err(e) => {
@@ -425,8 +443,187 @@ impl Owner {
         });
     }
 
+    /// Listens on this process's control socket; without one (no safe directory) the
+    /// editor works as before, and the app cannot move it.
+    fn start_control(&self) -> Option<Listener> {
+        let started = crate::control::socket::socket_dir()
+            .and_then(|dir| Listener::start(&dir, super::control::handler(self.jobs.clone())));
+        match started {
+            Ok(listener) => {
+                tracing::info!("control socket: {}", listener.path().display());
+                Some(listener)
+            }
+            Err(e) => {
+                self.log(
+                    MessageType::WARNING,
+                    format!("no control socket (the desktop app cannot move this editor): {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn control(&mut self, method: Method) -> ControlAnswer {
+        match method {
+            Method::Hello { protocol, .. } if protocol != PROTOCOL_VERSION => {
+                ControlAnswer::Done(Err(WireError::new(
+                    Code::UnsupportedVersion,
+                    format!(
+                        "this retrace-lsp speaks control protocol {PROTOCOL_VERSION}, the client {protocol}; use an app and a server of the same release"
+                    ),
+                )))
+            }
+            Method::Hello { .. } | Method::Status => {
+                ControlAnswer::Done(Ok(json!(self.control_status())))
+            }
+            Method::Jump { node, workspace } => {
+                match self.control_jump(NodeId(node.0), workspace) {
+                    Ok(answer) => answer,
+                    Err(e) => ControlAnswer::Done(Err(e)),
+                }
+            }
+        }
+    }
+
+    fn control_status(&mut self) -> ServerStatus {
+        let cannot_move = self.cannot_move();
+        let mut status = ServerStatus {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            session: None,
+            editor: self.editor.clone(),
+            workspace: None,
+            database: None,
+            node: None,
+            can_move_editor: cannot_move.is_none(),
+            cannot_move,
+            history_problem: None,
+        };
+        match &mut self.history {
+            Ok(h) => {
+                let _ = h.refresh();
+                status.session = Some(h.session().to_string());
+                status.workspace = Some(h.workspace().root().to_owned());
+                status.database = Some(h.database().to_owned());
+                status.node = h
+                    .current()
+                    .and_then(|n| h.view(n))
+                    .map(|v| control_node(&v));
+            }
+            Err(why) => status.history_problem = Some(why.clone()),
+        }
+        status
+    }
+
+    fn cannot_move(&self) -> Option<String> {
+        (!self.client_shows_documents).then(|| {
+            let editor = if self.editor.is_empty() { "the editor" } else { &self.editor };
+            format!(
+                "{editor} did not announce `window.showDocument` support when it started, so retrace-lsp cannot move it; jump from the editor instead (e.g. :RetraceJump)"
+            )
+        })
+    }
+
+    /// Jumps the cursor (one transaction, recorded as a jump) and sends the editor there.
+    fn control_jump(
+        &mut self,
+        node: NodeId,
+        workspace: Option<std::path::PathBuf>,
+    ) -> std::result::Result<ControlAnswer, WireError> {
+        let cannot_move = self.cannot_move();
+        let h = match &mut self.history {
+            Ok(h) => h,
+            Err(why) => {
+                return Err(WireError::new(
+                    Code::HistoryUnavailable,
+                    format!("this session has no history: {why}"),
+                ));
+            }
+        };
+        let root = h.workspace().root().to_owned();
+        if let Some(asked) = workspace
+            && !same_root(&asked, &root)
+        {
+            return Err(WireError::new(
+                Code::WrongWorkspace,
+                format!(
+                    "this session serves {}, not {}; send the jump to a session of that workspace",
+                    root.display(),
+                    asked.display()
+                ),
+            ));
+        }
+        if let Some(why) = cannot_move {
+            return Err(WireError::new(Code::EditorCannotMove, why));
+        }
+        let unavailable = |e: HistoryError| WireError::new(Code::HistoryUnavailable, e.to_string());
+        h.refresh().map_err(unavailable)?;
+        let Some(view) = h.view(node) else {
+            return Err(WireError::new(
+                Code::NoSuchNode,
+                format!(
+                    "there is no node {node} in the history of {} (pruned, or of another workspace); refresh the tree",
+                    root.display()
+                ),
+            ));
+        };
+        if view.gone {
+            return Err(WireError::new(
+                Code::FileGone,
+                format!(
+                    "{} was deleted; the history keeps its place, but there is no file to show",
+                    view.path
+                ),
+            ));
+        }
+        let now = now_ms();
+        let outcome = h.jump(node, now).map_err(|e| match e {
+            HistoryError::Tree(crate::tree::TreeError::UnknownNode(_)) => {
+                WireError::new(Code::NoSuchNode, e.to_string())
+            }
+            e => unavailable(e),
+        })?;
+        h.expect_arrival(now);
+        self.changed(&outcome);
+        let location = outcome.target.as_ref().and_then(to_proto::location);
+        let (Some(location), Some(client)) = (location, self.client.get()) else {
+            return Err(WireError::new(
+                Code::Internal,
+                "the cursor moved, but the editor could not be sent there",
+            ));
+        };
+        let (tell, shown) = mpsc::channel();
+        let client = client.clone();
+        self.runtime.spawn(async move {
+            let answer = match client
+                .show_document(to_proto::show_document(location))
+                .await
+            {
+                Ok(true) => EditorAnswer::Shown,
+                Ok(false) => EditorAnswer::Declined,
+                Err(e) => EditorAnswer::Failed {
+                    message: e.message.to_string(),
+                },
+            };
+            let _ = tell.send(answer);
+        });
+        Ok(ControlAnswer::Jumped {
+            reply: JumpReply {
+                node: outcome
+                    .node
+                    .as_ref()
+                    .map_or_else(|| control_node(&view), control_node),
+                editor: self.editor.clone(),
+                answer: EditorAnswer::NoAnswerYet { waited_ms: 0 },
+            },
+            shown,
+        })
+    }
+
     fn close(&mut self) {
         self.watcher = None;
+        self.control = None;
         let history =
             std::mem::replace(&mut self.history, Err("the server is shutting down".into()));
         if let Ok(h) = history
