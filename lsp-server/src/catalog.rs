@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::reader::{SessionView, alive_sessions};
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// One workspace's history, as the app lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -64,22 +64,9 @@ impl From<&StoreError> for Problem {
 /// [`crate::store::data_dir`]), most recently used first. A database that cannot be read is
 /// listed with its problem rather than failing the list. No history yet: an empty list.
 pub fn workspaces(data_dir: &Path) -> Result<Vec<WorkspaceSummary>, StoreError> {
-    let dir = data_dir.join("history");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(StoreError::Other {
-                path: dir,
-                detail: format!("cannot list it: {e}"),
-            });
-        }
-    };
-    let mut list: Vec<WorkspaceSummary> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sqlite3"))
-        .map(|db| summary(&db))
+    let mut list: Vec<WorkspaceSummary> = store::history_files(data_dir)?
+        .iter()
+        .map(|db| summary(db))
         .collect();
     list.sort_by(|a, b| {
         b.last_used_ms

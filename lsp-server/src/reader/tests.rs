@@ -286,3 +286,11 @@ fn a_reader_opened_while_no_writer_runs_creates_nothing_and_follows_the_next_wri
     h.close().unwrap();
     assert_eq!(files(), alone, "nothing left behind");
 }
+
+#[test]
+fn a_reader_and_a_control_client_can_live_on_a_plain_thread() {
+    fn send<T: Send>() {}
+    send::<Reader>();
+    send::<crate::control::Client>();
+    send::<TreeDelta>();
+}

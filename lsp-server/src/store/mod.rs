@@ -202,6 +202,29 @@ pub fn database_path(data_dir: &Path, workspace_root: &Path) -> PathBuf {
         .join(format!("{name}-{hash}.sqlite3"))
 }
 
+/// Every history database under `data_dir` (`<data dir>/history/*.sqlite3`); none when
+/// there is no history directory yet.
+pub fn history_files(data_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let dir = data_dir.join("history");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StoreError::Other {
+                path: dir,
+                detail: format!("cannot list it: {e}"),
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite3"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// A session row: whose cursor it is.
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
