@@ -28,24 +28,9 @@ pub fn visits_between(
             Some(d) => d,
             None => return Ok(Vec::new()),
         },
-    }
-    .join("history");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(StoreError::Other {
-                path: dir,
-                detail: e.to_string(),
-            });
-        }
     };
     let mut visits = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "sqlite3") {
-            continue;
-        }
+    for path in store::history_files(&dir)? {
         match read_one(&path, from_ms, to_ms) {
             Ok(v) => visits.extend(v),
             Err(e) => tracing::warn!("skipping a history: {e}"),

@@ -10,10 +10,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tower_lsp_server::ls_types::{Location, Position, Range, Uri};
 
 use crate::render::{NodeView, TreeView, tree_text, tree_view};
-use crate::store::{SessionInfo, Store, StoreError};
+use crate::store::{Endpoint, SessionInfo, Store, StoreError};
 use crate::tree::{
     BackOutcome, ForwardOutcome, ForwardPolicy, NodeId, Place, Precision, Reason, SessionId, Tree,
     TreeError, VisitOutcome,
@@ -88,6 +87,15 @@ pub enum Status {
     Empty,
 }
 
+/// A place to move an editor to: a file and a zero-based line and UTF-16 character.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub uri: String,
+    pub line: u32,
+    pub character: u32,
+}
+
 /// What a command returns: where the cursor is now and how to get the editor there.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,7 +104,7 @@ pub struct Outcome {
     pub message: String,
     pub node: Option<NodeView>,
     /// Where to move the editor; absent when nothing moved or the file is gone.
-    pub location: Option<Location>,
+    pub target: Option<Target>,
     /// For `choose`: the branches, most recently visited first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<NodeView>,
@@ -121,6 +129,32 @@ struct Arrival {
     until_ms: i64,
 }
 
+/// A damaged database that a writer moved aside to start a new history in its place.
+#[derive(Debug)]
+pub struct Quarantined {
+    /// Why the file could not be used.
+    pub error: StoreError,
+    /// Where the damaged file is now (`<name>.corrupt-<ms>`), kept for the user.
+    pub moved_to: PathBuf,
+}
+
+impl std::fmt::Display for Quarantined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\nretrace moved it to {} and started a new history.",
+            self.error,
+            self.moved_to.display()
+        )
+    }
+}
+
+/// A writer's history, and the damaged file it had to move aside first, if any.
+pub struct Opened {
+    pub history: History,
+    pub quarantined: Option<Quarantined>,
+}
+
 pub struct History {
     tree: Tree,
     store: Store,
@@ -131,6 +165,7 @@ pub struct History {
 }
 
 impl History {
+    /// Opens (creating or migrating) a workspace's history as a writer, with one session.
     pub fn open(
         db: &Path,
         ws: Workspace,
@@ -138,8 +173,59 @@ impl History {
         options: Options,
         now_ms: i64,
     ) -> Result<History, StoreError> {
+        History::open_with(db, ws, session, &Endpoint::default(), options, now_ms)
+    }
+
+    /// [`History::open`] for a server: the session is registered with how to reach its
+    /// editor, and a damaged database is moved aside (kept for the user) and a new history
+    /// started in its place. A database of a newer schema is left untouched (an error).
+    pub fn open_quarantining(
+        db: &Path,
+        ws: Workspace,
+        session: &SessionInfo,
+        endpoint: &Endpoint,
+        options: Options,
+        now_ms: i64,
+    ) -> Result<Opened, StoreError> {
+        let error =
+            match History::open_with(db, ws.clone(), session, endpoint, options.clone(), now_ms) {
+                Ok(history) => {
+                    return Ok(Opened {
+                        history,
+                        quarantined: None,
+                    });
+                }
+                Err(e) if e.is_corrupt() => e,
+                Err(e) => return Err(e),
+            };
+        let aside = db.with_extension(format!("corrupt-{now_ms}"));
+        if let Err(rename) = std::fs::rename(db, &aside) {
+            tracing::error!("cannot move the damaged database aside: {rename}");
+            return Err(error);
+        }
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(crate::store::side_file(db, suffix));
+        }
+        let history = History::open_with(db, ws, session, endpoint, options, now_ms)?;
+        Ok(Opened {
+            history,
+            quarantined: Some(Quarantined {
+                error,
+                moved_to: aside,
+            }),
+        })
+    }
+
+    fn open_with(
+        db: &Path,
+        ws: Workspace,
+        session: &SessionInfo,
+        endpoint: &Endpoint,
+        options: Options,
+        now_ms: i64,
+    ) -> Result<History, StoreError> {
         let mut store = Store::open(db, ws.root())?;
-        store.add_session(session, now_ms)?;
+        store.register_session(session, endpoint, now_ms)?;
         let mut tree = store.load(options.limit)?;
         let id = session.id.clone();
         store.write(&mut tree, |t| t.open_session(&id))?;
@@ -167,6 +253,17 @@ impl History {
 
     pub fn current(&self) -> Option<NodeId> {
         self.tree.cursor(&self.session)
+    }
+
+    pub fn session(&self) -> &SessionId {
+        &self.session
+    }
+
+    /// The node as clients see it.
+    pub fn view(&self, id: NodeId) -> Option<NodeView> {
+        self.tree
+            .node(id)
+            .map(|n| NodeView::new(&self.tree, n, &self.ws))
     }
 
     /// Records that the user reached `uri` at `line` (zero-based) by a jump.
@@ -274,6 +371,17 @@ impl History {
             .store
             .write(&mut self.tree, |t| t.jump(&session, node, now_ms))??;
         Ok(self.moved(n, now_ms))
+    }
+
+    /// The server is moving the editor to the cursor's node (whatever the options say):
+    /// the editor's report of arriving there is not a visit.
+    pub fn expect_arrival(&mut self, now_ms: i64) {
+        let node = self.current().and_then(|n| self.tree.node(n));
+        self.arrival = node.map(|node| Arrival {
+            uri: self.tree.uri_of(node).to_owned(),
+            line: node.line,
+            until_ms: now_ms + ARRIVAL_MS,
+        });
     }
 
     /// Catches up with other processes' writes, for reads.
@@ -394,20 +502,17 @@ impl History {
 
     // ----- results ---------------------------------------------------------------------
 
-    fn view(&self, id: NodeId) -> Option<NodeView> {
-        self.tree
-            .node(id)
-            .map(|n| NodeView::new(&self.tree, n, &self.ws))
-    }
-
-    fn location(&self, id: NodeId) -> Option<Location> {
+    /// Where the editor goes for a node; none when its file was deleted.
+    pub fn target(&self, id: NodeId) -> Option<Target> {
         let node = self.tree.node(id)?;
         if self.tree.is_gone(node) {
             return None;
         }
-        let uri: Uri = self.tree.uri_of(node).parse().ok()?;
-        let at = Position::new(node.line, node.character);
-        Some(Location::new(uri, Range::new(at, at)))
+        Some(Target {
+            uri: self.tree.uri_of(node).to_owned(),
+            line: node.line,
+            character: node.character,
+        })
     }
 
     fn moved(&mut self, id: NodeId, now_ms: i64) -> Outcome {
@@ -424,20 +529,16 @@ impl History {
                 ),
             );
         }
-        if self.options.absorb_arrivals {
-            self.arrival = Some(Arrival {
-                uri: self.tree.uri_of(node).to_owned(),
-                line: node.line,
-                until_ms: now_ms + ARRIVAL_MS,
-            });
-        }
         let label = format!(
             "{}:{}",
             self.ws.display(self.tree.uri_of(node)),
             node.line + 1
         );
+        if self.options.absorb_arrivals {
+            self.expect_arrival(now_ms);
+        }
         let mut out = self.outcome(Status::Moved, Some(id), &label);
-        out.location = self.location(id);
+        out.target = self.target(id);
         out
     }
 
@@ -454,7 +555,7 @@ impl History {
             status,
             message: message.to_owned(),
             node: node.and_then(|n| self.view(n)),
-            location: None,
+            target: None,
             choices: Vec::new(),
         }
     }

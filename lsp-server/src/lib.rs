@@ -5,18 +5,34 @@
 //! - [`render`]: its text and JSON forms, pure;
 //! - [`workspace`]: workspace roots and URI normalisation;
 //! - [`store`]: SQLite persistence and cross-process sync;
-//! - [`history`]: the tree and the store together, one transaction per operation;
-//! - [`server`]: the LSP server (tower-lsp-server) around one history owner;
-//! - [`transport`]: guards the stdio stream against malformed messages;
+//! - [`history`]: a writer: the tree and the store together, one transaction per operation;
+//! - [`reader`]: a history opened read-only and kept live (for the desktop app), and
+//!   [`catalog`]: the list of workspaces that have one;
+//! - [`rows`]: what the app's tree rows show (line texts, cursors);
+//! - [`control`]: the control socket (protocol, listener, blocking client) through which
+//!   the app moves an editor;
+//! - [`activity`]: read access for other tools (when the user was where);
 //! - [`watch`]: follows files renamed or deleted outside the editor;
-//! - [`activity`]: read access for other tools (when the user was where).
+//! - with the `server` feature (the default): [`server`], the LSP server
+//!   (tower-lsp-server) around one history owner; [`protocol`], its commands and options;
+//!   [`transport`], a guard on the stdio stream.
+//!
+//! Without the `server` feature the crate is a light library for other tools: no async
+//! runtime, no LSP types.
 
 pub mod activity;
+pub mod catalog;
+pub mod control;
 pub mod history;
+#[cfg(feature = "server")]
 pub mod protocol;
+pub mod reader;
 pub mod render;
+pub mod rows;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod store;
+#[cfg(feature = "server")]
 pub mod transport;
 pub mod tree;
 pub mod watch;

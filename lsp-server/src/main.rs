@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 
+use retrace_lsp::catalog;
 use retrace_lsp::render::{tree_text, tree_view};
+use retrace_lsp::rows::sanitize;
 use retrace_lsp::server::{self, Config};
 use retrace_lsp::store::{self, Store};
 use retrace_lsp::workspace::Workspace;
@@ -57,6 +59,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         workspace: Option<PathBuf>,
     },
+    /// List the workspaces that have a history, most recently used first, with their open
+    /// editor sessions.
+    Workspaces {
+        /// Print the JSON form (what the desktop app reads).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +90,7 @@ fn main() -> ExitCode {
         Some(Command::DbPath { workspace }) => {
             database(cli.db, workspace).map(|(db, _)| println!("{}", db.display()))
         }
+        Some(Command::Workspaces { json }) => print_workspaces(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,6 +158,46 @@ fn print_tree(db: Option<PathBuf>, workspace: Option<PathBuf>, json: bool) -> Re
         );
     } else {
         print!("{}", tree_text(&tree, current, &ws));
+    }
+    Ok(())
+}
+
+fn print_workspaces(json: bool) -> Result<()> {
+    let dir = store::data_dir()
+        .ok_or_else(|| anyhow!("cannot find a data directory: set XDG_DATA_HOME or HOME"))?;
+    let list = catalog::workspaces(&dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!(
+            "no history yet in {}: open a workspace in an editor with the retrace plugin",
+            dir.display()
+        );
+    }
+    let clean = |s: &str| sanitize(s, 200);
+    for w in &list {
+        let root = w.root.as_ref().map_or_else(
+            || w.database.display().to_string(),
+            |r| r.display().to_string(),
+        );
+        match &w.problem {
+            Some(p) => println!("{}  ({})", clean(&root), clean(&p.message)),
+            None => {
+                let editors: Vec<String> = w
+                    .sessions
+                    .iter()
+                    .map(|s| format!("{} (pid {})", clean(&s.editor), s.pid))
+                    .collect();
+                let editors = if editors.is_empty() {
+                    "no editor open".to_owned()
+                } else {
+                    editors.join(", ")
+                };
+                println!("{}  {} nodes  {editors}", clean(&root), w.nodes);
+            }
+        }
     }
     Ok(())
 }

@@ -5,9 +5,9 @@
 //! of one file are then one string, which is what the tree compares.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use tower_lsp_server::ls_types::Uri;
+use fluent_uri::Uri;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {
@@ -19,15 +19,23 @@ pub enum UriError {
     NotAFile(String, String),
 }
 
+/// What a path keeps unencoded in a URI: RFC 3986's unreserved characters and `/` (as
+/// LSP clients spell file URIs).
+const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Turns a client's URI into the one spelling the tree uses.
 pub fn normalize_uri(uri: &str) -> Result<String, UriError> {
-    let parsed = Uri::from_str(uri).map_err(|_| UriError::Invalid(uri.to_owned()))?;
+    let parsed = Uri::parse(uri).map_err(|_| UriError::Invalid(uri.to_owned()))?;
     let scheme = parsed.scheme().as_str().to_ascii_lowercase();
     if scheme != "file" {
         return Err(UriError::NotAFile(uri.to_owned(), scheme));
     }
-    let path = parsed
-        .to_file_path()
+    let path = file_path(&parsed)
         .filter(|p| p.is_absolute())
         .ok_or_else(|| UriError::Invalid(uri.to_owned()))?;
     Ok(uri_for_path(&path))
@@ -35,20 +43,25 @@ pub fn normalize_uri(uri: &str) -> Result<String, UriError> {
 
 /// The normalised `file://` URI of an absolute path.
 pub fn uri_for_path(path: &Path) -> String {
-    // `from_file_path` fails only for relative paths that do not exist; ours are absolute.
-    Uri::from_file_path(path).map_or_else(
-        || format!("file://{}", path.display()),
-        |u| u.as_str().to_owned(),
+    format!(
+        "file://{}",
+        utf8_percent_encode(&path.to_string_lossy(), PATH_KEEP)
     )
 }
 
 /// The path of a normalised `file://` URI.
 pub fn path_for_uri(uri: &str) -> Option<PathBuf> {
-    let parsed = Uri::from_str(uri).ok()?;
+    let parsed = Uri::parse(uri).ok()?;
     if !parsed.scheme().as_str().eq_ignore_ascii_case("file") {
         return None;
     }
-    parsed.to_file_path().map(|p| p.into_owned())
+    file_path(&parsed)
+}
+
+/// The decoded path part of a URI (its scheme is the caller's to check).
+fn file_path(uri: &Uri<&str>) -> Option<PathBuf> {
+    let path = uri.path().decode().to_string_lossy();
+    (!path.is_empty()).then(|| PathBuf::from(path.into_owned()))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -75,8 +75,12 @@ async def start(
     db: pathlib.Path | None = None,
     env: dict[str, str] | None = None,
 ) -> Session:
-    """Starts retrace-lsp for `workspace`, with its data under `data_home`."""
-    env = dict(os.environ, XDG_DATA_HOME=str(data_home), RETRACE_LOG="info", **(env or {}))
+    """Starts retrace-lsp for `workspace`, with its data under `data_home` and its control
+    socket under `data_home/../run` (unless `env` names another XDG_RUNTIME_DIR)."""
+    run = data_home.parent / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "XDG_DATA_HOME": str(data_home), "XDG_RUNTIME_DIR": str(run),
+           "RETRACE_LOG": "info", **(env or {})}
     cmd = [str(binary("retrace-lsp")), "--stdio"]
     if db is not None:
         cmd += ["--db", str(db)]
@@ -127,7 +131,9 @@ class RawServer:
     def __init__(self, workspace: pathlib.Path, data_home: pathlib.Path, *args: str):
         import subprocess
 
-        env = dict(os.environ, XDG_DATA_HOME=str(data_home))
+        run = data_home.parent / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, XDG_DATA_HOME=str(data_home), XDG_RUNTIME_DIR=str(run))
         self.proc = subprocess.Popen(
             [str(binary("retrace-lsp")), *args],
             stdin=subprocess.PIPE,

@@ -2,7 +2,7 @@
 //!
 //! One database file per workspace root (see [`database_path`]). Every write is one
 //! `BEGIN IMMEDIATE` transaction: sync the in-memory tree with what other processes wrote,
-//! apply the operation, write its [`Change`]s, commit. In WAL mode a deferred transaction
+//! apply the operation, write its [`Change`](crate::tree::Change)s, commit. In WAL mode a deferred transaction
 //! that reads and then writes fails with SQLITE_BUSY at once, ignoring the busy timeout;
 //! taking the write lock first makes concurrent writers wait their turn instead.
 //!
@@ -13,18 +13,24 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
-use crate::tree::{Change, File, FileId, NodeId, NodeRecord, Reason, SessionId, Tree};
+use crate::tree::{FileId, NodeId, SessionId, Tree};
+use rows::{load_all, persist, schema_version, sync};
+
+mod rows;
+#[cfg(test)]
+mod tests;
 
 /// Schema versions, oldest first. Never edit a released entry: add a new one.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
          -- One row: the last committed revision, and the next ids to hand out (ids are
          -- never reused, so a pruned id cannot come back as another node).
          CREATE TABLE revision (
@@ -77,11 +83,21 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
              line INTEGER NOT NULL
          ) STRICT;
          CREATE INDEX events_at ON events (at_ms);",
-    )])
+        ),
+        // 2: what the desktop app needs to reach a session's editor: the editor's name,
+        // the server's control socket, and when the session last moved.
+        M::up(
+            "ALTER TABLE sessions ADD COLUMN editor TEXT NOT NULL DEFAULT '';
+             ALTER TABLE sessions ADD COLUMN socket TEXT;
+             ALTER TABLE sessions ADD COLUMN active_ms INTEGER NOT NULL DEFAULT 0;",
+        ),
+    ])
 });
 
 /// The schema version this build writes: the number of entries in [`MIGRATIONS`].
-const SCHEMA_VERSION: usize = 1;
+pub const SCHEMA_VERSION: usize = 2;
+/// The oldest schema a read-only store can read (the columns it lacks read as defaults).
+const OLDEST_READABLE: usize = 1;
 
 /// Ids of pruned nodes kept for other processes to catch up with; past this many, the
 /// oldest are forgotten and a reader that far behind reloads everything.
@@ -112,6 +128,10 @@ pub enum StoreError {
         BUSY_TIMEOUT.as_secs()
     )]
     Busy { path: PathBuf },
+    #[error(
+        "no history at {path} yet: open the workspace in an editor with the retrace plugin, and its visits are recorded there"
+    )]
+    Missing { path: PathBuf },
     #[error("cannot use the history database {path}: {detail}")]
     Other { path: PathBuf, detail: String },
 }
@@ -135,6 +155,18 @@ impl StoreError {
 
     pub fn is_corrupt(&self) -> bool {
         matches!(self, StoreError::Corrupt { .. })
+    }
+
+    /// The database file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            StoreError::Corrupt { path, .. }
+            | StoreError::Newer { path, .. }
+            | StoreError::DiskFull { path }
+            | StoreError::Busy { path }
+            | StoreError::Missing { path }
+            | StoreError::Other { path, .. } => path,
+        }
     }
 }
 
@@ -170,6 +202,29 @@ pub fn database_path(data_dir: &Path, workspace_root: &Path) -> PathBuf {
         .join(format!("{name}-{hash}.sqlite3"))
 }
 
+/// Every history database under `data_dir` (`<data dir>/history/*.sqlite3`); none when
+/// there is no history directory yet.
+pub fn history_files(data_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let dir = data_dir.join("history");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StoreError::Other {
+                path: dir,
+                detail: format!("cannot list it: {e}"),
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite3"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// A session row: whose cursor it is.
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
@@ -180,9 +235,90 @@ pub struct SessionInfo {
     pub started_ms: i64,
 }
 
+impl SessionInfo {
+    /// A session of this process on this host, named `host:pid:started_ms`.
+    pub fn this_process(client: String, now_ms: i64) -> SessionInfo {
+        let pid = std::process::id();
+        let host = this_host();
+        SessionInfo {
+            id: Arc::from(format!("{host}:{pid}:{now_ms}")),
+            pid,
+            host,
+            client,
+            started_ms: now_ms,
+        }
+    }
+
+    /// Whether the session's process still runs (as far as this host can tell: a session
+    /// of another host counts as alive).
+    pub fn is_alive(&self) -> bool {
+        is_alive(&self.host, self.pid)
+    }
+}
+
+/// Whether process `pid` of `host` still runs, as far as this host can tell: a process of
+/// another host counts as alive.
+pub fn is_alive(host: &str, pid: u32) -> bool {
+    host != this_host() || process_alive(pid)
+}
+
+/// This machine's name, as sessions record it.
+pub fn this_host() -> String {
+    static HOST: LazyLock<String> = LazyLock::new(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into())
+    });
+    HOST.clone()
+}
+
+/// How the desktop app reaches a session's editor (schema 2; empty in older rows).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The editor's name, as its `initialize` said (`clientInfo.name`, e.g. "Neovim").
+    pub editor: String,
+    /// The server's control socket, when it has one (see `control`).
+    pub socket: Option<PathBuf>,
+}
+
+/// A session row as stored: who, where to reach it, where its cursor is, when it last moved.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub info: SessionInfo,
+    pub endpoint: Endpoint,
+    pub node: Option<NodeId>,
+    /// The session's last arrival at a node (its start when it has not moved yet).
+    pub active_ms: i64,
+}
+
+/// What a sync brought in from commits since the last one.
+#[derive(Clone, Debug, Default)]
+pub struct Synced {
+    rev: i64,
+    data_version: i64,
+    /// The tree was loaded in full (the first sync, or too far behind the removals log):
+    /// every node may have changed.
+    pub reloaded: bool,
+    /// Someone committed (`PRAGMA data_version` moved): cursors were re-read, and sessions
+    /// may have come or gone.
+    pub committed: bool,
+    /// Nodes written since (added, or changed: moved, revisited, renamed...).
+    pub nodes: Vec<NodeId>,
+    /// Files written since (renamed, deleted, back again).
+    pub files: Vec<FileId>,
+    /// Nodes removed since (pruned) that the tree held.
+    pub removed: Vec<NodeId>,
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The schema of the file (a read-only store may read an older one).
+    schema: usize,
+    /// A read-only store's connection to a database without a write-ahead log (no writer
+    /// had it open) is `immutable`, so reading creates no `-wal` and `-shm` beside it: the
+    /// file's size and modification time then, to notice a writer.
+    immutable: Option<(u64, SystemTime)>,
     /// The revision the in-memory tree reflects.
     rev: i64,
     /// `PRAGMA data_version` when last synced: unchanged means nobody else committed.
@@ -244,26 +380,23 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            schema: SCHEMA_VERSION,
+            immutable: None,
             rev: -1,
             data_version: -1,
         })
     }
 
-    /// Opens an existing database without creating or changing anything (for reports).
+    /// Opens an existing database without creating, migrating or changing anything (for
+    /// readers: reports, the desktop app). An older schema is read as it is.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
-            return Err(StoreError::Other {
+            return Err(StoreError::Missing {
                 path: path.to_owned(),
-                detail: "no such file: no history was recorded for this workspace yet".into(),
             });
         }
         let sqlite = |e| StoreError::from_sqlite(path, e);
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        let (conn, immutable) = open_reader(path).map_err(sqlite)?;
         let known = SCHEMA_VERSION;
         let found = schema_version(&conn).map_err(sqlite)?;
         if found > known {
@@ -273,20 +406,37 @@ impl Store {
                 known,
             });
         }
-        if found < known {
+        if found < OLDEST_READABLE {
             return Err(StoreError::Other {
                 path: path.to_owned(),
-                detail: format!(
-                    "schema {found} is older than {known}; open the workspace in an editor once so retrace-lsp upgrades it"
-                ),
+                detail: "it holds no retrace history (no schema); move it aside, and retrace starts a new history there".into(),
             });
         }
         Ok(Store {
             conn,
             path: path.to_owned(),
+            schema: found,
+            immutable,
             rev: -1,
             data_version: -1,
         })
+    }
+
+    /// A read-only store opened while no writer had the database: once a writer came (its
+    /// write-ahead log exists) or the file changed, read through a new connection, which
+    /// goes on from the revision already read.
+    fn reopen_if_written(&mut self) -> Result<(), StoreError> {
+        let Some(stamp) = self.immutable else {
+            return Ok(());
+        };
+        if !side_file(&self.path, "-wal").exists() && file_stamp(&self.path) == Some(stamp) {
+            return Ok(());
+        }
+        let (conn, immutable) = open_reader(&self.path).map_err(|e| self.err(e))?;
+        self.conn = conn;
+        self.immutable = immutable;
+        self.data_version = -1;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -304,7 +454,7 @@ impl Store {
             .transaction()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         let mut tree = Tree::new(limit);
-        let (rev, dv) =
+        let loaded =
             load_all(&tx, &mut tree).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         tx.commit()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
@@ -312,24 +462,32 @@ impl Store {
             path: self.path.clone(),
             detail,
         })?;
-        self.rev = rev;
-        self.data_version = dv;
+        self.rev = loaded.rev;
+        self.data_version = loaded.data_version;
         Ok(tree)
     }
 
-    /// Brings `tree` up to date with what other processes committed (read only).
-    pub fn refresh(&mut self, tree: &mut Tree) -> Result<(), StoreError> {
+    /// Brings `tree` up to date with what other processes committed (read only), and says
+    /// what changed. Costs one `PRAGMA data_version` when nobody committed.
+    pub fn refresh(&mut self, tree: &mut Tree) -> Result<Synced, StoreError> {
+        self.reopen_if_written()?;
         let tx = self
             .conn
             .transaction()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
-        let synced = sync(&tx, tree, self.rev, self.data_version);
-        let (rev, dv) = synced.map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+        let synced = sync(&tx, tree, self.rev, self.data_version)
+            .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         tx.commit()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
-        self.rev = rev;
-        self.data_version = dv;
-        Ok(())
+        if synced.reloaded {
+            tree.check().map_err(|detail| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            })?;
+        }
+        self.rev = synced.rev;
+        self.data_version = synced.data_version;
+        Ok(synced)
     }
 
     /// Runs one operation on `tree` as one write transaction: sync, `op`, persist, commit.
@@ -345,9 +503,10 @@ impl Store {
         let tx =
             rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
                 .map_err(sqlite)?;
-        let (rev, dv) = sync(&tx, tree, self.rev, self.data_version).map_err(sqlite)?;
+        let synced = sync(&tx, tree, self.rev, self.data_version).map_err(sqlite)?;
+        let rev = synced.rev;
         self.rev = rev;
-        self.data_version = dv;
+        self.data_version = synced.data_version;
         tree.take_changes(); // nothing from before this operation is pending
         let out = op(tree);
         let changes = tree.take_changes();
@@ -381,6 +540,16 @@ impl Store {
 
     /// Registers a session and forgets sessions of processes on this host that are gone.
     pub fn add_session(&mut self, info: &SessionInfo, now_ms: i64) -> Result<(), StoreError> {
+        self.register_session(info, &Endpoint::default(), now_ms)
+    }
+
+    /// [`Store::add_session`] with the editor's name and the control socket, for the app.
+    pub fn register_session(
+        &mut self,
+        info: &SessionInfo,
+        endpoint: &Endpoint,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
         let tx =
@@ -401,10 +570,23 @@ impl Store {
                     .map_err(sqlite)?;
             }
         }
+        let socket = endpoint
+            .socket
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
         tx.execute(
-            "INSERT OR REPLACE INTO sessions (id, node, pid, host, client, started_ms)
-             VALUES (?1, NULL, ?2, ?3, ?4, ?5)",
-            params![&*info.id, info.pid, info.host, info.client, info.started_ms],
+            "INSERT OR REPLACE INTO sessions
+               (id, node, pid, host, client, started_ms, editor, socket, active_ms)
+             VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?5)",
+            params![
+                &*info.id,
+                info.pid,
+                info.host,
+                info.client,
+                info.started_ms,
+                endpoint.editor,
+                socket
+            ],
         )
         .map_err(sqlite)?;
         tx.execute(
@@ -424,18 +606,32 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    pub fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, pid, host, client, started_ms FROM sessions ORDER BY started_ms")
-            .map_err(|e| self.err(e))?;
+    /// Every session row, oldest first (stale ones included until a writer cleans them:
+    /// see [`SessionInfo::is_alive`]).
+    pub fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = if self.schema >= 2 {
+            "SELECT id, pid, host, client, started_ms, node, editor, socket, active_ms
+             FROM sessions ORDER BY started_ms, id"
+        } else {
+            "SELECT id, pid, host, client, started_ms, node, '', NULL, started_ms
+             FROM sessions ORDER BY started_ms, id"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         stmt.query_map([], |r| {
-            Ok(SessionInfo {
-                id: Arc::from(r.get::<_, String>(0)?),
-                pid: r.get(1)?,
-                host: r.get(2)?,
-                client: r.get(3)?,
-                started_ms: r.get(4)?,
+            Ok(SessionRecord {
+                info: SessionInfo {
+                    id: Arc::from(r.get::<_, String>(0)?),
+                    pid: r.get(1)?,
+                    host: r.get(2)?,
+                    client: r.get(3)?,
+                    started_ms: r.get(4)?,
+                },
+                node: r.get::<_, Option<i64>>(5)?.map(NodeId),
+                endpoint: Endpoint {
+                    editor: r.get(6)?,
+                    socket: r.get::<_, Option<String>>(7)?.map(PathBuf::from),
+                },
+                active_ms: r.get(8)?,
             })
         })
         .and_then(|rows| rows.collect())
@@ -450,6 +646,17 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// How many nodes the history holds, and the last time anyone arrived at one, without
+    /// loading the tree (for lists of workspaces).
+    pub fn summary(&self) -> Result<(usize, Option<i64>), StoreError> {
+        self.conn
+            .query_row("SELECT count(*), max(visited_ms) FROM nodes", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+            .map(|(n, last)| (usize::try_from(n).unwrap_or(0), last))
             .map_err(|e| self.err(e))
     }
 
@@ -488,348 +695,40 @@ pub struct Event {
     pub line: u32,
 }
 
-fn schema_version(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+/// A read-only connection that leaves nothing beside the database: `immutable` when no
+/// writer has it open (no write-ahead log), which SQLite would otherwise create files for.
+/// Returns the file's stamp for an immutable connection.
+fn open_reader(path: &Path) -> rusqlite::Result<(Connection, Option<(u64, SystemTime)>)> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let stamp = if side_file(path, "-wal").exists() {
+        None
+    } else {
+        file_stamp(path)
+    };
+    let conn = match stamp {
+        None => Connection::open_with_flags(path, flags)?,
+        Some(_) => Connection::open_with_flags(
+            format!("{}?immutable=1", crate::workspace::uri_for_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok((conn, stamp))
 }
 
-fn data_version(tx: &Transaction) -> rusqlite::Result<i64> {
-    tx.pragma_query_value(None, "data_version", |r| r.get(0))
+/// `<db>-wal` or `<db>-shm`.
+pub fn side_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut side = db.as_os_str().to_owned();
+    side.push(suffix);
+    PathBuf::from(side)
 }
 
-fn revision(tx: &Transaction) -> rusqlite::Result<(i64, i64, i64, i64)> {
-    tx.query_row(
-        "SELECT rev, next_node, next_file, removed_floor FROM revision WHERE id = 0",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )
-}
-
-fn load_all(tx: &Transaction, tree: &mut Tree) -> rusqlite::Result<(i64, i64)> {
-    let (rev, next_node, next_file, _) = revision(tx)?;
-    let count: i64 = tx.query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))?;
-    tree.reserve(usize::try_from(count).unwrap_or(0));
-    load_files(tx, tree, -1)?;
-    load_nodes(tx, tree, -1)?;
-    load_cursors(tx, tree)?;
-    tree.reserve_ids(next_node, next_file);
-    Ok((rev, data_version(tx)?))
-}
-
-/// Applies what others committed since `rev`; returns the new (rev, data_version).
-fn sync(tx: &Transaction, tree: &mut Tree, rev: i64, dv: i64) -> rusqlite::Result<(i64, i64)> {
-    let now_dv = data_version(tx)?;
-    if now_dv == dv && rev >= 0 {
-        return Ok((rev, dv));
-    }
-    let (db_rev, next_node, next_file, floor) = revision(tx)?;
-    if rev < 0 || rev < floor {
-        *tree = Tree::new(tree.limit());
-        return load_all(tx, tree);
-    }
-    if db_rev != rev {
-        load_files(tx, tree, rev)?;
-        load_nodes(tx, tree, rev)?;
-        let mut stmt = tx.prepare_cached("SELECT node FROM removed WHERE rev > ?1")?;
-        let removed = stmt
-            .query_map([rev], |r| r.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for id in removed {
-            tree.unload_node(NodeId(id));
-        }
-        tree.repair_root();
-        tree.reserve_ids(next_node, next_file);
-    }
-    load_cursors(tx, tree)?;
-    Ok((db_rev, now_dv))
-}
-
-fn load_files(tx: &Transaction, tree: &mut Tree, since: i64) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached("SELECT id, uri, gone FROM files WHERE rev > ?1")?;
-    let rows = stmt.query_map([since], |r| {
-        Ok(File {
-            id: FileId(r.get(0)?),
-            uri: Arc::from(r.get::<_, String>(1)?),
-            gone: r.get(2)?,
-        })
-    })?;
-    for f in rows {
-        tree.load_file(f?);
-    }
-    Ok(())
-}
-
-fn load_nodes(tx: &Transaction, tree: &mut Tree, since: i64) -> rusqlite::Result<()> {
-    // Ascending ids: parents come before their children.
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, parent, file, line, character, reason, created_ms, visited_ms, visits
-         FROM nodes WHERE rev > ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([since], |r| {
-        Ok(NodeRecord {
-            id: NodeId(r.get(0)?),
-            parent: r.get::<_, Option<i64>>(1)?.map(NodeId),
-            file: FileId(r.get(2)?),
-            line: r.get(3)?,
-            character: r.get(4)?,
-            reason: Reason::from_name(&r.get::<_, String>(5)?),
-            created_ms: r.get(6)?,
-            visited_ms: r.get(7)?,
-            visits: r.get(8)?,
-        })
-    })?;
-    for n in rows {
-        tree.load_node(n?);
-    }
-    Ok(())
-}
-
-fn load_cursors(tx: &Transaction, tree: &mut Tree) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached("SELECT id, node FROM sessions WHERE node IS NOT NULL")?;
-    let cursors = stmt
-        .query_map([], |r| {
-            Ok((Arc::from(r.get::<_, String>(0)?), NodeId(r.get(1)?)))
-        })?
-        .collect::<rusqlite::Result<Vec<(SessionId, NodeId)>>>()?;
-    tree.load_cursors(cursors);
-    Ok(())
-}
-
-fn persist(tx: &Transaction, tree: &Tree, changes: &[Change], rev: i64) -> rusqlite::Result<()> {
-    let mut node_stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO nodes
-           (id, parent, file, line, character, reason, created_ms, visited_ms, visits, rev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    let mut file_stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO files (id, uri, gone, rev) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut removed_stmt = tx.prepare_cached("DELETE FROM nodes WHERE id = ?1")?;
-    let mut removed_log =
-        tx.prepare_cached("INSERT OR REPLACE INTO removed (node, rev) VALUES (?1, ?2)")?;
-    let mut cursor_stmt = tx.prepare_cached("UPDATE sessions SET node = ?2 WHERE id = ?1")?;
-    let mut event_stmt = tx.prepare_cached(
-        "INSERT INTO events (at_ms, session, kind, node, uri, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut pruned = 0;
-    for change in changes {
-        match change {
-            Change::Node(id) => {
-                // Added and pruned in one operation: its removal follows.
-                let Some(n) = tree.node(*id) else { continue };
-                node_stmt.execute(params![
-                    n.id.0,
-                    n.parent.map(|p| p.0),
-                    n.file.0,
-                    n.line,
-                    n.character,
-                    n.reason.as_str(),
-                    n.created_ms,
-                    n.visited_ms,
-                    n.visits,
-                    rev
-                ])?;
-            }
-            Change::File(id) => {
-                let Some(f) = tree.file(*id) else { continue };
-                file_stmt.execute(params![f.id.0, &*f.uri, f.gone, rev])?;
-            }
-            Change::NodeRemoved(id) => {
-                removed_stmt.execute([id.0])?;
-                removed_log.execute([id.0, rev])?;
-                pruned += 1;
-            }
-            Change::Cursor(session) => {
-                cursor_stmt.execute(params![&**session, tree.cursor(session).map(|n| n.0)])?;
-            }
-            Change::Arrived {
-                session,
-                node,
-                how,
-                at_ms,
-            } => {
-                let Some(n) = tree.node(*node) else { continue };
-                event_stmt.execute(params![
-                    at_ms,
-                    &**session,
-                    how.as_str(),
-                    node.0,
-                    tree.uri_of(n),
-                    n.line
-                ])?;
-            }
-        }
-    }
-    let (next_node, next_file) = tree.next_ids();
-    tx.execute(
-        "UPDATE revision SET rev = ?1, next_node = max(next_node, ?2), next_file = max(next_file, ?3)
-         WHERE id = 0",
-        params![rev, next_node, next_file],
-    )?;
-    if pruned > 0 {
-        forget_old_removals(tx)?;
-    }
-    Ok(())
-}
-
-/// Keeps the pruned-ids log bounded; readers behind the floor reload in full.
-fn forget_old_removals(tx: &Transaction) -> rusqlite::Result<()> {
-    let count: i64 = tx.query_row("SELECT count(*) FROM removed", [], |r| r.get(0))?;
-    if count <= REMOVED_KEEP {
-        return Ok(());
-    }
-    let floor: i64 = tx.query_row(
-        "SELECT rev FROM removed ORDER BY rev DESC LIMIT 1 OFFSET ?1",
-        [REMOVED_KEEP / 2],
-        |r| r.get(0),
-    )?;
-    tx.execute("DELETE FROM removed WHERE rev <= ?1", [floor])?;
-    tx.execute(
-        "UPDATE revision SET removed_floor = ?1 WHERE id = 0",
-        [floor],
-    )?;
-    Ok(())
+fn file_stamp(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// Whether a process with this id runs on this host.
 fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::render::tree_text;
-    use crate::tree::{Place, Precision, Reason};
-    use crate::workspace::{Workspace, uri_for_path};
-
-    fn place(i: u32) -> Place {
-        Place {
-            uri: uri_for_path(Path::new(&format!("/ws/f{}.rs", i % 7))),
-            line: i * 10,
-            character: 0,
-        }
-    }
-
-    /// Two stores on one new database file, as two server processes would have.
-    fn two_stores(dir: &Path) -> (Store, Store, Workspace) {
-        let db = dir.join("h.sqlite3");
-        let ws = Workspace::new("/ws");
-        let a = Store::open(&db, ws.root()).unwrap();
-        let b = Store::open(&db, ws.root()).unwrap();
-        (a, b, ws)
-    }
-
-    fn session(store: &mut Store, id: &str) -> SessionId {
-        let info = SessionInfo {
-            id: Arc::from(id),
-            pid: std::process::id(),
-            host: "test".into(),
-            client: "test".into(),
-            started_ms: 0,
-        };
-        store.add_session(&info, 0).unwrap();
-        info.id
-    }
-
-    #[test]
-    fn a_second_store_on_the_same_file_follows_visits_and_pruning() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut a, mut b, ws) = two_stores(dir.path());
-        let sa = session(&mut a, "a");
-        let sb = session(&mut b, "b");
-        let mut ta = a.load(20).unwrap();
-        let mut tb = b.load(20).unwrap();
-        for i in 0..60 {
-            a.write(&mut ta, |t| {
-                t.visit(&sa, &place(i), Reason::Jump, Precision::Line, i64::from(i))
-            })
-            .unwrap();
-            if i % 9 == 0 {
-                // B moves too, so its cursor pins a node that A must not prune.
-                b.write(&mut tb, |t| t.back(&sb, 1000 + i64::from(i)))
-                    .unwrap();
-            }
-        }
-        assert!(ta.len() <= 20, "{} nodes", ta.len());
-        b.refresh(&mut tb).unwrap();
-        tb.check().unwrap();
-        assert_eq!(tree_text(&tb, None, &ws), tree_text(&ta, None, &ws));
-        assert_eq!(tb.cursor("a"), ta.cursor("a"));
-        assert!(
-            ta.node(tb.cursor("b").unwrap()).is_some(),
-            "b's cursor node survived"
-        );
-        // And a fresh load agrees with both.
-        let fresh = Store::open(&dir.path().join("h.sqlite3"), ws.root())
-            .unwrap()
-            .load(20)
-            .unwrap();
-        assert_eq!(tree_text(&fresh, None, &ws), tree_text(&ta, None, &ws));
-    }
-
-    #[test]
-    fn a_reader_behind_the_forgotten_removals_reloads_in_full() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut a, mut b, ws) = two_stores(dir.path());
-        let sa = session(&mut a, "a");
-        let mut ta = a.load(10).unwrap();
-        let mut tb = b.load(10).unwrap();
-        a.write(&mut ta, |t| {
-            t.visit(&sa, &place(0), Reason::Jump, Precision::Line, 0)
-        })
-        .unwrap();
-        b.refresh(&mut tb).unwrap();
-        for i in 1..40 {
-            a.write(&mut ta, |t| {
-                t.visit(&sa, &place(i), Reason::Jump, Precision::Line, i64::from(i))
-            })
-            .unwrap();
-        }
-        // Pretend the log of removals was trimmed past what b has seen.
-        a.conn
-            .execute("UPDATE revision SET removed_floor = rev", [])
-            .unwrap();
-        a.conn.execute("DELETE FROM removed", []).unwrap();
-        b.refresh(&mut tb).unwrap();
-        tb.check().unwrap();
-        assert_eq!(tree_text(&tb, None, &ws), tree_text(&ta, None, &ws));
-    }
-
-    #[test]
-    fn ids_are_never_reused_after_pruning() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("h.sqlite3");
-        let ws = Workspace::new("/ws");
-        let mut a = Store::open(&db, ws.root()).unwrap();
-        let sa = session(&mut a, "a");
-        let mut ta = a.load(5).unwrap();
-        let mut max_seen = 0;
-        for i in 0..30 {
-            let out = a
-                .write(&mut ta, |t| {
-                    t.visit(&sa, &place(i), Reason::Jump, Precision::Line, i64::from(i))
-                })
-                .unwrap();
-            assert!(out.node().0 > max_seen);
-            max_seen = out.node().0;
-            // Reopening loads the next id from the database, not from the surviving nodes.
-            if i % 10 == 9 {
-                a = Store::open(&db, ws.root()).unwrap();
-                ta = a.load(5).unwrap();
-            }
-        }
-    }
-
-    #[test]
-    fn database_paths_are_per_workspace_and_readable() {
-        let a = database_path(Path::new("/data"), Path::new("/home/me/my project"));
-        let b = database_path(Path::new("/data"), Path::new("/home/you/my project"));
-        assert_ne!(a, b);
-        let name = a.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            name.starts_with("my_project-") && name.ends_with(".sqlite3"),
-            "{name}"
-        );
-        assert!(a.starts_with("/data/history"));
-    }
 }

@@ -1,342 +1,41 @@
-//! The LSP server: tower-lsp-server handlers in front of one history owner.
-//!
-//! The tree depends on the order of messages, and tower-lsp-server may run handlers
-//! concurrently. So: the server runs with a concurrency level of 1 (each handler finishes
-//! before the next message is dispatched), and a single thread, the [`Owner`], holds the
-//! [`History`] and does all its blocking SQLite work. Handlers only send it jobs and await
-//! its reply; they never await a reply from the client (`window/showDocument` is sent from
-//! a spawned task), which could otherwise deadlock against the one-at-a-time dispatch.
-//! File watcher events enter the same queue, so they are ordered with the editor's
-//! messages.
+//! The one owner of the history: a thread that runs jobs (the editor's messages, file
+//! watcher events, control socket requests) in arrival order, one transaction each.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::MessageType;
 use tower_lsp_server::ls_types::notification::Notification;
-use tower_lsp_server::ls_types::*;
-use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-use crate::history::{self, FsChange, History, HistoryError, Outcome, Status};
+use super::control::{ControlAnswer, control_node, same_root};
+use super::{Config, failed, invalid_params, now_ms, to_proto};
+use crate::control::wire::PROTOCOL_VERSION;
+use crate::control::{
+    EditorAnswer, ErrorCode as Code, JumpReply, Listener, Method, ServerStatus, WireError,
+};
+use crate::history::{self, FsChange, History, HistoryError, Outcome, Status, Target};
 use crate::protocol::{self, InitOptions, TreeChanged, VisitArgs};
-use crate::store::{self, SessionInfo};
+use crate::store::{self, Endpoint, SessionInfo};
 use crate::tree::{NodeId, Precision, Reason};
 use crate::watch::Watcher;
-use crate::workspace::{Workspace, path_for_uri};
-
-/// Where the database lives when not derived from the workspace root.
-#[derive(Clone, Debug, Default)]
-pub struct Config {
-    /// `--db PATH`: use this file for whatever workspace the client opens.
-    pub db: Option<PathBuf>,
-}
-
-/// Serves LSP on stdin/stdout until the client exits or closes the stream.
-pub async fn serve_stdio(config: Config) {
-    let (jobs, receiver) = mpsc::channel();
-    let client_slot = Arc::new(OnceLock::new());
-    let owner = std::thread::Builder::new()
-        .name("history-owner".into())
-        .spawn({
-            let owner = Owner::new(config, jobs.clone(), client_slot.clone());
-            move || owner.run(receiver)
-        })
-        .expect("spawning the history thread");
-    let (service, socket) = LspService::build(|client| {
-        let _ = client_slot.set(client.clone());
-        Backend {
-            client,
-            jobs: jobs.clone(),
-            settings: OnceLock::new(),
-            saw_visit: AtomicBool::new(false),
-        }
-    })
-    .custom_method(protocol::VISIT_NOTIFICATION, Backend::visit_notification)
-    .finish();
-    let (input, output) = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
-    Server::new(input, output, socket)
-        .concurrency_level(1)
-        .serve(service)
-        .await;
-    // The stream ended (exit, or the editor went away): end the session cleanly.
-    let _ = jobs.send(Job::Close);
-    drop(jobs);
-    let _ = tokio::task::spawn_blocking(move || owner.join()).await;
-}
-
-#[derive(Clone, Debug, Default)]
-struct Settings {
-    options: InitOptions,
-    client_shows_documents: bool,
-}
-
-struct Backend {
-    client: Client,
-    jobs: mpsc::Sender<Job>,
-    /// Set once, by `initialize`.
-    settings: OnceLock<Settings>,
-    saw_visit: AtomicBool,
-}
-
-impl Backend {
-    fn send(&self, job: Job) -> Result<()> {
-        self.jobs
-            .send(job)
-            .map_err(|_| failed("the history thread has stopped; restart the language server"))
-    }
-
-    fn settings(&self) -> Settings {
-        self.settings.get().cloned().unwrap_or_default()
-    }
-
-    async fn visit_notification(&self, params: Value) {
-        self.saw_visit.store(true, Ordering::Relaxed);
-        let args: std::result::Result<VisitArgs, String> =
-            protocol::parse_arg(protocol::VISIT_NOTIFICATION, &params, protocol::VISIT_SHAPE);
-        match args {
-            Ok(args) => self.record_visit(args, Precision::Line).await,
-            Err(message) => self.client.show_message(MessageType::ERROR, message).await,
-        }
-    }
-
-    /// Records a visit and waits until it is committed: the next message is dispatched
-    /// only then (concurrency 1), so it finds the visit on disk.
-    async fn record_visit(&self, args: VisitArgs, precision: Precision) {
-        let (reply, done) = oneshot::channel();
-        if self
-            .send(Job::Visit {
-                args,
-                precision,
-                reply,
-            })
-            .is_err()
-        {
-            return;
-        }
-        if let Ok(Err(e)) = done.await {
-            // Notifications have no reply: tell the client's log what was refused and why.
-            self.client
-                .log_message(MessageType::WARNING, e.message.to_string())
-                .await;
-        }
-    }
-
-    fn show_document(&self, location: Location) {
-        let settings = self.settings();
-        if !(settings.options.show_document && settings.client_shows_documents) {
-            return;
-        }
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            let params = ShowDocumentParams {
-                uri: location.uri,
-                external: Some(false),
-                take_focus: Some(true),
-                selection: Some(location.range),
-            };
-            if let Err(e) = client.show_document(params).await {
-                tracing::warn!("window/showDocument failed: {e}");
-            }
-        });
-    }
-}
-
-impl LanguageServer for Backend {
-    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        let (options, options_error) = match params.initialization_options.clone() {
-            None | Some(Value::Null) => (InitOptions::default(), None),
-            Some(v) => match serde_json::from_value::<InitOptions>(v) {
-                Ok(o) => (o, None),
-                Err(e) => (
-                    InitOptions::default(),
-                    Some(format!(
-                        "retrace: ignoring invalid initializationOptions ({e}); see PROTOCOL.md for the options"
-                    )),
-                ),
-            },
-        };
-        let shows = params
-            .capabilities
-            .window
-            .as_ref()
-            .and_then(|w| w.show_document.as_ref())
-            .is_some_and(|s| s.support);
-        if options.sends_visits {
-            self.saw_visit.store(true, Ordering::Relaxed);
-        }
-        let _ = self.settings.set(Settings {
-            options: options.clone(),
-            client_shows_documents: shows,
-        });
-        let root = workspace_root(&params);
-        let client_name = params
-            .client_info
-            .as_ref()
-            .map(|c| format!("{} {}", c.name, c.version.clone().unwrap_or_default()))
-            .unwrap_or_else(|| "unknown client".into());
-        // The history loads in the background; the reply does not wait for it.
-        self.send(Job::Open {
-            root,
-            client: client_name.trim().to_owned(),
-            server_moves_editor: options.show_document && shows,
-            options,
-            warning: options_error,
-        })?;
-        let file_ops = FileOperationRegistrationOptions {
-            filters: vec![FileOperationFilter {
-                scheme: Some("file".into()),
-                pattern: FileOperationPattern {
-                    glob: "**/*".into(),
-                    matches: None,
-                    options: None,
-                },
-            }],
-        };
-        Ok(InitializeResult {
-            capabilities: ServerCapabilities {
-                position_encoding: Some(PositionEncodingKind::UTF16),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(
-                    TextDocumentSyncOptions {
-                        open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::NONE),
-                        ..Default::default()
-                    },
-                )),
-                execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: protocol::COMMANDS.iter().map(|c| c.to_string()).collect(),
-                    ..Default::default()
-                }),
-                workspace: Some(WorkspaceServerCapabilities {
-                    workspace_folders: None,
-                    file_operations: Some(WorkspaceFileOperationsServerCapabilities {
-                        did_rename: Some(file_ops.clone()),
-                        did_delete: Some(file_ops),
-                        ..Default::default()
-                    }),
-                }),
-                ..Default::default()
-            },
-            server_info: Some(ServerInfo {
-                name: "retrace-lsp".into(),
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            }),
-            offset_encoding: None,
-        })
-    }
-
-    async fn shutdown(&self) -> Result<()> {
-        let (reply, done) = oneshot::channel();
-        self.send(Job::Shutdown { reply })?;
-        let _ = done.await;
-        Ok(())
-    }
-
-    async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        // A client that reports visits itself knows better where the user is.
-        if self.saw_visit.load(Ordering::Relaxed) {
-            return;
-        }
-        let args = VisitArgs {
-            uri: params.text_document.uri.as_str().to_owned(),
-            position: protocol::PositionArg {
-                line: 0,
-                character: 0,
-            },
-            reason: Some("open".into()),
-        };
-        self.record_visit(args, Precision::File).await;
-    }
-
-    async fn did_rename_files(&self, params: RenameFilesParams) {
-        let changes = params
-            .files
-            .iter()
-            .filter_map(|f| {
-                Some(FsChange::Renamed {
-                    from: path_for_uri(&f.old_uri)?,
-                    to: path_for_uri(&f.new_uri)?,
-                })
-            })
-            .collect();
-        let _ = self.send(Job::Fs(changes));
-    }
-
-    async fn did_delete_files(&self, params: DeleteFilesParams) {
-        let changes = params
-            .files
-            .iter()
-            .filter_map(|f| Some(FsChange::Removed(path_for_uri(&f.uri)?)))
-            .collect();
-        let _ = self.send(Job::Fs(changes));
-    }
-
-    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Job::Command {
-            name: params.command,
-            arguments: params.arguments,
-            policy: self.settings().options.forward_policy,
-            reply,
-        })?;
-        let (value, show) = answer.await.map_err(|_| {
-            failed("retrace-lsp could not answer (an internal error; see its log)")
-        })??;
-        if let Some(location) = show {
-            self.show_document(location);
-        }
-        Ok(Some(value))
-    }
-}
-
-/// The workspace root the client names: its first workspace folder, else `rootUri`,
-/// else the deprecated `rootPath`.
-#[allow(deprecated)]
-fn workspace_root(params: &InitializeParams) -> Option<Workspace> {
-    if let Some(folder) = params.workspace_folders.as_ref().and_then(|f| f.first()) {
-        return Workspace::from_uri(folder.uri.as_str()).ok();
-    }
-    if let Some(uri) = &params.root_uri {
-        return Workspace::from_uri(uri.as_str()).ok();
-    }
-    params.root_path.as_ref().map(Workspace::new)
-}
-
-fn failed(message: impl Into<String>) -> Error {
-    Error {
-        code: ErrorCode::ServerError(protocol::REQUEST_FAILED),
-        message: message.into().into(),
-        data: None,
-    }
-}
-
-fn invalid_params(message: String) -> Error {
-    Error {
-        code: ErrorCode::InvalidParams,
-        message: message.into(),
-        data: None,
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::workspace::Workspace;
 
 /// How long the owner waits without a job before doing housekeeping.
 const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A command's answer: the JSON result, and where to send the editor, if anywhere.
-type CommandReply = Result<(Value, Option<Location>)>;
+pub(super) type CommandReply = Result<(Value, Option<Target>)>;
 
-enum Job {
+pub(super) enum Job {
     Open {
         root: Option<Workspace>,
         client: String,
+        /// The editor's name (`clientInfo.name`), for the app.
+        editor: String,
+        client_shows_documents: bool,
         server_moves_editor: bool,
         options: InitOptions,
         warning: Option<String>,
@@ -357,10 +56,15 @@ enum Job {
         reply: oneshot::Sender<()>,
     },
     Close,
+    /// A request on the control socket.
+    Control {
+        method: Method,
+        reply: mpsc::Sender<ControlAnswer>,
+    },
 }
 
 /// The one owner of the history: runs jobs in arrival order on its own thread.
-struct Owner {
+pub(super) struct Owner {
     config: Config,
     jobs: mpsc::Sender<Job>,
     runtime: tokio::runtime::Handle,
@@ -369,10 +73,19 @@ struct Owner {
     watcher: Option<Watcher>,
     watched_files: usize,
     notify_changes: bool,
+    /// The client announced `window.showDocument.support`.
+    client_shows_documents: bool,
+    editor: String,
+    /// The control socket, while the history is open.
+    control: Option<Listener>,
 }
 
 impl Owner {
-    fn new(config: Config, jobs: mpsc::Sender<Job>, client: Arc<OnceLock<Client>>) -> Owner {
+    pub(super) fn new(
+        config: Config,
+        jobs: mpsc::Sender<Job>,
+        client: Arc<OnceLock<Client>>,
+    ) -> Owner {
         Owner {
             config,
             jobs,
@@ -382,10 +95,13 @@ impl Owner {
             watcher: None,
             watched_files: usize::MAX,
             notify_changes: false,
+            client_shows_documents: false,
+            editor: String::new(),
+            control: None,
         }
     }
 
-    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+    pub(super) fn run(mut self, jobs: mpsc::Receiver<Job>) {
         let mut dirty = false;
         loop {
             let job = match jobs.recv_timeout(IDLE) {
@@ -422,6 +138,8 @@ impl Owner {
             Job::Open {
                 root,
                 client,
+                editor,
+                client_shows_documents,
                 server_moves_editor,
                 options,
                 warning,
@@ -429,6 +147,8 @@ impl Owner {
                 if let Some(w) = warning {
                     self.show(MessageType::WARNING, w);
                 }
+                self.client_shows_documents = client_shows_documents;
+                self.editor = editor;
                 self.open(root, client, options, server_moves_editor);
             }
             Job::Visit {
@@ -452,6 +172,9 @@ impl Owner {
                 let _ = reply.send(());
             }
             Job::Close => self.close(),
+            Job::Control { method, reply } => {
+                let _ = reply.send(self.control(method));
+            }
         }
     }
 
@@ -516,39 +239,26 @@ impl Owner {
                 }
             },
         };
-        let info = session_info(client);
+        let info = SessionInfo::this_process(client, now_ms());
         let opts = history::Options {
             limit: options.node_limit.unwrap_or(crate::tree::DEFAULT_LIMIT),
             record_outside_workspace: options.record_outside_workspace,
             absorb_arrivals: server_moves_editor,
         };
-        let mut opened = History::open(&db, ws.clone(), &info, opts.clone(), now_ms());
-        if let Err(e) = &opened
-            && e.is_corrupt()
+        let control = self.start_control();
+        let endpoint = Endpoint {
+            editor: self.editor.clone(),
+            socket: control.as_ref().map(|l| l.path().to_owned()),
+        };
+        let opened = History::open_quarantining(&db, ws, &info, &endpoint, opts, now_ms());
+        if let Ok(history::Opened {
+            quarantined: Some(q),
+            ..
+        }) = &opened
         {
-            // Keep the damaged file for the user; start a new history beside it.
-            let aside = db.with_extension(format!("corrupt-{}", now_ms()));
-            match std::fs::rename(&db, &aside) {
-                Ok(()) => {
-                    for suffix in ["-wal", "-shm"] {
-                        let mut side = db.clone().into_os_string();
-                        side.push(suffix);
-                        let _ = std::fs::remove_file(side);
-                    }
-                    self.show(
-                        MessageType::WARNING,
-                        format!(
-                            "{e}\nretrace moved it to {} and started a new history.",
-                            aside.display()
-                        ),
-                    );
-                    opened = History::open(&db, ws, &info, opts, now_ms());
-                }
-                Err(rename_err) => {
-                    tracing::error!("cannot move the damaged database aside: {rename_err}")
-                }
-            }
+            self.show(MessageType::WARNING, q.to_string());
         }
+        let opened = opened.map(|o| o.history);
         match opened {
             Ok(h) => {
                 tracing::info!(
@@ -568,6 +278,7 @@ impl Owner {
                     ),
                 }
                 self.history = Ok(h);
+                self.control = control;
                 self.update_watches();
             }
             Err(e) => {
@@ -609,7 +320,7 @@ impl Owner {
             self.update_watches();
         }
         self.changed(&outcome);
-        Ok((json!(outcome), None))
+        Ok((to_proto::outcome(&outcome), None))
     }
 
     fn command(
@@ -678,8 +389,8 @@ impl Owner {
         };
         let outcome = outcome.map_err(history_error)?;
         self.changed(&outcome);
-        let show = outcome.location.clone();
-        Ok((json!(outcome), show))
+        let show = outcome.target.clone();
+        Ok((to_proto::outcome(&outcome), show))
     }
 
     fn fs(&mut self, changes: &[FsChange]) {
@@ -732,8 +443,187 @@ impl Owner {
         });
     }
 
+    /// Listens on this process's control socket; without one (no safe directory) the
+    /// editor works as before, and the app cannot move it.
+    fn start_control(&self) -> Option<Listener> {
+        let started = crate::control::socket::socket_dir()
+            .and_then(|dir| Listener::start(&dir, super::control::handler(self.jobs.clone())));
+        match started {
+            Ok(listener) => {
+                tracing::info!("control socket: {}", listener.path().display());
+                Some(listener)
+            }
+            Err(e) => {
+                self.log(
+                    MessageType::WARNING,
+                    format!("no control socket (the desktop app cannot move this editor): {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn control(&mut self, method: Method) -> ControlAnswer {
+        match method {
+            Method::Hello { protocol, .. } if protocol != PROTOCOL_VERSION => {
+                ControlAnswer::Done(Err(WireError::new(
+                    Code::UnsupportedVersion,
+                    format!(
+                        "this retrace-lsp speaks control protocol {PROTOCOL_VERSION}, the client {protocol}; use an app and a server of the same release"
+                    ),
+                )))
+            }
+            Method::Hello { .. } | Method::Status => {
+                ControlAnswer::Done(Ok(json!(self.control_status())))
+            }
+            Method::Jump { node, workspace } => {
+                match self.control_jump(NodeId(node.0), workspace) {
+                    Ok(answer) => answer,
+                    Err(e) => ControlAnswer::Done(Err(e)),
+                }
+            }
+        }
+    }
+
+    fn control_status(&mut self) -> ServerStatus {
+        let cannot_move = self.cannot_move();
+        let mut status = ServerStatus {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            session: None,
+            editor: self.editor.clone(),
+            workspace: None,
+            database: None,
+            node: None,
+            can_move_editor: cannot_move.is_none(),
+            cannot_move,
+            history_problem: None,
+        };
+        match &mut self.history {
+            Ok(h) => {
+                let _ = h.refresh();
+                status.session = Some(h.session().to_string());
+                status.workspace = Some(h.workspace().root().to_owned());
+                status.database = Some(h.database().to_owned());
+                status.node = h
+                    .current()
+                    .and_then(|n| h.view(n))
+                    .map(|v| control_node(&v));
+            }
+            Err(why) => status.history_problem = Some(why.clone()),
+        }
+        status
+    }
+
+    fn cannot_move(&self) -> Option<String> {
+        (!self.client_shows_documents).then(|| {
+            let editor = if self.editor.is_empty() { "the editor" } else { &self.editor };
+            format!(
+                "{editor} did not announce `window.showDocument` support when it started, so retrace-lsp cannot move it; jump from the editor instead (e.g. :RetraceJump)"
+            )
+        })
+    }
+
+    /// Jumps the cursor (one transaction, recorded as a jump) and sends the editor there.
+    fn control_jump(
+        &mut self,
+        node: NodeId,
+        workspace: Option<std::path::PathBuf>,
+    ) -> std::result::Result<ControlAnswer, WireError> {
+        let cannot_move = self.cannot_move();
+        let h = match &mut self.history {
+            Ok(h) => h,
+            Err(why) => {
+                return Err(WireError::new(
+                    Code::HistoryUnavailable,
+                    format!("this session has no history: {why}"),
+                ));
+            }
+        };
+        let root = h.workspace().root().to_owned();
+        if let Some(asked) = workspace
+            && !same_root(&asked, &root)
+        {
+            return Err(WireError::new(
+                Code::WrongWorkspace,
+                format!(
+                    "this session serves {}, not {}; send the jump to a session of that workspace",
+                    root.display(),
+                    asked.display()
+                ),
+            ));
+        }
+        if let Some(why) = cannot_move {
+            return Err(WireError::new(Code::EditorCannotMove, why));
+        }
+        let unavailable = |e: HistoryError| WireError::new(Code::HistoryUnavailable, e.to_string());
+        h.refresh().map_err(unavailable)?;
+        let Some(view) = h.view(node) else {
+            return Err(WireError::new(
+                Code::NoSuchNode,
+                format!(
+                    "there is no node {node} in the history of {} (pruned, or of another workspace); refresh the tree",
+                    root.display()
+                ),
+            ));
+        };
+        if view.gone {
+            return Err(WireError::new(
+                Code::FileGone,
+                format!(
+                    "{} was deleted; the history keeps its place, but there is no file to show",
+                    view.path
+                ),
+            ));
+        }
+        let now = now_ms();
+        let outcome = h.jump(node, now).map_err(|e| match e {
+            HistoryError::Tree(crate::tree::TreeError::UnknownNode(_)) => {
+                WireError::new(Code::NoSuchNode, e.to_string())
+            }
+            e => unavailable(e),
+        })?;
+        h.expect_arrival(now);
+        self.changed(&outcome);
+        let location = outcome.target.as_ref().and_then(to_proto::location);
+        let (Some(location), Some(client)) = (location, self.client.get()) else {
+            return Err(WireError::new(
+                Code::Internal,
+                "the cursor moved, but the editor could not be sent there",
+            ));
+        };
+        let (tell, shown) = mpsc::channel();
+        let client = client.clone();
+        self.runtime.spawn(async move {
+            let answer = match client
+                .show_document(to_proto::show_document(location))
+                .await
+            {
+                Ok(true) => EditorAnswer::Shown,
+                Ok(false) => EditorAnswer::Declined,
+                Err(e) => EditorAnswer::Failed {
+                    message: e.message.to_string(),
+                },
+            };
+            let _ = tell.send(answer);
+        });
+        Ok(ControlAnswer::Jumped {
+            reply: JumpReply {
+                node: outcome
+                    .node
+                    .as_ref()
+                    .map_or_else(|| control_node(&view), control_node),
+                editor: self.editor.clone(),
+                answer: EditorAnswer::NoAnswerYet { waited_ms: 0 },
+            },
+            shown,
+        })
+    }
+
     fn close(&mut self) {
         self.watcher = None;
+        self.control = None;
         let history =
             std::mem::replace(&mut self.history, Err("the server is shutting down".into()));
         if let Ok(h) = history
@@ -757,20 +647,5 @@ fn history_error(e: HistoryError) -> Error {
             invalid_params(e.to_string())
         }
         _ => failed(e.to_string()),
-    }
-}
-
-fn session_info(client: String) -> SessionInfo {
-    let pid = std::process::id();
-    let started_ms = now_ms();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    SessionInfo {
-        id: Arc::from(format!("{host}:{pid}:{started_ms}")),
-        pid,
-        host,
-        client,
-        started_ms,
     }
 }
