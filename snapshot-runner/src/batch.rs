@@ -14,7 +14,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::overlay;
 use crate::qemu::{self, Accel, Console, Vm, VmSpec};
 use crate::qga;
-use crate::results::{Batch, Iteration, Results, Status, Summary};
+use crate::results::{Batch, BatchStatus, Iteration, Results, Status, Summary};
+pub use crate::results::{host_name, now_ms};
 use crate::store::{AgentKind, Image, Store, WarmFiles};
 use crate::tools;
 
@@ -173,12 +174,6 @@ pub fn iteration_seed(batch_seed: u64, n: u32) -> u64 {
     z ^ (z >> 31)
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     if fs::File::open("/dev/urandom")
@@ -188,12 +183,6 @@ fn random_u64() -> u64 {
         return now_ms() as u64 ^ u64::from(std::process::id()) << 32;
     }
     u64::from_le_bytes(b)
-}
-
-pub fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// `20261127-071630-3fa2c1`: sortable by start time, short enough to type.
@@ -277,7 +266,7 @@ pub fn run(
         host: host_name(),
         pid: std::process::id(),
         accel: accel.as_str().to_string(),
-        status: "running".into(),
+        status: BatchStatus::Running,
         partition: opts.partition.map(|p| p.to_string()),
         warm_hash: warm.map(|w| w.meta.hash.clone()),
     };
@@ -287,7 +276,7 @@ pub fn run(
     let code_slot = run_dir.join(CODE_SLOT_FILE);
     if let Err(e) = overlay::code_slot(&code_disk, &code_slot) {
         let _ = fs::remove_dir(&run_dir);
-        results.finish_batch(&batch.id, "aborted", now_ms())?;
+        results.finish_batch(&batch.id, BatchStatus::Aborted, now_ms())?;
         return Err(e);
     }
     progress(Progress::Started {
@@ -385,15 +374,14 @@ pub fn run(
     let _ = fs::remove_dir(&run_dir);
     iterations.sort_by_key(|i| i.iteration);
     batch.status = if interrupt.load(Ordering::SeqCst) {
-        "interrupted"
+        BatchStatus::Interrupted
     } else if aborted.is_some() || write_error.is_some() {
-        "aborted"
+        BatchStatus::Aborted
     } else {
-        "finished"
-    }
-    .into();
+        BatchStatus::Finished
+    };
     batch.end_ms = Some(now_ms());
-    results.finish_batch(&batch.id, &batch.status, batch.end_ms.unwrap_or_default())?;
+    results.finish_batch(&batch.id, batch.status, batch.end_ms.unwrap_or_default())?;
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -441,7 +429,7 @@ pub fn reap_abandoned(store: &Store, results: &Results) -> Result<Vec<String>> {
             .map(|i| i.start_ms + i.duration_ms as i64)
             .max()
             .unwrap_or(b.start_ms);
-        results.finish_batch(&b.id, "abandoned", end)?;
+        results.finish_batch(&b.id, BatchStatus::Abandoned, end)?;
         reaped.push(b.id);
     }
     Ok(reaped)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::Partition;
 use crate::error::{Error, Result};
-use crate::results::{Batch, Iteration, Results};
+use crate::results::{Batch, BatchStatus, Iteration, Results};
 use crate::stats::{self, Rate};
 
 /// Whether a batch with failure rate `rate` passes `--max-failure-rate max`: only when the upper
@@ -184,10 +184,15 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
         let set: BTreeSet<String> = parts.iter().map(|p| f(&p.1)).collect();
         set.into_iter().collect::<Vec<_>>().join(",")
     };
-    let status = ["interrupted", "aborted", "running"]
-        .into_iter()
-        .find(|s| parts.iter().any(|p| p.1.status == *s))
-        .unwrap_or("finished");
+    // The merge is only as done as its least done slice.
+    let status = [
+        BatchStatus::Interrupted,
+        BatchStatus::Aborted,
+        BatchStatus::Running,
+    ]
+    .into_iter()
+    .find(|s| parts.iter().any(|p| p.1.status == *s))
+    .unwrap_or(BatchStatus::Finished);
     let warm: BTreeSet<Option<String>> = parts.iter().map(|p| p.1.warm_hash.clone()).collect();
     let complete = partitions.len() as u32 == of;
     let batch = Batch {
@@ -206,7 +211,7 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
         host: unique(&|b| b.host.clone()),
         pid: 0,
         accel: unique(&|b| b.accel.clone()),
-        status: status.into(),
+        status,
         partition: (!complete).then(|| {
             partitions
                 .iter()

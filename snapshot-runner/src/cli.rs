@@ -13,7 +13,7 @@ use snaprun::batch::{self, Outcome, Partition, Progress, Start};
 use snaprun::codesnap::Selection;
 use snaprun::image_build::{self, Built, DEFAULT_IMAGE};
 use snaprun::qemu::Accel;
-use snaprun::results::{Batch, Iteration, Results, Status, Summary};
+use snaprun::results::{Batch, BatchStatus, Iteration, Results, Status, Summary};
 use snaprun::stats::Rate;
 use snaprun::store::{AgentKind, ImageSpec, Manifest, Store};
 use snaprun::watch::OnChange;
@@ -496,7 +496,7 @@ fn run(store: &Store, args: RunArgs) -> Result<i32> {
 }
 
 fn exit_code(o: &Outcome, max_failure_rate: Option<f64>) -> i32 {
-    if o.batch.status == "interrupted" {
+    if o.batch.status == BatchStatus::Interrupted {
         EXIT_INTERRUPTED
     } else if let Some(why) = &o.aborted {
         eprintln!("snaprun: error: the batch was stopped by infrastructure errors: {why}");
@@ -1207,7 +1207,7 @@ fn watch_line(
     };
     let status = if superseded {
         " [restarted: the code changed]".to_string()
-    } else if o.batch.status != "finished" {
+    } else if o.batch.status != BatchStatus::Finished {
         format!(" [{}]", o.batch.status)
     } else if o.summary.infra_error > 0 {
         format!(" [{} infra-error]", o.summary.infra_error)

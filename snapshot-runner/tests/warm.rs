@@ -8,7 +8,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use snaprun::results::Status;
+use snaprun::results::{BatchStatus, Status};
 use snaprun::store::{Store, sha256_file};
 
 fn run_args<'a>(ws: &'a str, extra: &[&'a str], cmd: &'a str) -> Vec<&'a str> {
@@ -434,12 +434,12 @@ fn watch_restart_stops_a_running_batch_for_newer_code() {
     wait_child(child).expect_code(130);
     t.assert_no_qemu();
     let results = t.results();
-    let statuses: Vec<String> = results
+    let statuses: Vec<BatchStatus> = results
         .batches(10)
         .unwrap()
         .iter()
         .rev()
-        .map(|b| b.status.clone())
+        .map(|b| b.status)
         .collect();
-    assert_eq!(statuses, ["interrupted", "finished"]);
+    assert_eq!(statuses, [BatchStatus::Interrupted, BatchStatus::Finished]);
 }
