@@ -1003,19 +1003,6 @@ pub fn image_of(store: &Store, batch: &Batch) -> Result<Image> {
     })
 }
 
-/// Which images must outlive being replaced: those with batches whose failures are kept for
-/// `repro`. Without a readable results database, every image is kept (the safe answer).
-pub fn images_to_retain(store: &Store) -> impl Fn(&str) -> bool + use<> {
-    let hashes = Results::open_existing(&store.results_db())
-        .ok()
-        .map(|r| r.map(|r| r.images_with_kept_failures()));
-    move |hash: &str| match &hashes {
-        Some(Some(Ok(set))) => set.iter().any(|h| h == hash),
-        Some(None) => false,
-        _ => true,
-    }
-}
-
 /// Re-runs iteration `n` of `batch` from the same image, code snapshot and seed, echoing its
 /// output. With `shell`, boots the same state with a shell on the terminal instead.
 pub fn repro(

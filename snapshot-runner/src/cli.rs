@@ -343,7 +343,7 @@ fn build_default(store: &Store, force: bool) -> Result<Manifest> {
     eprintln!(
         "snaprun: building the built-in image `default` (host kernel, busybox, glibc, agent)..."
     );
-    let retain = batch::images_to_retain(store);
+    let retain = snaprun::results::images_to_retain(&store.results_db());
     let built = image_build::build_default(store, &agent_path()?, force, &retain)?;
     Ok(match built {
         Built::Cached(m) => {
@@ -401,8 +401,12 @@ fn ensure_default(store: &Store, args: &RunArgs, interrupt: &AtomicBool) -> Resu
         let have = before.is_some();
         let agent = agent_path()?;
         if (!have || agent.is_file())
-            && let Built::Fresh(m) =
-                image_build::build_default(store, &agent, false, &batch::images_to_retain(store))?
+            && let Built::Fresh(m) = image_build::build_default(
+                store,
+                &agent,
+                false,
+                &snaprun::results::images_to_retain(&store.results_db()),
+            )?
         {
             eprintln!(
                 "snaprun: built the built-in image `default` ({})",
@@ -986,7 +990,11 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 origin: None,
                 agent,
             };
-            let m = store.add(&name, &spec, &batch::images_to_retain(store))?;
+            let m = store.add(
+                &name,
+                &spec,
+                &snaprun::results::images_to_retain(&store.results_db()),
+            )?;
             println!("added image `{}` ({})", m.name, short(&m.hash));
         }
         ImageCommand::Ls { json } => {
@@ -1085,7 +1093,7 @@ fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 &name,
                 &spec,
                 force,
-                &batch::images_to_retain(store),
+                &snaprun::results::images_to_retain(&store.results_db()),
                 &mut |msg| eprintln!("snaprun: {msg}"),
                 &|| interrupt.load(Ordering::SeqCst),
             )?;

@@ -7,8 +7,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("image `{0}` not found; {hint}", hint = image_hint(.0))]
-    ImageNotFound(String),
+    /// `built_in`: the name is the built-in image's, which snaprun can build.
+    #[error("image `{name}` not found; {hint}", hint = image_hint(name, *built_in))]
+    ImageNotFound { name: String, built_in: bool },
     #[error(
         "image `{name}` was modified behind snaprun's back ({detail}); a frozen base that changed \
          cannot be trusted: remove it with `snaprun image rm {name}` and add it again"
@@ -61,8 +62,8 @@ pub enum Error {
     Interrupted(String),
 }
 
-fn image_hint(name: &str) -> String {
-    if name == crate::image_build::DEFAULT_IMAGE {
+fn image_hint(name: &str, built_in: bool) -> String {
+    if built_in {
         "build it with `snaprun image build-default`".to_string()
     } else {
         format!("add it with `snaprun image add {name} DISK.qcow2`, or see `snaprun image ls`")

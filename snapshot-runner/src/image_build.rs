@@ -13,10 +13,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+pub use crate::store::DEFAULT_IMAGE;
 use crate::store::{ImageSpec, Manifest, Store, sha256_file};
 use crate::tools;
-
-pub const DEFAULT_IMAGE: &str = "default";
 /// Bump when what the recipe puts into the image changes, so cached images are rebuilt.
 const RECIPE: &str = "build-default v2";
 pub const ROOT_LABEL: &str = "snaprun-root";

@@ -14,8 +14,6 @@
 //! looks for the disk. (Hot-plugging the code disk instead costs 300-500 ms of guest-side PCI
 //! hot-plug under TCG, more than the rest of a restore together.)
 
-use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agent::{Decoder, PROTOCOL_VERSION};
@@ -147,17 +145,7 @@ pub fn warm(
         &image.manifest,
         target,
         &saved,
-        &crate::batch::images_to_retain(store),
+        &crate::results::images_to_retain(&store.results_db()),
     )?;
     Ok(Warmed::Fresh { manifest, boot_ms })
-}
-
-/// Whether `path` is a warm state file QEMU wrote (it starts with the migration stream's magic).
-pub fn looks_like_state(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"QEVM"
 }

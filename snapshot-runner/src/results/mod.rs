@@ -519,6 +519,20 @@ impl Results {
     }
 }
 
+/// Which images must outlive being replaced: those with batches whose failures are kept for
+/// `repro`, by the results database at `db`. Without a readable database, every image is kept
+/// (the safe answer); without one at all, none.
+pub fn images_to_retain(db: &Path) -> impl Fn(&str) -> bool + use<> {
+    let hashes = Results::open_existing(db)
+        .ok()
+        .map(|r| r.map(|r| r.images_with_kept_failures()));
+    move |hash: &str| match &hashes {
+        Some(Some(Ok(set))) => set.iter().any(|h| h == hash),
+        Some(None) => false,
+        _ => true,
+    }
+}
+
 /// Writes `batch` and its `iterations` as a results database of their own at `dest` (a CI
 /// artifact), replacing what was there. Written beside `dest` and renamed into place, so a
 /// reader never sees half a database.
