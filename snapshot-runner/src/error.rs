@@ -57,7 +57,14 @@ pub enum Error {
     BatchNotFound(String),
     #[error("iteration {iteration} of batch `{batch}` not found; see `snaprun show {batch}`")]
     IterationNotFound { batch: String, iteration: u32 },
-    /// Ctrl-C or SIGTERM stopped the work; says what was left as it was.
+    /// `what` failed for the reason `error` gives.
+    // Not named `source`, for the reason `Io` says.
+    #[error("{what}: {error}")]
+    Context { what: String, error: Box<Error> },
+    /// A bug in snaprun (a thread of its own panicked).
+    #[error("internal error: {0}; please report this at the Retrace issue tracker")]
+    Internal(String),
+    /// Ctrl-C, SIGTERM or a cancellation handle stopped the work; says what was left as it was.
     #[error("interrupted; {0}")]
     Interrupted(String),
 }
@@ -92,6 +99,14 @@ impl Error {
                 path,
                 error: source,
             }
+        }
+    }
+
+    /// This error as the reason `what` failed.
+    pub fn context(self, what: impl Into<String>) -> Error {
+        Error::Context {
+            what: what.into(),
+            error: Box::new(self),
         }
     }
 

@@ -461,6 +461,10 @@ impl Vm {
 
     /// Like [`Vm::stop`], for a `Vm` that is only borrowed.
     pub fn quit(&mut self) {
+        // A QEMU that has gone closed its socket: writing to it would raise SIGPIPE.
+        if self.exited().is_some() {
+            return;
+        }
         if let Some(q) = &mut self.qmp {
             let _ = q.write_all(b"{\"execute\":\"quit\"}\n");
         }

@@ -139,7 +139,7 @@ fn restored_iterations_get_their_own_random_numbers_and_the_host_clock() {
     // The same batch seed gives the same iteration seeds, and what derives from them.
     for (n, (a, b)) in batches[0].iter().zip(&batches[1]).enumerate() {
         assert_eq!(a.0, b.0);
-        assert_eq!(a.0, snaprun::batch::iteration_seed(424242, n as u32 + 1));
+        assert_eq!(a.0, snaprun::plan::iteration_seed(424242, n as u32 + 1));
         assert_eq!(a.1["derived"], b.1["derived"]);
         // The kernel mixes the CPU's own randomness in when it reseeds: never a replay.
         assert_ne!(a.1["urandom"], b.1["urandom"]);
