@@ -156,7 +156,9 @@ impl Ingredients {
         );
         if known != before {
             // Only a cache: if it cannot be written, the next check hashes again.
-            let _ = fs::write(cache, serde_json::to_vec(&known).expect("cache serializes"));
+            if let Ok(bytes) = serde_json::to_vec(&known) {
+                let _ = fs::write(cache, bytes);
+            }
         }
         Ok(origin)
     }
@@ -526,7 +528,7 @@ fn write_initramfs(ing: &Ingredients, dest: &Path) -> Result<()> {
     let order = module_load_order(&ing.modules, MODULES)?;
     let mut names = Vec::new();
     for rel in &order {
-        let name = rel.rsplit('/').next().expect("module path has a file name");
+        let name = rel.rsplit('/').next().unwrap_or(rel);
         let src = ing.modules.join(rel);
         cpio.file(
             &format!("lib/modules/{name}"),
