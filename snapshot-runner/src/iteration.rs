@@ -100,8 +100,10 @@ pub fn run_iteration_named(
     };
     let mut bytes = output.into_bytes();
     if matches!(status, Status::Crashed | Status::InfraError) && files.console.exists() {
-        bytes.extend_from_slice(b"\n--- guest console (last 40 lines) ---\n");
-        bytes.extend_from_slice(qemu::log_tail(&files.console, 40).as_bytes());
+        let (tail, lines) = qemu::console_tail(&files.console);
+        let header = format!("\n--- guest console (last {} lines) ---\n", lines.max(40));
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(tail.as_bytes());
         bytes.push(b'\n');
     }
     let kept_overlay = if status.is_test_failure() && files.overlay.exists() {

@@ -79,10 +79,19 @@ pub(super) fn panicked(vm: &mut Vm, console: &Path) -> bool {
     vm.guest_panicked() || qemu::console_shows_panic(console)
 }
 
+/// How long a guest that reported a panic may take to write it to its console and reboot
+/// (which ends QEMU, `-no-reboot`): seconds under TCG on a loaded host.
+const PANIC_FLUSH: Duration = Duration::from_secs(15);
+
 /// The VM ended on its own (or its channel broke) during `phase`: what QEMU's exit and the
 /// console say about it.
 pub(super) fn gone(vm: &mut Vm, console: &Path, phase: Phase) -> Observed {
-    let exit = vm.wait_exit(Duration::from_secs(2));
+    let wait = if vm.guest_panicked() {
+        PANIC_FLUSH
+    } else {
+        Duration::from_secs(2)
+    };
+    let exit = vm.wait_exit(wait);
     Observed::VmGone {
         phase,
         panicked: panicked(vm, console),

@@ -552,6 +552,20 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// The end of a guest console's log to show with a crashed or failed iteration: the last 40
+/// lines, or more when the kernel's panic message lies further up (a call trace can be longer),
+/// up to 200. Returns the text and how many lines it has.
+pub fn console_tail(console: &Path) -> (String, usize) {
+    let text = log_tail(console, 200);
+    let lines: Vec<&str> = text.lines().collect();
+    let last40 = lines.len().saturating_sub(40);
+    let from = lines
+        .iter()
+        .position(|l| l.contains("Kernel panic - not syncing"))
+        .map_or(last40, |i| i.min(last40));
+    (lines[from..].join("\n"), lines.len() - from)
+}
+
 /// Whether `console` shows a guest kernel panic.
 pub fn console_shows_panic(console: &Path) -> bool {
     fs::read(console).is_ok_and(|b| {
@@ -579,6 +593,26 @@ pub fn run_interactive(spec: &VmSpec, cancelled: &dyn Fn() -> bool) -> Result<Ex
 mod tests {
     use super::*;
     use crate::store::{Manifest, Object};
+
+    #[test]
+    fn the_console_tail_reaches_back_to_the_panic_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let console = dir.path().join("console.log");
+        let mut log: Vec<String> = (0..30).map(|i| format!("boot {i}")).collect();
+        log.push("Kernel panic - not syncing: sysrq triggered crash".into());
+        log.extend((0..60).map(|i| format!(" ? frame{i}+0x10/0x20")));
+        fs::write(&console, log.join("\n")).unwrap();
+        let (tail, lines) = console_tail(&console);
+        assert!(tail.starts_with("Kernel panic"), "{tail}");
+        assert_eq!(lines, 61);
+        fs::write(
+            &console,
+            (0..100).map(|i| format!("line {i}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let (tail, lines) = console_tail(&console);
+        assert_eq!((lines, tail.lines().next()), (40, Some("line 60")));
+    }
 
     #[test]
     fn the_command_line_boots_the_image_on_the_overlay_with_the_code_read_only() {
