@@ -11,14 +11,15 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use snaprun::batch::{self, Options, Start};
+use snaprun::Cancel;
+use snaprun::batch::{self, Options};
 use snaprun::codesnap::{self, Selection};
 use snaprun::image_build;
 use snaprun::qemu::Accel;
 use snaprun::store::Store;
+use snaprun::warm::{Start, WarmOptions};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -136,13 +137,17 @@ fn batch_started(
         ..Options::new(ws, image_build::DEFAULT_IMAGE, cmd)
     };
     let t = Instant::now();
-    let out = batch::run(store, &opts, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let out = batch::run(store, &opts, &Cancel::new(), &mut |_| {}).unwrap();
     let wall = t.elapsed();
     assert_eq!(
-        out.summary.passed,
+        out.report.summary.passed,
         n,
         "{:?}",
-        out.iterations.iter().map(|i| &i.detail).collect::<Vec<_>>()
+        out.report
+            .iterations
+            .iter()
+            .map(|i| &i.detail)
+            .collect::<Vec<_>>()
     );
     (out, wall)
 }
@@ -170,6 +175,8 @@ fn bench_vms(dir: &Path) {
         Path::new(env!("CARGO_BIN_EXE_snaprun-agent")),
         false,
         &|_| false,
+        &mut |_| {},
+        &|| false,
     )
     .unwrap();
     println!("image build-default: {:.1} s", t.elapsed().as_secs_f64());
@@ -183,12 +190,19 @@ fn bench_vms(dir: &Path) {
     let (one, wall1) = batch_of(&store, &ws, 4, 1, "true");
     let cpu_per_iteration = (children_cpu() - cpu0) / 4.0;
     let boots: Vec<Duration> = one
+        .report
         .iterations
         .iter()
         .map(|i| Duration::from_millis(i.boot_ms.unwrap()))
         .collect();
     let per_iter = wall1 / 4;
-    let cmd_ms: u64 = one.iterations.iter().map(|i| i.duration_ms).sum::<u64>() / 4;
+    let cmd_ms: u64 = one
+        .report
+        .iterations
+        .iter()
+        .map(|i| i.duration_ms)
+        .sum::<u64>()
+        / 4;
     println!(
         "cold boot to agent ready (TCG): median {:.2} s; per-iteration wall time {:.2} s of which the command {} ms, overhead {:.2} s",
         median(boots).as_secs_f64(),
@@ -216,23 +230,14 @@ fn bench_vms(dir: &Path) {
 /// QEMU start to command start: the warm state restored, against a boot, in one run.
 fn bench_warm_vs_cold(store: &Store, ws: &Path) {
     let t = Instant::now();
-    let warmed = snaprun::warm::warm(
-        store,
-        image_build::DEFAULT_IMAGE,
-        image_build::DEFAULT_IMAGE,
-        Some(Accel::Tcg),
-        batch::DEFAULT_BOOT_TIMEOUT,
-        true,
-        &|| false,
-    )
-    .unwrap();
-    let saved = t.elapsed();
-    let manifest = match warmed {
-        snaprun::warm::Warmed::Fresh { manifest, .. } | snaprun::warm::Warmed::Cached(manifest) => {
-            manifest
-        }
+    let opts = WarmOptions {
+        accel: Some(Accel::Tcg),
+        force: true,
+        ..WarmOptions::new(image_build::DEFAULT_IMAGE)
     };
-    let w = manifest.warm.unwrap();
+    let warmed = snaprun::warm::warm(store, &opts, &mut |_| {}, &|| false).unwrap();
+    let saved = t.elapsed();
+    let w = warmed.manifest().warm.clone().unwrap();
     println!(
         "image warm default: {:.1} s (boot + save); state {:.1} MiB, disk layer {:.1} MiB",
         saved.as_secs_f64(),
@@ -240,14 +245,15 @@ fn bench_warm_vs_cold(store: &Store, ws: &Path) {
         w.layer.size as f64 / (1 << 20) as f64
     );
     let to_start = |o: &batch::Outcome| -> Vec<Duration> {
-        o.iterations
+        o.report
+            .iterations
             .iter()
             .map(|i| Duration::from_millis(i.boot_ms.unwrap()))
             .collect()
     };
     let (cold, cold_wall) = batch_started(store, ws, 5, 1, "true", Start::Cold);
     let (warm, warm_wall) = batch_started(store, ws, 20, 1, "true", Start::Warm);
-    assert!(warm.batch.warm_hash.is_some() && cold.batch.warm_hash.is_none());
+    assert!(warm.report.batch.warm_hash.is_some() && cold.report.batch.warm_hash.is_none());
     let (c, wm) = (median(to_start(&cold)), median(to_start(&warm)));
     let wmax = *to_start(&warm).iter().max().unwrap();
     println!(

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::Result;
 use crate::results::Results;
 use crate::store::Store;
 
@@ -19,12 +20,9 @@ pub struct BatchSpan {
 }
 
 /// Batches that overlap [from_ms, to_ms) (milliseconds since the epoch), oldest first, from the
-/// store at `store` (or the default store). No database yet means no batches.
-pub fn batches_between(
-    store: Option<&Path>,
-    from_ms: i64,
-    to_ms: i64,
-) -> anyhow::Result<Vec<BatchSpan>> {
+/// store at `store` (or the default store). No database yet means no batches. The error is
+/// [`crate::Error`] (thiserror): a database that cannot be read, or no home directory.
+pub fn batches_between(store: Option<&Path>, from_ms: i64, to_ms: i64) -> Result<Vec<BatchSpan>> {
     let root = match store {
         Some(s) => s.to_path_buf(),
         None => Store::default_root()?,

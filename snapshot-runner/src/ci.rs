@@ -5,10 +5,82 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::batch::Partition;
 use crate::error::{Error, Result};
-use crate::results::{Batch, Iteration, Results};
+use crate::plan::{Partition, batch_id_at};
+use crate::results::{Batch, BatchReport, BatchStatus, Iteration, Results};
 use crate::stats::{self, Rate};
+
+/// What a batch's result says, for a person or a CI job: the exit code of `snaprun run` and
+/// `merge` follows from it, and the message the CLI prints with it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// No iteration failed (with `--max-failure-rate`: and enough passed to show the rate is
+    /// below it).
+    Passed,
+    /// Iterations failed, but the failure rate is at most `rate.high` (95% upper bound), within
+    /// the `max` allowed.
+    WithinMaxRate { rate: Rate, max: f64 },
+    /// Iterations failed (fail, timeout or crashed).
+    Failed,
+    /// The failure rate may be as high as `rate.high`, above the `max` allowed; with no failures
+    /// at all, `needed` iterations would show it below `max`.
+    AboveMaxRate {
+        rate: Rate,
+        max: f64,
+        needed: Option<u64>,
+    },
+    /// The batch was interrupted.
+    Interrupted,
+    /// Infrastructure errors stopped the batch.
+    Aborted { why: String },
+    /// `count` iterations hit infrastructure errors: the result says nothing about them.
+    InfraErrors { count: u32 },
+}
+
+/// The verdict on `report` (`aborted`: why infrastructure errors stopped it), gated by
+/// `--max-failure-rate` when given.
+pub fn verdict(
+    report: &BatchReport,
+    aborted: Option<&str>,
+    max_failure_rate: Option<f64>,
+) -> Verdict {
+    let s = &report.summary;
+    if report.batch.status == BatchStatus::Interrupted {
+        return Verdict::Interrupted;
+    }
+    if let Some(why) = aborted {
+        return Verdict::Aborted {
+            why: why.to_string(),
+        };
+    }
+    if s.infra_error > 0 {
+        return Verdict::InfraErrors {
+            count: s.infra_error,
+        };
+    }
+    let rate = s.failure_rate;
+    match max_failure_rate {
+        None if s.test_failures() > 0 => Verdict::Failed,
+        None => Verdict::Passed,
+        Some(max) if within_max_failure_rate(&rate, max) => {
+            if s.test_failures() > 0 {
+                Verdict::WithinMaxRate { rate, max }
+            } else {
+                Verdict::Passed
+            }
+        }
+        Some(max) => Verdict::AboveMaxRate {
+            rate,
+            max,
+            needed: if rate.failures == 0 {
+                iterations_needed(max)
+            } else {
+                None
+            },
+        },
+    }
+}
 
 /// Whether a batch with failure rate `rate` passes `--max-failure-rate max`: only when the upper
 /// bound of its 95% Wilson interval is at most `max`, so one unlucky failure among many runs does
@@ -94,27 +166,26 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
                 f.display()
             ))
         })?;
-        let batches = results.batches(2)?;
-        let batch = match batches.len() {
-            1 => batches.into_iter().next().expect("one batch"),
-            0 => {
-                return Err(Error::Usage(format!(
-                    "{} holds no batch; was its `snaprun run` interrupted before it started?",
-                    f.display()
-                )));
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "{} holds several batches; pass the files written by `snaprun run --results \
-                     FILE`, one batch each",
-                    f.display()
-                )));
-            }
-        };
+        let mut batches = results.batches(2)?;
+        if batches.len() > 1 {
+            return Err(Error::Usage(format!(
+                "{} holds several batches; pass the files written by `snaprun run --results \
+                 FILE`, one batch each",
+                f.display()
+            )));
+        }
+        let batch = batches.pop().ok_or_else(|| {
+            Error::Usage(format!(
+                "{} holds no batch; was its `snaprun run` interrupted before it started?",
+                f.display()
+            ))
+        })?;
         let its = results.iterations(&batch.id)?;
         parts.push((f.clone(), batch, its));
     }
-    let (first_file, first, _) = &parts[0];
+    let Some((first_file, first, _)) = parts.first() else {
+        return Err(Error::Usage("nothing to merge".into()));
+    };
     let mut of = None;
     let mut partitions = Vec::new();
     for (f, b, _) in &parts {
@@ -164,7 +235,7 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
     let mut iterations = Vec::new();
     let mut seen = BTreeSet::new();
     let start_ms = parts.iter().map(|p| p.1.start_ms).min().unwrap_or(0);
-    let id = crate::batch::batch_id_at(start_ms, first.seed);
+    let id = batch_id_at(start_ms, first.seed);
     for (f, _, its) in &parts {
         for it in its {
             if !seen.insert(it.iteration) {
@@ -184,10 +255,15 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
         let set: BTreeSet<String> = parts.iter().map(|p| f(&p.1)).collect();
         set.into_iter().collect::<Vec<_>>().join(",")
     };
-    let status = ["interrupted", "aborted", "running"]
-        .into_iter()
-        .find(|s| parts.iter().any(|p| p.1.status == *s))
-        .unwrap_or("finished");
+    // The merge is only as done as its least done slice.
+    let status = [
+        BatchStatus::Interrupted,
+        BatchStatus::Aborted,
+        BatchStatus::Running,
+    ]
+    .into_iter()
+    .find(|s| parts.iter().any(|p| p.1.status == *s))
+    .unwrap_or(BatchStatus::Finished);
     let warm: BTreeSet<Option<String>> = parts.iter().map(|p| p.1.warm_hash.clone()).collect();
     let complete = partitions.len() as u32 == of;
     let batch = Batch {
@@ -206,7 +282,7 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
         host: unique(&|b| b.host.clone()),
         pid: 0,
         accel: unique(&|b| b.accel.clone()),
-        status: status.into(),
+        status,
         partition: (!complete).then(|| {
             partitions
                 .iter()
@@ -231,6 +307,56 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verdict_puts_interruptions_and_infrastructure_before_the_rate() {
+        use crate::results::{Status, fixtures};
+        let report = |statuses: &[Status], status: BatchStatus| {
+            let its = statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| fixtures::iteration("b", i as u32 + 1, *s))
+                .collect();
+            BatchReport::new(
+                Batch {
+                    status,
+                    ..fixtures::batch("b")
+                },
+                its,
+            )
+        };
+        let done = BatchStatus::Finished;
+        let passed = report(&[Status::Pass; 3], done);
+        assert_eq!(verdict(&passed, None, None), Verdict::Passed);
+        let failed = report(&[Status::Pass, Status::Timeout], done);
+        assert_eq!(verdict(&failed, None, None), Verdict::Failed);
+        let stopped = report(&[Status::Fail], BatchStatus::Interrupted);
+        assert_eq!(verdict(&stopped, Some("x"), None), Verdict::Interrupted);
+        assert_eq!(
+            verdict(&failed, Some("QEMU exited"), None),
+            Verdict::Aborted {
+                why: "QEMU exited".into()
+            }
+        );
+        let infra = report(&[Status::Fail, Status::InfraError], done);
+        assert_eq!(
+            verdict(&infra, None, None),
+            Verdict::InfraErrors { count: 1 }
+        );
+        // Three passes cannot show a rate below 5%; with no failures, it says how many could.
+        match verdict(&passed, None, Some(0.05)) {
+            Verdict::AboveMaxRate { needed, .. } => assert_eq!(needed, Some(73)),
+            v => panic!("{v:?}"),
+        }
+        let one_in_many = report(
+            &[[Status::Pass; 199].as_slice(), &[Status::Fail]].concat(),
+            done,
+        );
+        assert!(matches!(
+            verdict(&one_in_many, None, Some(0.05)),
+            Verdict::WithinMaxRate { .. }
+        ));
+    }
 
     #[test]
     fn rates_parse_as_fractions_or_percentages() {

@@ -186,7 +186,10 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("snapshot worker panicked"))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a snapshot worker panicked".into())))
+            })
             .collect()
     });
     let racy_after = started
@@ -223,16 +226,15 @@ pub fn snapshot(store: &Store, workspace: &Path, selection: &Selection) -> Resul
     if !tree_path.exists() {
         write_atomically(
             &tree_path,
-            &serde_json::to_vec(&tree).expect("tree serializes"),
+            &serde_json::to_vec(&tree)
+                .map_err(|e| Error::Workspace(format!("cannot write the snapshot: {e}")))?,
             &store.tmp_dir(),
         )?;
     }
     // The index is only a cache: failing to write it costs speed next time, nothing else.
-    let _ = write_atomically(
-        &index_path,
-        &serde_json::to_vec(&index).expect("index serializes"),
-        &store.tmp_dir(),
-    );
+    if let Ok(bytes) = serde_json::to_vec(&index) {
+        let _ = write_atomically(&index_path, &bytes, &store.tmp_dir());
+    }
     Ok(tree)
 }
 
@@ -365,8 +367,9 @@ fn store_blob(store: &Store, src: &Path, exec: bool) -> Result<String> {
         Some(tmp) => tmp,
         None => temp_blob(store, &head)?,
     };
-    let dir = dest.parent().expect("blob has a parent");
-    fs::create_dir_all(dir).ctx("creating the blob store", dir)?;
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir).ctx("creating the blob store", dir)?;
+    }
     let mode = if exec { 0o555 } else { 0o444 };
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
         .ctx("storing a code blob", tmp.path())?;
@@ -514,9 +517,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
                 walk(root, &path, out)?;
             }
         } else if ft.is_file() || ft.is_symlink() {
-            let rel = path
-                .strip_prefix(root)
-                .expect("walked path is under the root");
+            // Walked from `root`, so every path is under it.
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
             let rel = rel.to_str().ok_or_else(|| {
                 Error::Workspace(format!(
                     "path {} is not valid UTF-8; leave it out with --exclude",

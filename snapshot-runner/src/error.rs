@@ -7,8 +7,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("image `{0}` not found; {hint}", hint = image_hint(.0))]
-    ImageNotFound(String),
+    /// `built_in`: the name is the built-in image's, which snaprun can build.
+    #[error("image `{name}` not found; {hint}", hint = image_hint(name, *built_in))]
+    ImageNotFound { name: String, built_in: bool },
     #[error(
         "image `{name}` was modified behind snaprun's back ({detail}); a frozen base that changed \
          cannot be trusted: remove it with `snaprun image rm {name}` and add it again"
@@ -56,13 +57,20 @@ pub enum Error {
     BatchNotFound(String),
     #[error("iteration {iteration} of batch `{batch}` not found; see `snaprun show {batch}`")]
     IterationNotFound { batch: String, iteration: u32 },
-    /// Ctrl-C or SIGTERM stopped the work; says what was left as it was.
+    /// `what` failed for the reason `error` gives.
+    // Not named `source`, for the reason `Io` says.
+    #[error("{what}: {error}")]
+    Context { what: String, error: Box<Error> },
+    /// A bug in snaprun (a thread of its own panicked).
+    #[error("internal error: {0}; please report this at the Retrace issue tracker")]
+    Internal(String),
+    /// Ctrl-C, SIGTERM or a cancellation handle stopped the work; says what was left as it was.
     #[error("interrupted; {0}")]
     Interrupted(String),
 }
 
-fn image_hint(name: &str) -> String {
-    if name == crate::image_build::DEFAULT_IMAGE {
+fn image_hint(name: &str, built_in: bool) -> String {
+    if built_in {
         "build it with `snaprun image build-default`".to_string()
     } else {
         format!("add it with `snaprun image add {name} DISK.qcow2`, or see `snaprun image ls`")
@@ -91,6 +99,14 @@ impl Error {
                 path,
                 error: source,
             }
+        }
+    }
+
+    /// This error as the reason `what` failed.
+    pub fn context(self, what: impl Into<String>) -> Error {
+        Error::Context {
+            what: what.into(),
+            error: Box::new(self),
         }
     }
 

@@ -13,10 +13,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+pub use crate::store::DEFAULT_IMAGE;
 use crate::store::{ImageSpec, Manifest, Store, sha256_file};
 use crate::tools;
-
-pub const DEFAULT_IMAGE: &str = "default";
 /// Bump when what the recipe puts into the image changes, so cached images are rebuilt.
 const RECIPE: &str = "build-default v2";
 pub const ROOT_LABEL: &str = "snaprun-root";
@@ -157,7 +156,9 @@ impl Ingredients {
         );
         if known != before {
             // Only a cache: if it cannot be written, the next check hashes again.
-            let _ = fs::write(cache, serde_json::to_vec(&known).expect("cache serializes"));
+            if let Ok(bytes) = serde_json::to_vec(&known) {
+                let _ = fs::write(cache, bytes);
+            }
         }
         Ok(origin)
     }
@@ -170,21 +171,34 @@ pub(crate) fn version_key(v: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The outcome of [`build_default`].
-#[derive(Debug)]
+/// The outcome of [`build_default`] (and of `image build --debian`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "outcome", content = "manifest", rename_all = "lowercase")]
 pub enum Built {
+    /// An intact image made from the same ingredients was there already.
     Cached(Manifest),
     Fresh(Manifest),
+}
+
+impl Built {
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Built::Cached(m) | Built::Fresh(m) => m,
+        }
+    }
 }
 
 /// Builds the built-in image and registers it as `default`, unless an intact `default` made
 /// from the same ingredients is already there (or `force`). `retain` is passed on to
 /// [`Store::add`]: whether the image it replaces must stay for reproducing old batches.
+/// `step` hears each step; `cancelled` is checked between them (then nothing is stored).
 pub fn build_default(
     store: &Store,
     agent: &Path,
     force: bool,
     retain: &dyn Fn(&str) -> bool,
+    step: &mut dyn FnMut(&str),
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<Built> {
     let ing = Ingredients::find(agent)?;
     let origin = ing.origin(&store.root().join("build-default.cache.json"))?;
@@ -195,15 +209,28 @@ pub fn build_default(
     {
         return Ok(Built::Cached(m));
     }
+    let mut next = |what: &str| {
+        if cancelled() {
+            return Err(Error::Interrupted(
+                "the built-in image was not built".into(),
+            ));
+        }
+        step(what);
+        Ok(())
+    };
     let work = tempfile::Builder::new()
         .prefix("build-default-")
         .tempdir_in(store.tmp_dir())
         .ctx("creating a build directory", &store.tmp_dir())?;
+    next("writing the initramfs (busybox, kernel modules)")?;
     let initrd = work.path().join("initrd.cpio");
     write_initramfs(&ing, &initrd)?;
+    next("staging the root file system (busybox, glibc, the agent)")?;
     let root = work.path().join("root");
     stage_root(&ing, &root)?;
+    next("making the root disk")?;
     let disk = root_disk(&root, ROOT_SIZE, work.path())?;
+    next("storing the image")?;
     let spec = ImageSpec {
         disk,
         kernel: Some(ing.kernel.clone()),
@@ -501,7 +528,7 @@ fn write_initramfs(ing: &Ingredients, dest: &Path) -> Result<()> {
     let order = module_load_order(&ing.modules, MODULES)?;
     let mut names = Vec::new();
     for rel in &order {
-        let name = rel.rsplit('/').next().expect("module path has a file name");
+        let name = rel.rsplit('/').next().unwrap_or(rel);
         let src = ing.modules.join(rel);
         cpio.file(
             &format!("lib/modules/{name}"),

@@ -124,6 +124,28 @@ pub fn run_cancellable(
     }
 }
 
+/// `word` as `/bin/sh` reads it back: as it is when it is plain, else in single quotes.
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// `["cargo", "test", "-p", "a b"]` as one `/bin/sh` command line.
+pub fn shell_line(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Whether `tool` can be found on PATH.
 pub fn exists(tool: &str) -> bool {
     std::env::var_os("PATH")

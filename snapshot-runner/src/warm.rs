@@ -14,40 +14,151 @@
 //! looks for the disk. (Hot-plugging the code disk instead costs 300-500 ms of guest-side PCI
 //! hot-plug under TCG, more than the rest of a restore together.)
 
-use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agent::{Decoder, PROTOCOL_VERSION};
-use crate::batch::{Boot, await_ready};
+use crate::driver::{Boot, DEFAULT_BOOT_TIMEOUT, await_ready};
 use crate::error::{Error, IoContext, Result};
 use crate::overlay;
 use crate::qemu::{self, Accel, Console, Vm, VmSpec};
-use crate::store::{AgentKind, Manifest, SavedState, Store};
+use crate::results::images_to_retain;
+use crate::store::{AgentKind, Image, Manifest, SavedState, Store, WarmFiles};
 
-/// What [`warm`] did.
-#[derive(Debug)]
-pub enum Warmed {
-    /// The image already had a warm state that is valid here.
-    Cached(Manifest),
-    Fresh {
-        manifest: Manifest,
-        boot_ms: u64,
-    },
+/// How iterations get a running VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// Restore the image's warm state when it has one usable here, else boot.
+    #[default]
+    Auto,
+    /// Restore the warm state; an error if there is none usable.
+    Warm,
+    /// Boot, even if the image has a warm state.
+    Cold,
 }
 
-/// Saves a warm state of image `name`, registered under `target` (`name` itself, or a new
-/// image: `--as`). Unless `force`, an existing warm state for the same image, QEMU version and
-/// accelerator is kept.
+/// The warm state to restore for `start` on `accel`, or `None` to boot. `note` hears why an
+/// existing warm state is not used.
+pub fn choose_start<'a>(
+    image: &'a Image,
+    accel: Accel,
+    start: Start,
+    note: &mut dyn FnMut(String),
+) -> Result<Option<&'a WarmFiles>> {
+    let name = &image.manifest.name;
+    if start == Start::Cold {
+        return Ok(None);
+    }
+    let Some(warm) = &image.warm else {
+        return match start {
+            Start::Warm => Err(Error::Usage(format!(
+                "image `{name}` has no warm state; save one with `snaprun image warm {name}`, or \
+                 leave out --warm"
+            ))),
+            _ => Ok(None),
+        };
+    };
+    let here = qemu_version()?;
+    let unusable = if warm.meta.accel != accel.as_str() {
+        Some(format!(
+            "it was saved under {} and this batch runs under {}",
+            warm.meta.accel,
+            accel.as_str()
+        ))
+    } else if warm.meta.qemu_version != here {
+        Some(format!(
+            "it was saved by QEMU {} and this is QEMU {here}",
+            warm.meta.qemu_version
+        ))
+    } else {
+        None
+    };
+    match (unusable, start) {
+        (None, _) => Ok(Some(warm)),
+        (Some(why), Start::Warm) => Err(Error::Usage(format!(
+            "the warm state of image `{name}` cannot be restored here: {why}; save a new one with \
+             `snaprun image warm {name}`{}, or use --cold",
+            if warm.meta.accel != accel.as_str() {
+                format!(" --accel {}", accel.as_str())
+            } else {
+                String::new()
+            }
+        ))),
+        (Some(why), _) => {
+            note(format!(
+                "not restoring the warm state of image `{name}` ({why}); booting every \
+                 iteration instead (save a new state with `snaprun image warm {name}`)"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// This QEMU's version as a warm state records it (`major.minor.micro`).
+fn qemu_version() -> Result<String> {
+    let v = qemu::version()?;
+    Ok(format!("{}.{}.{}", v.0, v.1, v.2))
+}
+
+/// What [`warm`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Warmed {
+    /// The image already had a warm state that is valid here.
+    Cached { manifest: Manifest },
+    /// A new state was saved; the boot to the agent took `boot_ms`.
+    Fresh { manifest: Manifest, boot_ms: u64 },
+}
+
+impl Warmed {
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Warmed::Cached { manifest } | Warmed::Fresh { manifest, .. } => manifest,
+        }
+    }
+}
+
+/// What `image warm` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmOptions {
+    /// The image to boot.
+    pub image: String,
+    /// Register the warm image under this name instead (`--as`); `image` stays as it is.
+    pub as_name: Option<String>,
+    /// A warm state restores only under the accelerator that saved it; `None` chooses.
+    pub accel: Option<Accel>,
+    pub boot_timeout: Duration,
+    /// Save a new state even if a valid one exists.
+    pub force: bool,
+}
+
+impl WarmOptions {
+    pub fn new(image: &str) -> WarmOptions {
+        WarmOptions {
+            image: image.to_string(),
+            as_name: None,
+            accel: None,
+            boot_timeout: DEFAULT_BOOT_TIMEOUT,
+            force: false,
+        }
+    }
+
+    /// The name the warm image is registered under.
+    pub fn target(&self) -> &str {
+        self.as_name.as_deref().unwrap_or(&self.image)
+    }
+}
+
+/// Saves a warm state of image `opts.image`, registered under [`WarmOptions::target`]. Unless
+/// `force`, an existing warm state for the same image, QEMU version and accelerator is kept.
+/// `step` hears what is going on (the boot takes a while); `cancelled` stops the boot, and
+/// nothing is saved.
 pub fn warm(
     store: &Store,
-    name: &str,
-    target: &str,
-    accel: Option<Accel>,
-    boot_timeout: Duration,
-    force: bool,
+    opts: &WarmOptions,
+    step: &mut dyn FnMut(&str),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Warmed> {
+    let (name, target, boot_timeout) = (opts.image.as_str(), opts.target(), opts.boot_timeout);
     let image = store.image(name, false)?;
     if image.manifest.agent != AgentKind::Snaprun {
         return Err(Error::Usage(format!(
@@ -55,17 +166,18 @@ pub fn warm(
              agent in the image (see \"Your own image\" in the README), so its iterations boot"
         )));
     }
-    let accel = qemu::choose_accel(accel, &store.kvm_probe_cache())?;
-    let v = qemu::version()?;
-    let qemu_version = format!("{}.{}.{}", v.0, v.1, v.2);
-    if !force
+    let accel = qemu::choose_accel(opts.accel, &store.kvm_probe_cache())?;
+    let qemu_version = qemu_version()?;
+    if !opts.force
         && let Ok(existing) = store.image(target, false)
         && let Some(w) = &existing.warm
         && w.meta.image_hash == image.manifest.hash
         && w.meta.accel == accel.as_str()
         && w.meta.qemu_version == qemu_version
     {
-        return Ok(Warmed::Cached(existing.manifest));
+        return Ok(Warmed::Cached {
+            manifest: existing.manifest,
+        });
     }
 
     let work = tempfile::Builder::new()
@@ -89,6 +201,7 @@ pub fn warm(
         qemu_log: qemu_log.clone(),
         incoming: None,
     };
+    step(&format!("booting image `{name}` under {}", accel.as_str()));
     let started = Instant::now();
     let mut vm = Vm::start(&spec, Duration::from_secs(30))?;
     vm.agent()
@@ -132,6 +245,7 @@ pub fn warm(
             });
         }
     }
+    step("saving the running VM");
     vm.save_state(&state, Duration::from_secs(120))?;
     vm.stop();
     // The layer's backing file becomes the image's disk object by its name beside it, so the
@@ -143,21 +257,12 @@ pub fn warm(
         qemu_version: &qemu_version,
         accel: accel.as_str(),
     };
+    step("storing the warm state");
     let manifest = store.add_warm(
         &image.manifest,
         target,
         &saved,
-        &crate::batch::images_to_retain(store),
+        &images_to_retain(&store.results_db()),
     )?;
     Ok(Warmed::Fresh { manifest, boot_ms })
-}
-
-/// Whether `path` is a warm state file QEMU wrote (it starts with the migration stream's magic).
-pub fn looks_like_state(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"QEVM"
 }

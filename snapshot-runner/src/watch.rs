@@ -6,7 +6,7 @@
 //! no batch. While a batch runs, a change either waits for it to end (`queue`) or stops it and
 //! starts over (`restart`); either way only the newest code is run next.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,10 +14,13 @@ use std::time::Duration;
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use serde::Serialize;
 
-use crate::batch::{self, Options, Outcome, Progress};
+use crate::batch::{self, BatchEvent, CodeSnapshot, Options};
+use crate::cancel::Cancel;
 use crate::codesnap::{self, Change, Tree};
 use crate::error::{Error, Result};
+use crate::results::{Batch, Summary};
 use crate::store::Store;
 use crate::tools;
 
@@ -44,45 +47,56 @@ impl std::str::FromStr for OnChange {
     }
 }
 
-/// What watch mode reports.
-#[derive(Debug)]
-pub enum Event<'a> {
+/// One batch of watch mode as it ended: what `watch --json` prints, one line each.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchedBatch {
+    // In the order `--json` has always printed them (alphabetical).
+    pub batch: Batch,
+    /// The changes from the previous snapshot; empty for the first one.
+    pub changed: Vec<Change>,
+    /// The code snapshot's hash.
+    pub code: String,
+    pub summary: Summary,
+    /// `restart` stopped it for newer code.
+    pub superseded: bool,
+}
+
+/// What watch mode reports (in JSON, tagged `watch`; a batch's own events keep their `event`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "watch", rename_all = "kebab-case")]
+pub enum WatchEvent {
     /// Waiting for the workspace to change.
-    Watching(&'a Path),
+    Watching { root: PathBuf },
     /// A change settled but the snapshot is the one already run.
     Unchanged,
     /// A batch starts on a new snapshot; `changed` is empty for the first one.
     Starting {
-        tree: &'a Tree,
-        changed: &'a [Change],
+        code: CodeSnapshot,
+        changed: Vec<Change>,
     },
     /// Progress of the running batch.
-    Batch(Progress<'a>),
-    /// A batch ended. `superseded` when `restart` stopped it for newer code.
-    Finished {
-        outcome: &'a Outcome,
-        tree: &'a Tree,
-        changed: &'a [Change],
-        superseded: bool,
-    },
+    Batch(BatchEvent),
+    /// A batch ended.
+    Finished(WatchedBatch),
 }
 
-/// Runs batches of `opts` until `interrupt` is set (Ctrl-C): one at once, then one per settled
-/// change of the workspace.
+/// Runs batches of `opts` until `cancel` is triggered (Ctrl-C, the app's Stop): one at once,
+/// then one per settled change of the workspace.
 pub fn watch(
     store: &Store,
     opts: &Options,
     on_change: OnChange,
-    interrupt: &AtomicBool,
-    report: &mut dyn FnMut(Event),
+    cancel: &Cancel,
+    report: &mut dyn FnMut(WatchEvent),
 ) -> Result<()> {
     let root = std::fs::canonicalize(&opts.workspace)
         .map_err(|e| Error::io("opening the workspace", &opts.workspace, e))?;
     let changed = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
+    // Set by a change under `restart`; the running batch's token follows it.
+    let newer = Arc::new(AtomicBool::new(false));
     let ignore = std::fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().into());
     let mut debouncer = {
-        let (changed, stop) = (Arc::clone(&changed), Arc::clone(&stop));
+        let (changed, newer) = (Arc::clone(&changed), Arc::clone(&newer));
         new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
             let Ok(events) = result else { return };
             let relevant = events.iter().any(|e| {
@@ -91,7 +105,7 @@ pub fn watch(
             if relevant {
                 changed.store(true, Ordering::SeqCst);
                 if on_change == OnChange::Restart {
-                    stop.store(true, Ordering::SeqCst);
+                    newer.store(true, Ordering::SeqCst);
                 }
             }
         })
@@ -107,9 +121,10 @@ pub fn watch(
             ))
         })?;
 
+    let watching = || WatchEvent::Watching { root: root.clone() };
     let mut last: Option<Tree> = None;
     let mut pending = true;
-    while !interrupt.load(Ordering::SeqCst) {
+    while !cancel.is_cancelled() {
         if !pending {
             if changed.swap(false, Ordering::SeqCst) {
                 pending = true;
@@ -121,13 +136,15 @@ pub fn watch(
         pending = false;
         changed.store(false, Ordering::SeqCst);
         if let Some(build) = &opts.build {
-            report(Event::Batch(Progress::Building(build)));
+            report(WatchEvent::Batch(BatchEvent::Building {
+                command: build.clone(),
+            }));
             if let Err(e) = tools::run_shell(build, &root) {
                 // A broken build is a state of the code, not the end of watching.
-                report(Event::Batch(Progress::Note(format!(
-                    "{e}; waiting for the next change"
-                ))));
-                report(Event::Watching(&root));
+                report(WatchEvent::Batch(BatchEvent::Note {
+                    message: format!("{e}; waiting for the next change"),
+                }));
+                report(watching());
                 continue;
             }
             // What the build wrote is not a change of the code.
@@ -136,51 +153,55 @@ pub fn watch(
         }
         let tree = codesnap::snapshot(store, &root, &opts.selection)?;
         if last.as_ref().is_some_and(|l| l.hash == tree.hash) {
-            report(Event::Unchanged);
+            report(WatchEvent::Unchanged);
             continue;
         }
         let diff = last
             .as_ref()
             .map(|l| codesnap::diff(l, &tree))
             .unwrap_or_default();
-        report(Event::Starting {
-            tree: &tree,
-            changed: &diff,
+        report(WatchEvent::Starting {
+            code: CodeSnapshot::of(&tree),
+            changed: diff.clone(),
         });
-        stop.store(false, Ordering::SeqCst);
+        newer.store(false, Ordering::SeqCst);
         let batch_opts = Options {
             workspace: root.clone(),
             build: None,
             snapshot: Some(tree.clone()),
             ..opts.clone()
         };
-        // The batch stops for Ctrl-C, or for newer code with `restart`.
+        // The batch stops for `cancel`, or for newer code with `restart`.
+        let stop = cancel.child();
         let done = AtomicBool::new(false);
         let outcome = std::thread::scope(|s| {
             s.spawn(|| {
                 while !done.load(Ordering::SeqCst) {
-                    if interrupt.load(Ordering::SeqCst) {
-                        stop.store(true, Ordering::SeqCst);
+                    if newer.load(Ordering::SeqCst) {
+                        stop.cancel();
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
             });
-            let r = batch::run(store, &batch_opts, &stop, &mut |p| report(Event::Batch(p)));
+            let r = batch::run(store, &batch_opts, &stop, &mut |e| {
+                report(WatchEvent::Batch(e))
+            });
             done.store(true, Ordering::SeqCst);
             r
         })?;
-        let superseded = !interrupt.load(Ordering::SeqCst) && stop.load(Ordering::SeqCst);
-        report(Event::Finished {
-            outcome: &outcome,
-            tree: &tree,
-            changed: &diff,
+        let superseded = !cancel.is_cancelled() && stop.is_cancelled();
+        report(WatchEvent::Finished(WatchedBatch {
+            batch: outcome.report.batch,
+            changed: diff,
+            code: tree.hash.clone(),
+            summary: outcome.report.summary,
             superseded,
-        });
+        }));
         last = Some(tree);
         if superseded {
             pending = true;
-        } else if !interrupt.load(Ordering::SeqCst) {
-            report(Event::Watching(&root));
+        } else if !cancel.is_cancelled() {
+            report(watching());
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use snaprun::results::Status;
+use snaprun::results::{BatchStatus, Status};
 use snaprun::store::{Store, sha256_file};
 
 const TCG: &[&str] = &["--accel", "tcg"];
@@ -222,7 +222,7 @@ fn sigint_stops_every_vm_and_leaves_no_overlay() {
     t.assert_nothing_left();
     let results = t.results();
     let batch = results.batch("last").unwrap();
-    assert_eq!(batch.status, "interrupted");
+    assert_eq!(batch.status, BatchStatus::Interrupted);
     let its = results.iterations(&batch.id).unwrap();
     assert_eq!(its.len(), 2);
     assert!(its.iter().all(|i| i.status == Status::Interrupted));
@@ -315,5 +315,8 @@ fn sigterm_is_an_interruption_too() {
         .expect_code(130)
         .expect_stdout("interrupted 1");
     t.assert_nothing_left();
-    assert_eq!(t.results().batch("last").unwrap().status, "interrupted");
+    assert_eq!(
+        t.results().batch("last").unwrap().status,
+        BatchStatus::Interrupted
+    );
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use snaprun::results::Status;
+use snaprun::results::{BatchStatus, Status};
 use snaprun::store::{Store, sha256_file};
 
 fn run_args<'a>(ws: &'a str, extra: &[&'a str], cmd: &'a str) -> Vec<&'a str> {
@@ -139,7 +139,7 @@ fn restored_iterations_get_their_own_random_numbers_and_the_host_clock() {
     // The same batch seed gives the same iteration seeds, and what derives from them.
     for (n, (a, b)) in batches[0].iter().zip(&batches[1]).enumerate() {
         assert_eq!(a.0, b.0);
-        assert_eq!(a.0, snaprun::batch::iteration_seed(424242, n as u32 + 1));
+        assert_eq!(a.0, snaprun::plan::iteration_seed(424242, n as u32 + 1));
         assert_eq!(a.1["derived"], b.1["derived"]);
         // The kernel mixes the CPU's own randomness in when it reseeds: never a replay.
         assert_ne!(a.1["urandom"], b.1["urandom"]);
@@ -434,12 +434,12 @@ fn watch_restart_stops_a_running_batch_for_newer_code() {
     wait_child(child).expect_code(130);
     t.assert_no_qemu();
     let results = t.results();
-    let statuses: Vec<String> = results
+    let statuses: Vec<BatchStatus> = results
         .batches(10)
         .unwrap()
         .iter()
         .rev()
-        .map(|b| b.status.clone())
+        .map(|b| b.status)
         .collect();
-    assert_eq!(statuses, ["interrupted", "finished"]);
+    assert_eq!(statuses, [BatchStatus::Interrupted, BatchStatus::Finished]);
 }

@@ -3,10 +3,13 @@
 //! kills its process when dropped, and the process also gets SIGKILL if snaprun's thread that
 //! started it dies (PR_SET_PDEATHSIG), so no QEMU outlives snaprun.
 
+mod accel;
+mod migration;
+mod process;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -14,38 +17,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use self::accel::{Accel, choose_accel, probe_kvm};
+use self::migration::has_file_migration;
+pub use self::migration::{incoming_uri, outgoing_uri, parse_version, version};
+pub use self::process::QEMU;
+use self::process::dies_with_snaprun;
 use crate::error::{Error, IoContext, Result};
 use crate::store::Image;
 use crate::tools;
-
-pub const QEMU: &str = "qemu-system-x86_64";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Accel {
-    Kvm,
-    Tcg,
-}
-
-impl Accel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        }
-    }
-}
-
-impl std::str::FromStr for Accel {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Accel, String> {
-        match s {
-            "kvm" => Ok(Accel::Kvm),
-            "tcg" => Ok(Accel::Tcg),
-            _ => Err(format!("unknown accelerator `{s}`; use kvm or tcg")),
-        }
-    }
-}
 
 /// Where the console goes.
 #[derive(Debug, Clone)]
@@ -461,6 +440,10 @@ impl Vm {
 
     /// Like [`Vm::stop`], for a `Vm` that is only borrowed.
     pub fn quit(&mut self) {
+        // A QEMU that has gone closed its socket: writing to it would raise SIGPIPE.
+        if self.exited().is_some() {
+            return;
+        }
         if let Some(q) = &mut self.qmp {
             let _ = q.write_all(b"{\"execute\":\"quit\"}\n");
         }
@@ -480,26 +463,6 @@ impl Drop for Vm {
         if self.exited().is_none() {
             self.kill();
         }
-    }
-}
-
-/// Makes the QEMU that `cmd` starts get SIGKILL when the thread that starts it ends, however
-/// snaprun ends (PR_SET_PDEATHSIG); with `own_group`, also in a process group of its own.
-fn dies_with_snaprun(cmd: &mut Command, own_group: bool) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // The parent may have died before prctl took effect.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            if own_group {
-                libc::setpgid(0, 0);
-            }
-            Ok(())
-        });
     }
 }
 
@@ -561,68 +524,6 @@ fn qmp_handshake(
     Ok((writer, replies))
 }
 
-/// QEMU's version as (major, minor, micro), asked once per process.
-pub fn version() -> Result<(u32, u32, u32)> {
-    static VERSION: std::sync::OnceLock<(u32, u32, u32)> = std::sync::OnceLock::new();
-    if let Some(v) = VERSION.get() {
-        return Ok(*v);
-    }
-    let out = Command::new(QEMU)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| tools::start_failed(QEMU, e))?;
-    let v = parse_version(&String::from_utf8_lossy(&out.stdout))
-        .ok_or_else(|| Error::Qemu(format!("cannot read `{QEMU} --version`")))?;
-    Ok(*VERSION.get_or_init(|| v))
-}
-
-/// `QEMU emulator version 7.2.22 (Debian ...)` -> (7, 2, 22).
-pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
-    let v = text.split("version ").nth(1)?.split_whitespace().next()?;
-    let mut parts = v.split('.').map(|p| {
-        p.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse::<u32>()
-            .ok()
-    });
-    Some((
-        parts.next()??,
-        parts.next()??,
-        parts.next().flatten().unwrap_or(0),
-    ))
-}
-
-/// QEMU 8.2 and newer migrate to a file directly (`file:`); before that, through a shell
-/// command (`exec:`).
-fn has_file_migration(v: (u32, u32, u32)) -> bool {
-    (v.0, v.1) >= (8, 2)
-}
-
-fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.to_string_lossy().replace('\'', r"'\''"))
-}
-
-/// Where `migrate` writes the state.
-pub fn outgoing_uri(dest: &Path, v: (u32, u32, u32)) -> String {
-    if has_file_migration(v) {
-        format!("file:{}", dest.to_string_lossy())
-    } else {
-        format!("exec:cat > {}", shell_quote(dest))
-    }
-}
-
-/// Where `-incoming` reads the state from: the file itself from 8.2 on, before that the file
-/// opened on QEMU's stdin (see [`Vm::start`]).
-pub fn incoming_uri(state: &Path, v: (u32, u32, u32)) -> String {
-    if has_file_migration(v) {
-        format!("file:{}", state.to_string_lossy())
-    } else {
-        "fd:0".to_string()
-    }
-}
-
 fn parse_event(v: &Value) -> Option<Event> {
     let name = v.get("event")?.as_str()?;
     Some(match name {
@@ -651,6 +552,20 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// The end of a guest console's log to show with a crashed or failed iteration: the last 40
+/// lines, or more when the kernel's panic message lies further up (a call trace can be longer),
+/// up to 200. Returns the text and how many lines it has.
+pub fn console_tail(console: &Path) -> (String, usize) {
+    let text = log_tail(console, 200);
+    let lines: Vec<&str> = text.lines().collect();
+    let last40 = lines.len().saturating_sub(40);
+    let from = lines
+        .iter()
+        .position(|l| l.contains("Kernel panic - not syncing"))
+        .map_or(last40, |i| i.min(last40));
+    (lines[from..].join("\n"), lines.len() - from)
+}
+
 /// Whether `console` shows a guest kernel panic.
 pub fn console_shows_panic(console: &Path) -> bool {
     fs::read(console).is_ok_and(|b| {
@@ -674,106 +589,30 @@ pub fn run_interactive(spec: &VmSpec, cancelled: &dyn Fn() -> bool) -> Result<Ex
     }
 }
 
-/// Picks the accelerator: `requested` if given (KVM is still checked to exist), otherwise KVM
-/// when a probe VM actually runs guest code under it within a few seconds, else TCG. Nested KVM
-/// can open /dev/kvm and then hang, so only running code counts. The answer is cached per host
-/// boot in `cache`.
-pub fn choose_accel(requested: Option<Accel>, cache: &Path) -> Result<Accel> {
-    match requested {
-        Some(Accel::Tcg) => Ok(Accel::Tcg),
-        Some(Accel::Kvm) => {
-            if kvm_works(cache) {
-                Ok(Accel::Kvm)
-            } else {
-                Err(Error::Usage(
-                    "--accel kvm: KVM is not usable here (/dev/kvm missing, not accessible, or a \
-                     probe VM hung); use --accel tcg or leave --accel out"
-                        .into(),
-                ))
-            }
-        }
-        None => Ok(if kvm_works(cache) {
-            Accel::Kvm
-        } else {
-            Accel::Tcg
-        }),
-    }
-}
-
-fn kvm_works(cache: &Path) -> bool {
-    if fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
-        return false;
-    }
-    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let key = boot_id.trim().to_string();
-    if let Ok(text) = fs::read_to_string(cache)
-        && let Some((k, v)) = text.trim().rsplit_once(' ')
-        && k == key
-    {
-        return v == "yes";
-    }
-    let ok = probe_kvm(Duration::from_secs(3)).unwrap_or(false);
-    let _ = fs::write(cache, format!("{key} {}\n", if ok { "yes" } else { "no" }));
-    ok
-}
-
-/// Boots a 64 KiB "BIOS" whose reset vector writes to QEMU's isa-debug-exit port under KVM.
-/// QEMU then exits with status (0x2a << 1) | 1 = 85; anything else, or no exit within
-/// `timeout`, means KVM does not work here.
-pub fn probe_kvm(timeout: Duration) -> std::io::Result<bool> {
-    let dir = tempfile::tempdir()?;
-    let bios = dir.path().join("probe.bin");
-    let mut image = vec![0xf4u8; 64 << 10];
-    // mov al, 0x2a; out 0xf4, al; hlt; jmp $-1
-    image[0xfff0..0xfff8].copy_from_slice(&[0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0xf4]);
-    fs::write(&bios, image)?;
-    let mut cmd = Command::new(QEMU);
-    // A probe that hangs (as nested KVM can) must not outlive a snaprun killed meanwhile.
-    dies_with_snaprun(&mut cmd, false);
-    let mut child = cmd
-        .args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-machine",
-            "pc",
-            "-accel",
-            "kvm",
-            "-cpu",
-            "host",
-            "-m",
-            "16",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-bios"])
-        .arg(&bios)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status.code() == Some(85));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{Manifest, Object};
+
+    #[test]
+    fn the_console_tail_reaches_back_to_the_panic_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let console = dir.path().join("console.log");
+        let mut log: Vec<String> = (0..30).map(|i| format!("boot {i}")).collect();
+        log.push("Kernel panic - not syncing: sysrq triggered crash".into());
+        log.extend((0..60).map(|i| format!(" ? frame{i}+0x10/0x20")));
+        fs::write(&console, log.join("\n")).unwrap();
+        let (tail, lines) = console_tail(&console);
+        assert!(tail.starts_with("Kernel panic"), "{tail}");
+        assert_eq!(lines, 61);
+        fs::write(
+            &console,
+            (0..100).map(|i| format!("line {i}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let (tail, lines) = console_tail(&console);
+        assert_eq!((lines, tail.lines().next()), (40, Some("line 60")));
+    }
 
     #[test]
     fn the_command_line_boots_the_image_on_the_overlay_with_the_code_read_only() {
@@ -836,40 +675,5 @@ mod tests {
         }
         out.push_str(line.trim_end());
         out
-    }
-
-    #[test]
-    fn versions_parse_and_pick_the_migration_transport() {
-        let v = parse_version("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n");
-        assert_eq!(v, Some((7, 2, 22)));
-        assert_eq!(
-            parse_version("QEMU emulator version 8.2.0\n"),
-            Some((8, 2, 0))
-        );
-        assert_eq!(parse_version("nonsense"), None);
-        let p = Path::new("/s/it's.state");
-        assert_eq!(
-            outgoing_uri(p, (7, 2, 22)),
-            r"exec:cat > '/s/it'\''s.state'"
-        );
-        assert_eq!(incoming_uri(p, (7, 2, 22)), "fd:0");
-        assert_eq!(outgoing_uri(p, (8, 2, 0)), "file:/s/it's.state");
-        assert_eq!(incoming_uri(p, (9, 0, 1)), "file:/s/it's.state");
-    }
-
-    #[test]
-    fn the_kvm_probe_answers_within_its_timeout() {
-        if !tools::exists(QEMU) {
-            return;
-        }
-        let started = Instant::now();
-        probe_kvm(Duration::from_secs(3)).expect("the probe starts");
-        assert!(started.elapsed() < Duration::from_secs(5));
-    }
-
-    #[test]
-    fn accelerators_parse() {
-        assert_eq!("kvm".parse::<Accel>(), Ok(Accel::Kvm));
-        assert!("hvf".parse::<Accel>().is_err());
     }
 }

@@ -1,13 +1,21 @@
-//! Batch results in SQLite (WAL, migrations): one row per batch, one per iteration.
+//! Batch results in SQLite (WAL, migrations): one row per batch, one per iteration. Every write
+//! bumps a revision number, so another process can ask what changed since the revision it saw
+//! ([`Results::changes_since`]) instead of reading everything again.
+
+mod record;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 
+pub use self::record::{
+    Batch, BatchReport, BatchStatus, Iteration, Status, Summary, finished_durations, fixtures,
+    host_name, is_abandoned, now_ms,
+};
 use crate::error::{Error, Result};
-use crate::stats::{self, Percentiles, Rate};
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -50,154 +58,70 @@ CREATE TABLE iterations (
 ALTER TABLE batches ADD COLUMN partition TEXT;
 ALTER TABLE batches ADD COLUMN warm_hash TEXT;
 "#,
+    // Revisions: triggers stamp every inserted or finished row with the next number, whoever
+    // writes it. Rows from before are revision 1, so asking from 0 returns everything.
+    r#"
+CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT INTO revision (id, n) VALUES (1, 1);
+ALTER TABLE batches ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE iterations ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX batches_revision ON batches(revision);
+CREATE INDEX iterations_revision ON iterations(revision);
+CREATE INDEX batches_workspace ON batches(workspace, start_ms);
+CREATE TRIGGER batches_inserted AFTER INSERT ON batches BEGIN
+    UPDATE revision SET n = n + 1;
+    UPDATE batches SET revision = (SELECT n FROM revision) WHERE rowid = NEW.rowid;
+END;
+CREATE TRIGGER batches_finished AFTER UPDATE OF status, end_ms ON batches BEGIN
+    UPDATE revision SET n = n + 1;
+    UPDATE batches SET revision = (SELECT n FROM revision) WHERE rowid = NEW.rowid;
+END;
+CREATE TRIGGER iterations_inserted AFTER INSERT ON iterations BEGIN
+    UPDATE revision SET n = n + 1;
+    UPDATE iterations SET revision = (SELECT n FROM revision) WHERE rowid = NEW.rowid;
+END;
+"#,
 ];
 
-/// How one iteration ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// The command exited 0.
-    Pass,
-    /// The command exited non-zero or was killed by a signal.
-    Fail,
-    /// The command ran longer than `--timeout`; the VM was killed.
-    Timeout,
-    /// The guest kernel panicked.
-    Crashed,
-    /// QEMU, the agent or the host failed; says nothing about the test.
-    InfraError,
-    /// snaprun was interrupted while the iteration ran.
-    Interrupted,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Pass,
-        Status::Fail,
-        Status::Timeout,
-        Status::Crashed,
-        Status::InfraError,
-        Status::Interrupted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Timeout => "timeout",
-            Status::Crashed => "crashed",
-            Status::InfraError => "infra-error",
-            Status::Interrupted => "interrupted",
+/// The SQL edge of the statuses: stored as the same words as `as_str` and JSON.
+macro_rules! sql_text {
+    ($($t:ty),*) => {$(
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
         }
-    }
 
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Whether the test itself went wrong (these count in the failure rate).
-    pub fn is_test_failure(self) -> bool {
-        matches!(self, Status::Fail | Status::Timeout | Status::Crashed)
-    }
+        impl FromSql for $t {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<$t> {
+                v.as_str()?
+                    .parse()
+                    .map_err(|e: String| FromSqlError::Other(e.into()))
+            }
+        }
+    )*};
 }
 
-/// What a batch is, as recorded when it starts.
-#[derive(Debug, Clone, Serialize)]
-pub struct Batch {
-    pub id: String,
+sql_text!(Status, BatchStatus);
+
+/// The workspaces that have batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceBatches {
     pub workspace: PathBuf,
-    pub image_name: String,
-    pub image_hash: String,
-    pub code_hash: String,
-    pub command: String,
-    pub iterations: u32,
-    pub jobs: u32,
-    pub timeout_ms: Option<u64>,
-    pub seed: u64,
-    pub start_ms: i64,
-    pub end_ms: Option<i64>,
-    pub host: String,
-    pub pid: u32,
-    pub accel: String,
-    /// `running`, `finished`, `interrupted`, or `aborted` (stopped by an infrastructure error).
-    pub status: String,
-    /// `K/N` when this batch ran only slice K of N (`--partition`). A merge of every slice has
-    /// `None`; a merge of some lists the slices it holds (`1/3,3/3`).
-    pub partition: Option<String>,
-    /// The warm state the iterations were restored from; `None` when they booted.
-    pub warm_hash: Option<String>,
+    pub batches: u32,
+    /// When its newest batch started (ms since the epoch).
+    pub last_start_ms: i64,
 }
 
+/// What was written after a revision: see [`Results::changes_since`].
 #[derive(Debug, Clone, Serialize)]
-pub struct Iteration {
-    pub batch_id: String,
-    pub iteration: u32,
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub duration_ms: u64,
-    pub boot_ms: Option<u64>,
-    pub seed: u64,
-    #[serde(skip)]
-    pub output: Vec<u8>,
-    pub detail: Option<String>,
-    pub kept_overlay: Option<PathBuf>,
-    pub start_ms: i64,
-}
-
-/// Counts, failure rate and durations of a batch's iterations.
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub total: u32,
-    pub passed: u32,
-    pub failed: u32,
-    pub timeout: u32,
-    pub crashed: u32,
-    pub infra_error: u32,
-    pub interrupted: u32,
-    /// Test failures (fail, timeout, crashed) among iterations that ran to an outcome.
-    pub failure_rate: Rate,
-    /// Durations of the iterations whose command finished (pass or fail), in ms.
-    pub duration_ms: Option<Percentiles>,
-}
-
-impl Summary {
-    pub fn of(iterations: &[Iteration]) -> Summary {
-        let count = |s: Status| iterations.iter().filter(|i| i.status == s).count() as u32;
-        let (passed, failed, timeout, crashed) = (
-            count(Status::Pass),
-            count(Status::Fail),
-            count(Status::Timeout),
-            count(Status::Crashed),
-        );
-        let failures = u64::from(failed + timeout + crashed);
-        let durations = finished_durations(iterations);
-        Summary {
-            total: iterations.len() as u32,
-            passed,
-            failed,
-            timeout,
-            crashed,
-            infra_error: count(Status::InfraError),
-            interrupted: count(Status::Interrupted),
-            failure_rate: stats::wilson(failures, failures + u64::from(passed)),
-            duration_ms: stats::percentiles(&durations),
-        }
-    }
-
-    pub fn test_failures(&self) -> u32 {
-        self.failed + self.timeout + self.crashed
-    }
-}
-
-/// The durations (ms) of the iterations whose command finished, passing or failing: the only
-/// ones that say how long the command takes.
-pub fn finished_durations(iterations: &[Iteration]) -> Vec<u64> {
-    iterations
-        .iter()
-        .filter(|i| matches!(i.status, Status::Pass | Status::Fail))
-        .map(|i| i.duration_ms)
-        .collect()
+pub struct Changes {
+    /// The revision these changes bring the caller to; ask from it next time.
+    pub revision: i64,
+    /// Batches started, finished or replaced since, as they are now, oldest change first.
+    pub batches: Vec<Batch>,
+    /// Iterations recorded since, without their output, oldest first.
+    pub iterations: Vec<Iteration>,
 }
 
 pub struct Results {
@@ -219,6 +143,28 @@ fn db_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Brings the schema up to date. Two processes may create the database at once (a batch
+/// starting while the app or a test opens it): each migration is a transaction of its own, and
+/// the one that loses a race for a step fails it and rolls it back; it then goes on from where
+/// the other got to.
+fn migrate(conn: &mut Connection) -> std::result::Result<(), rusqlite_migration::Error> {
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect());
+    let version = |conn: &Connection| -> rusqlite::Result<i64> {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+    };
+    for _ in 0..50 {
+        let before = version(conn)?;
+        match migrations.to_latest(conn) {
+            Ok(()) => return Ok(()),
+            Err(_) if version(conn)? != before => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    migrations.to_latest(conn)
+}
+
 impl Results {
     /// Opens (creating and migrating) the results database at `path`.
     pub fn open(path: &Path) -> Result<Results> {
@@ -229,10 +175,7 @@ impl Results {
             .map_err(|e| db_err(path, e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| db_err(path, e))?;
-        let migrations = Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect());
-        migrations
-            .to_latest(&mut conn)
-            .map_err(|e| db_err(path, e))?;
+        migrate(&mut conn).map_err(|e| db_err(path, e))?;
         Ok(Results {
             conn,
             path: path.to_path_buf(),
@@ -304,7 +247,7 @@ impl Results {
         done
     }
 
-    pub fn finish_batch(&self, id: &str, status: &str, end_ms: i64) -> Result<()> {
+    pub fn finish_batch(&self, id: &str, status: BatchStatus, end_ms: i64) -> Result<()> {
         self.conn
             .execute(
                 "UPDATE batches SET status = ?2, end_ms = ?3 WHERE id = ?1",
@@ -323,7 +266,7 @@ impl Results {
                 params![
                     it.batch_id,
                     it.iteration,
-                    it.status.as_str(),
+                    it.status,
                     it.exit_code,
                     it.signal,
                     it.duration_ms as i64,
@@ -369,7 +312,7 @@ impl Results {
     /// The batches `rest` (what follows `FROM batches` in the query) selects with `params`.
     fn select_batches(&self, rest: &str, params: impl rusqlite::Params) -> Result<Vec<Batch>> {
         let sql = format!("SELECT {} FROM batches {rest}", Self::BATCH_COLUMNS);
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params, Self::batch_from_row)
             .map_err(|e| self.err(e))?;
@@ -407,7 +350,10 @@ impl Results {
 
     /// Batches still marked running (by this or another snaprun, alive or not).
     pub fn running_batches(&self) -> Result<Vec<Batch>> {
-        self.select_batches("WHERE status = 'running' ORDER BY start_ms", [])
+        self.select_batches(
+            "WHERE status = ?1 ORDER BY start_ms",
+            [BatchStatus::Running],
+        )
     }
 
     /// The batch `id`: a full id, a unique prefix of one, or `last`.
@@ -430,20 +376,21 @@ impl Results {
             return Ok(exact.clone());
         }
         match found.len() {
-            0 => Err(Error::BatchNotFound(id.to_string())),
-            1 => Ok(found.into_iter().next().expect("one")),
-            n => Err(Error::Usage(format!(
+            n if n > 1 => Err(Error::Usage(format!(
                 "`{id}` matches {n} batches; give more of the id (see `snaprun ls`)"
             ))),
+            _ => found
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::BatchNotFound(id.to_string())),
         }
     }
 
     fn iteration_from_row(r: &rusqlite::Row) -> rusqlite::Result<Iteration> {
-        let status: String = r.get(2)?;
         Ok(Iteration {
             batch_id: r.get(0)?,
             iteration: r.get(1)?,
-            status: Status::parse(&status).unwrap_or(Status::InfraError),
+            status: r.get(2)?,
             exit_code: r.get(3)?,
             signal: r.get(4)?,
             duration_ms: r.get::<_, i64>(5)? as u64,
@@ -458,18 +405,42 @@ impl Results {
 
     const ITERATION_COLUMNS: &str = "batch_id, iteration, status, exit_code, signal, duration_ms,
         boot_ms, seed, output, detail, kept_overlay, start_ms";
+    /// The same columns with an empty output: listings need no output and it is the bulk.
+    const ITERATION_COLUMNS_NO_OUTPUT: &str = "batch_id, iteration, status, exit_code, signal,
+        duration_ms, boot_ms, seed, x'' AS output, detail, kept_overlay, start_ms";
 
-    pub fn iterations(&self, batch_id: &str) -> Result<Vec<Iteration>> {
-        let sql = format!(
-            "SELECT {} FROM iterations WHERE batch_id = ?1 ORDER BY iteration",
-            Self::ITERATION_COLUMNS
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+    /// The iterations `rest` (after `FROM iterations`) selects with `params`.
+    fn select_iterations(
+        &self,
+        columns: &str,
+        rest: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Iteration>> {
+        let sql = format!("SELECT {columns} FROM iterations {rest}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([batch_id], Self::iteration_from_row)
+            .query_map(params, Self::iteration_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
+    }
+
+    /// The iterations of a batch with their output, in order.
+    pub fn iterations(&self, batch_id: &str) -> Result<Vec<Iteration>> {
+        self.select_iterations(
+            Self::ITERATION_COLUMNS,
+            "WHERE batch_id = ?1 ORDER BY iteration",
+            [batch_id],
+        )
+    }
+
+    /// The iterations of a batch without their output (enough for a [`Summary`]), in order.
+    pub fn iterations_without_output(&self, batch_id: &str) -> Result<Vec<Iteration>> {
+        self.select_iterations(
+            Self::ITERATION_COLUMNS_NO_OUTPUT,
+            "WHERE batch_id = ?1 ORDER BY iteration",
+            [batch_id],
+        )
     }
 
     pub fn iteration(&self, batch_id: &str, iteration: u32) -> Result<Iteration> {
@@ -488,6 +459,77 @@ impl Results {
                 batch: batch_id.to_string(),
                 iteration,
             })
+    }
+
+    /// The workspaces that have batches, the one with the newest batch first.
+    pub fn workspaces(&self) -> Result<Vec<WorkspaceBatches>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT workspace, COUNT(*), MAX(start_ms) FROM batches GROUP BY workspace
+                 ORDER BY MAX(start_ms) DESC, workspace",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(WorkspaceBatches {
+                    workspace: PathBuf::from(r.get::<_, String>(0)?),
+                    batches: r.get(1)?,
+                    last_start_ms: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest `limit` batches of `workspace` (as batches record it: canonical), newest first.
+    pub fn workspace_batches(&self, workspace: &Path, limit: u32) -> Result<Vec<Batch>> {
+        self.select_batches(
+            "WHERE workspace = ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2",
+            params![workspace.to_string_lossy(), limit],
+        )
+    }
+
+    /// The revision of the newest write.
+    pub fn revision(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT n FROM revision", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// What was written after `revision` (0 for everything), read as one consistent state: the
+    /// batches started or finished and the iterations recorded since, by any process. A caller
+    /// keeps the returned revision and asks from it next time.
+    pub fn changes_since(&self, revision: i64) -> Result<Changes> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let now = self.revision()?;
+        let batches = self.select_batches("WHERE revision > ?1 ORDER BY revision", [revision])?;
+        let iterations = self.select_iterations(
+            Self::ITERATION_COLUMNS_NO_OUTPUT,
+            "WHERE revision > ?1 ORDER BY revision",
+            [revision],
+        )?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Changes {
+            revision: now,
+            batches,
+            iterations,
+        })
+    }
+}
+
+/// Which images must outlive being replaced: those with batches whose failures are kept for
+/// `repro`, by the results database at `db`. Without a readable database, every image is kept
+/// (the safe answer); without one at all, none.
+pub fn images_to_retain(db: &Path) -> impl Fn(&str) -> bool + use<> {
+    let hashes = Results::open_existing(db)
+        .ok()
+        .map(|r| r.map(|r| r.images_with_kept_failures()));
+    move |hash: &str| match &hashes {
+        Some(Some(Ok(set))) => set.iter().any(|h| h == hash),
+        Some(None) => false,
+        _ => true,
     }
 }
 
@@ -522,62 +564,6 @@ pub fn export(dest: &Path, batch: &Batch, iterations: &[Iteration]) -> Result<()
     Ok(())
 }
 
-/// Whether the process that ran a `running` batch is gone (snaprun was killed), judged on the
-/// same host only.
-pub fn is_abandoned(b: &Batch, this_host: &str) -> bool {
-    b.status == "running"
-        && b.host == this_host
-        && std::fs::metadata(format!("/proc/{}", b.pid)).is_err()
-}
-
-/// A plain finished batch and its iterations, for tests (this crate's, its integration
-/// tests', the planner's) to change what they are about.
-#[doc(hidden)]
-pub mod fixtures {
-    use super::*;
-
-    pub fn batch(id: &str) -> Batch {
-        Batch {
-            id: id.into(),
-            workspace: "/ws".into(),
-            image_name: "default".into(),
-            image_hash: "i".into(),
-            code_hash: "c".into(),
-            command: "./stress.sh".into(),
-            iterations: 1,
-            jobs: 1,
-            timeout_ms: None,
-            seed: 1,
-            start_ms: 0,
-            end_ms: Some(1),
-            host: "h".into(),
-            pid: 1,
-            accel: "tcg".into(),
-            status: "finished".into(),
-            partition: None,
-            warm_hash: None,
-        }
-    }
-
-    /// Iteration `n` with `status`; a failure exits 1.
-    pub fn iteration(batch_id: &str, n: u32, status: Status) -> Iteration {
-        Iteration {
-            batch_id: batch_id.into(),
-            iteration: n,
-            status,
-            exit_code: Some(i32::from(status != Status::Pass)),
-            signal: None,
-            duration_ms: 1000,
-            boot_ms: None,
-            seed: u64::from(n),
-            output: Vec::new(),
-            detail: None,
-            kept_overlay: None,
-            start_ms: 0,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,7 +573,7 @@ mod tests {
             seed: u64::MAX,
             start_ms,
             end_ms,
-            status: "running".into(),
+            status: BatchStatus::Running,
             ..fixtures::batch(id)
         }
     }
@@ -622,13 +608,97 @@ mod tests {
             (got.status, got.output.as_slice()),
             (Status::Fail, b"out".as_slice())
         );
-        db.finish_batch("20260101-000000-aaaa", "finished", 150)
+        db.finish_batch("20260101-000000-aaaa", BatchStatus::Finished, 150)
             .unwrap();
         let between = db.batches_between(120, 300).unwrap();
         let ids: Vec<_> = between.iter().map(|b| b.id.as_str()).collect();
         assert_eq!(ids, ["20260101-000000-aaaa", "20260101-000001-bbbb"]);
         // a ended at 150 and b starts at 200.
         assert!(db.batches_between(160, 190).unwrap().is_empty());
+    }
+
+    #[test]
+    fn another_connection_sees_what_changed_since_its_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let writer = Results::open(&path).unwrap();
+        let reader = Results::open(&path).unwrap();
+        assert_eq!(reader.changes_since(0).unwrap().batches.len(), 0);
+        let seen = reader.revision().unwrap();
+
+        writer.insert_batch(&batch("b1", 100, None)).unwrap();
+        let mut it = iteration(1, Status::Fail, 10);
+        it.batch_id = "b1".into();
+        writer.insert_iteration(&it).unwrap();
+        let c = reader.changes_since(seen).unwrap();
+        assert_eq!(c.batches.len(), 1);
+        assert_eq!(c.batches[0].status, BatchStatus::Running);
+        assert_eq!(
+            (c.iterations.len(), c.iterations[0].status),
+            (1, Status::Fail)
+        );
+        assert!(c.iterations[0].output.is_empty(), "changes carry no output");
+        assert!(c.revision > seen);
+
+        // Nothing new: nothing returned, the revision stays.
+        let again = reader.changes_since(c.revision).unwrap();
+        assert!(again.batches.is_empty() && again.iterations.is_empty());
+        assert_eq!(again.revision, c.revision);
+
+        // Finishing a batch is a change of it; a new iteration another.
+        writer
+            .finish_batch("b1", BatchStatus::Interrupted, 200)
+            .unwrap();
+        let c2 = reader.changes_since(c.revision).unwrap();
+        assert_eq!(c2.batches.len(), 1);
+        assert_eq!(c2.batches[0].status, BatchStatus::Interrupted);
+        assert!(c2.iterations.is_empty());
+        assert_eq!(reader.changes_since(0).unwrap().batches.len(), 1);
+    }
+
+    #[test]
+    fn workspaces_and_their_batches_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Results::open(&dir.path().join("r.db")).unwrap();
+        for (id, ws, start) in [("a1", "/a", 100), ("b1", "/b", 200), ("a2", "/a", 300)] {
+            db.insert_batch(&Batch {
+                workspace: ws.into(),
+                ..batch(id, start, Some(start + 1))
+            })
+            .unwrap();
+        }
+        let ws = db.workspaces().unwrap();
+        let names: Vec<_> = ws
+            .iter()
+            .map(|w| (w.workspace.to_str().unwrap(), w.batches))
+            .collect();
+        assert_eq!(names, [("/a", 2), ("/b", 1)]);
+        assert_eq!(ws[0].last_start_ms, 300);
+        let ids: Vec<_> = db
+            .workspace_batches(Path::new("/a"), 10)
+            .unwrap()
+            .into_iter()
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(ids, ["a2", "a1"]);
+    }
+
+    #[test]
+    fn processes_that_open_a_new_database_at_once_all_get_it() {
+        // snaprun creating the database while another reader (a test, the app) opens it.
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..10 {
+            let path = dir.path().join(format!("r{round}.db"));
+            let opened: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || Results::open(&path).map(|_| ()))
+                })
+                .collect();
+            for t in opened {
+                t.join().unwrap().unwrap();
+            }
+        }
     }
 
     #[test]

@@ -10,167 +10,23 @@
 //! <root>/kvm-probe                 whether KVM works here, per host boot (see `qemu::choose_accel`)
 //! ```
 
+mod manifest;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use self::manifest::validate_name;
+pub use self::manifest::{
+    AgentKind, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY_MIB, Image, ImageSpec, Manifest, Object,
+    SavedState, Warm, WarmFiles, hex, image_hash, warm_hash,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::tools;
-
-/// One immutable file in the store, with what the fast check compares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Object {
-    pub sha256: String,
-    pub size: u64,
-    /// Modification time in nanoseconds since the epoch, as it was when the object was stored.
-    pub mtime_ns: i64,
-}
-
-/// A named frozen image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub name: String,
-    /// Content hash of the whole image: its objects and how it boots.
-    pub hash: String,
-    pub disk: Object,
-    pub kernel: Option<Object>,
-    pub initrd: Option<Object>,
-    /// Kernel command line; only meaningful with `kernel`.
-    pub append: Option<String>,
-    pub memory_mib: u32,
-    pub cpus: u32,
-    /// RFC 3339.
-    pub created: String,
-    /// Free text on where the image came from (e.g. what `build-default` used).
-    #[serde(default)]
-    pub origin: Option<String>,
-    /// Which guest agent runs the commands.
-    #[serde(default, skip_serializing_if = "AgentKind::is_snaprun")]
-    pub agent: AgentKind,
-    /// A saved running state of this image to restore instead of booting (`image warm`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warm: Option<Warm>,
-}
-
-/// The agent in the guest that snaprun talks to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentKind {
-    /// `snaprun-agent` (see [`crate::agent`]): streamed output, warm restore.
-    #[default]
-    Snaprun,
-    /// qemu-guest-agent, the standard agent of cloud images (see [`crate::qga`]).
-    Qga,
-}
-
-impl AgentKind {
-    pub fn is_snaprun(&self) -> bool {
-        *self == AgentKind::Snaprun
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentKind::Snaprun => "snaprun",
-            AgentKind::Qga => "qga",
-        }
-    }
-    /// The virtio-serial port name the agent opens.
-    pub fn port_name(self) -> &'static str {
-        match self {
-            AgentKind::Snaprun => crate::agent::PORT_NAME,
-            AgentKind::Qga => crate::agent::QGA_PORT_NAME,
-        }
-    }
-}
-
-impl std::str::FromStr for AgentKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<AgentKind, String> {
-        match s {
-            "snaprun" => Ok(AgentKind::Snaprun),
-            "qga" => Ok(AgentKind::Qga),
-            _ => Err(format!("unknown agent `{s}`; use snaprun or qga")),
-        }
-    }
-}
-
-/// A warm state: the guest's device and memory state saved right after its agent became ready,
-/// and the disk as it was at that instant (a qcow2 layer whose backing file is the image's disk).
-/// Only valid together, and only for the QEMU version and accelerator that saved it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Warm {
-    /// Content hash of the state, the layer, the image and what restoring depends on.
-    pub hash: String,
-    /// The image (by content hash) the state was booted from.
-    pub image_hash: String,
-    pub state: Object,
-    pub layer: Object,
-    /// `major.minor.micro` of the QEMU that saved it; another version is not trusted to load it.
-    pub qemu_version: String,
-    /// `kvm` or `tcg`: the CPU model differs, so a state restores only under the same one.
-    pub accel: String,
-    /// RFC 3339.
-    pub created: String,
-}
-
-/// The content hash of a warm state.
-pub fn warm_hash(w: &Warm) -> String {
-    let mut h = Sha256::new();
-    h.update(format!(
-        "snaprun-warm-v1\nimage={}\nstate={}\nlayer={}\nqemu={}\naccel={}\n",
-        w.image_hash, w.state.sha256, w.layer.sha256, w.qemu_version, w.accel
-    ));
-    hex(&h.finalize())
-}
-
-/// A freshly saved warm state, before it goes into the store.
-#[derive(Debug, Clone, Copy)]
-pub struct SavedState<'a> {
-    /// The device and memory state file QEMU wrote.
-    pub state: &'a Path,
-    /// The disk layer of that instant (qcow2, backing file: the image's disk object).
-    pub layer: &'a Path,
-    pub qemu_version: &'a str,
-    pub accel: &'a str,
-}
-
-/// A warm state checked and ready to restore.
-#[derive(Debug, Clone)]
-pub struct WarmFiles {
-    pub meta: Warm,
-    pub state: PathBuf,
-    pub layer: PathBuf,
-}
-
-/// What an image boots from, as `image add` takes it.
-#[derive(Debug, Clone, Default)]
-pub struct ImageSpec {
-    pub disk: PathBuf,
-    pub kernel: Option<PathBuf>,
-    pub initrd: Option<PathBuf>,
-    pub append: Option<String>,
-    pub memory_mib: Option<u32>,
-    pub cpus: Option<u32>,
-    pub origin: Option<String>,
-    pub agent: AgentKind,
-}
-
-pub const DEFAULT_MEMORY_MIB: u32 = 512;
-pub const DEFAULT_CPUS: u32 = 1;
-
-/// An image checked and ready to boot: the paths of its objects inside the store.
-#[derive(Debug, Clone)]
-pub struct Image {
-    pub manifest: Manifest,
-    pub disk: PathBuf,
-    pub kernel: Option<PathBuf>,
-    pub initrd: Option<PathBuf>,
-    pub warm: Option<WarmFiles>,
-}
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -306,14 +162,14 @@ impl Store {
         manifest: Manifest,
         retain: &dyn Fn(&str) -> bool,
     ) -> Result<Manifest> {
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        let json = manifest_json(&manifest)?;
         let replaced = self.manifest(name).ok();
         write_atomically(&self.manifest_path(name), &json, &self.tmp_dir())?;
         match replaced {
             Some(old) if old.hash != manifest.hash && retain(&old.hash) => {
                 let dir = self.retired_dir();
                 fs::create_dir_all(&dir).ctx("creating the retired images directory", &dir)?;
-                let json = serde_json::to_vec_pretty(&old).expect("manifest serializes");
+                let json = manifest_json(&old)?;
                 write_atomically(
                     &dir.join(format!("{}.json", old.hash)),
                     &json,
@@ -424,7 +280,10 @@ impl Store {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::ImageNotFound(name.to_string()));
+                return Err(Error::ImageNotFound {
+                    name: name.to_string(),
+                    built_in: name == DEFAULT_IMAGE,
+                });
             }
             Err(e) => return Err(Error::io("reading the image manifest", &path, e)),
         };
@@ -558,7 +417,7 @@ impl Store {
             detail: e.to_string(),
         })?;
         if let Some(w) = &image.warm
-            && !crate::warm::looks_like_state(&w.state)
+            && !is_qemu_state_file(&w.state)
         {
             return Err(Error::ImageCorrupt {
                 name: name.to_string(),
@@ -611,48 +470,19 @@ impl Store {
     }
 }
 
+fn manifest_json(m: &Manifest) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(m).map_err(|e| Error::ImageCorrupt {
+        name: m.name.clone(),
+        detail: format!("its manifest cannot be written: {e}"),
+    })
+}
+
 fn objects_of(m: &Manifest) -> Vec<&Object> {
     std::iter::once(&m.disk)
         .chain(m.kernel.as_ref())
         .chain(m.initrd.as_ref())
         .chain(m.warm.iter().flat_map(|w| [&w.state, &w.layer]))
         .collect()
-}
-
-/// The content hash of an image: everything that decides what a boot of it does.
-pub fn image_hash(m: &Manifest) -> String {
-    let mut h = Sha256::new();
-    let opt = |o: &Option<Object>| o.as_ref().map(|o| o.sha256.clone()).unwrap_or_default();
-    h.update(format!(
-        "snaprun-image-v1\ndisk={}\nkernel={}\ninitrd={}\nappend={}\nmemory={}\ncpus={}\n",
-        m.disk.sha256,
-        opt(&m.kernel),
-        opt(&m.initrd),
-        m.append.as_deref().unwrap_or(""),
-        m.memory_mib,
-        m.cpus
-    ));
-    // Added after v1; left out for snaprun's own agent so existing hashes stay valid.
-    if m.agent != AgentKind::Snaprun {
-        h.update(format!("agent={}\n", m.agent.as_str()));
-    }
-    hex(&h.finalize())
-}
-
-fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "image name `{name}` is not valid; use letters, digits, `-`, `_` and `.` (at most 64)"
-        )))
-    }
 }
 
 /// Refuses anything but a self-contained, structurally sound qcow2 file.
@@ -706,12 +536,18 @@ pub fn check_qcow2(disk: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
-    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+/// Whether `path` is a device and memory state QEMU wrote (it starts with the migration
+/// stream's magic).
+pub fn is_qemu_state_file(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"QEVM"
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
 /// The sha256 of a file's content, hex.
@@ -746,15 +582,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_checked() {
-        assert!(validate_name("default").is_ok());
-        assert!(validate_name("debian-ci_1.2").is_ok());
-        for bad in ["", "../x", "a/b", ".hidden", "sp ace"] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn an_image_whose_manifest_does_not_parse_can_be_removed() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(Some(dir.path())).unwrap();
@@ -768,38 +595,7 @@ mod tests {
         assert!(!manifest.exists());
         assert!(matches!(
             store.remove("broken"),
-            Err(Error::ImageNotFound(_))
+            Err(Error::ImageNotFound { .. })
         ));
-    }
-
-    #[test]
-    fn image_hash_covers_boot_parameters() {
-        let obj = Object {
-            sha256: "ab".into(),
-            size: 1,
-            mtime_ns: 1,
-        };
-        let mut m = Manifest {
-            name: "x".into(),
-            hash: String::new(),
-            disk: obj.clone(),
-            kernel: None,
-            initrd: None,
-            append: None,
-            memory_mib: 512,
-            cpus: 1,
-            created: String::new(),
-            origin: None,
-            agent: AgentKind::Snaprun,
-            warm: None,
-        };
-        let a = image_hash(&m);
-        m.append = Some("quiet".into());
-        let b = image_hash(&m);
-        m.name = "other".into();
-        assert_ne!(a, b);
-        assert_eq!(b, image_hash(&m), "the name is not part of the content");
-        m.agent = AgentKind::Qga;
-        assert_ne!(b, image_hash(&m), "the agent decides how commands run");
     }
 }
