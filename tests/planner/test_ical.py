@@ -164,3 +164,19 @@ def test_malformed_calendar_is_refused_with_a_clear_error(tmp_path):
     assert r.stderr.startswith("blocks: error: malformed iCalendar file")
     assert "END:VCALENDAR" in r.stderr
     assert "panicked" not in r.stderr
+
+
+def test_a_calendar_nested_thousands_deep_is_refused_not_a_crash(tmp_path):
+    # 112 KB of nested components once overflowed the parser's stack (SIGABRT).
+    depth = 5000
+    text = "BEGIN:VCALENDAR\r\n" + "BEGIN:X-A\r\n" * depth + "END:X-A\r\n" * depth + "END:VCALENDAR\r\n"
+    path = tmp_path / "deep.ics"
+    path.write_text(text)
+    assert path.stat().st_size > 100_000
+    b = Blocks(tmp_path)
+    r = b.run("import", path)
+    assert r.code == 7, (r.code, r.stderr[-500:])
+    assert r.stderr.startswith("blocks: error: malformed iCalendar file")
+    assert "line 17" in r.stderr and "nested" in r.stderr, r.stderr
+    assert "overflow" not in r.stderr
+    assert not b.db.exists() or "no plan yet" in b.ok("show", "2026-03-05")

@@ -11,6 +11,7 @@
 
 mod export;
 mod import;
+mod lines;
 mod parse;
 
 pub use self::export::{PlanDay, UID_DOMAIN, actual_calendar, plan_calendar};

@@ -59,6 +59,7 @@ pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
             "it has no END:VCALENDAR (is the file cut short?)".into()
         ));
     }
+    super::lines::check_depth(trimmed).map_err(bad)?;
     let cal: Calendar = trimmed
         .parse()
         .map_err(|e: String| bad(e.trim().to_owned()))?;

@@ -171,6 +171,23 @@ fn malformed_files_are_named() {
 }
 
 #[test]
+fn a_calendar_nested_thousands_deep_is_refused_before_the_parser_recurses() {
+    // The parser recursed once per level: 3000 levels overflowed the stack (SIGABRT).
+    let n = 3000;
+    let text = "BEGIN:VCALENDAR\r\n".to_owned()
+        + &"BEGIN:X-A\r\n".repeat(n)
+        + &"END:X-A\r\n".repeat(n)
+        + "END:VCALENDAR\r\n";
+    let e = parse(&text, "deep.ics", Tz::UTC).unwrap_err();
+    assert_eq!(e.exit_code(), crate::error::exit::BAD_FILE);
+    assert!(
+        e.to_string()
+            .starts_with("malformed iCalendar file deep.ics: line 17: BEGIN:X-A is nested"),
+        "{e}"
+    );
+}
+
+#[test]
 fn events_go_to_the_day_that_holds_them() {
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     let event = |uid: &str, start: &str, end: &str| ImportedEvent {
