@@ -180,3 +180,24 @@ def test_a_calendar_nested_thousands_deep_is_refused_not_a_crash(tmp_path):
     assert "line 17" in r.stderr and "nested" in r.stderr, r.stderr
     assert "overflow" not in r.stderr
     assert not b.db.exists() or "no plan yet" in b.ok("show", "2026-03-05")
+
+
+def test_names_are_case_insensitive_as_rfc_5545_says(tmp_path):
+    path = tmp_path / "lower.ics"
+    path.write_text(
+        "begin:vcalendar\r\nversion:2.0\r\nprodid:-//test//EN\r\n"
+        "begin:vevent\r\nuid:lower@example.com\r\ndtstamp:20260301T000000Z\r\n"
+        "dtstart;tzid=Europe/Berlin:20260305T100000\r\ndtend;tzid=Europe/Berlin:20260305T110000\r\n"
+        "summary:lower case\r\nend:vevent\r\n"
+        "Begin:VEvent\r\nUid:mixed@example.com\r\nDtStart;Value=Date-Time:20260305T140000Z\r\n"
+        "Duration:PT30M\r\nSummary:Mixed case\r\nEnd:VEvent\r\n"
+        "end:vcalendar\r\n"
+    )
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    out = b.ok("import", path)
+    assert "imported 2 events" in out, out
+    day = b.json("show", "2026-03-05", "--json")
+    labels = {blk["local"]: (blk["planned"] or {}).get("label") for blk in day["blocks"]}
+    # 10:00 in Berlin is 09:00 UTC.
+    assert labels["09:00"] == "lower case" and labels["09:50"] == "lower case" and labels["10:00"] is None
+    assert labels["14:00"] == "Mixed case" and labels["14:30"] is None

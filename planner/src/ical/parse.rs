@@ -59,8 +59,8 @@ pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
             "it has no END:VCALENDAR (is the file cut short?)".into()
         ));
     }
-    super::lines::check_depth(trimmed).map_err(bad)?;
-    let cal: Calendar = trimmed
+    let normalized = super::lines::normalize(trimmed).map_err(bad)?;
+    let cal: Calendar = normalized
         .parse()
         .map_err(|e: String| bad(e.trim().to_owned()))?;
     let mut out = Parsed::default();

@@ -188,6 +188,47 @@ fn a_calendar_nested_thousands_deep_is_refused_before_the_parser_recurses() {
 }
 
 #[test]
+fn names_are_case_insensitive_as_rfc_5545_says() {
+    // Lower-case components were read as unknown ones (0 events, no word), lower-case
+    // properties as missing ("has no UID").
+    let text = "begin:vcalendar\r\nversion:2.0\r\n\
+        begin:vevent\r\nuid:lower@x\r\ndtstart;tzid=Europe/Berlin:20260305t100000\r\n\
+        dtend;tzid=Europe/Berlin:20260305t110000\r\nsummary:Lower Case\r\nend:vevent\r\n\
+        Begin:VEvent\r\nUid:mixed@x\r\nDtStart;Value=Date:20260306\r\nSummary:all day\r\n\
+        End:VEvent\r\n\
+        BEGIN:VEVENT\r\nUID:d@x\r\nDTSTART:20260305T140000Z\r\nduration:pt30m\r\n\
+        categories:Work\r\nx-blocks-color:Blue\r\nEND:VEVENT\r\nend:vcalendar\r\n";
+    let p = parse(text, "lower.ics", Tz::UTC).unwrap();
+    let got: Vec<(String, String, String)> = p
+        .events
+        .iter()
+        .map(|e| (e.uid.clone(), e.summary.clone(), e.start.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "lower@x".into(),
+                "Lower Case".into(),
+                "2026-03-05T09:00:00+00:00".into()
+            ),
+            (
+                "d@x".into(),
+                "(busy)".into(),
+                "2026-03-05T14:00:00+00:00".into()
+            ),
+        ]
+    );
+    assert_eq!(p.events[1].end - p.events[1].start, Duration::minutes(30));
+    assert_eq!(p.events[1].category.as_deref(), Some("Work"));
+    assert!(p.events[1].color.is_some());
+    assert_eq!(
+        p.warnings,
+        ["skipped event 2 `all day`: an all-day event has no time blocks"]
+    );
+}
+
+#[test]
 fn events_go_to_the_day_that_holds_them() {
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     let event = |uid: &str, start: &str, end: &str| ImportedEvent {
