@@ -201,3 +201,22 @@ def test_names_are_case_insensitive_as_rfc_5545_says(tmp_path):
     # 10:00 in Berlin is 09:00 UTC.
     assert labels["09:00"] == "lower case" and labels["09:50"] == "lower case" and labels["10:00"] is None
     assert labels["14:00"] == "Mixed case" and labels["14:30"] is None
+
+
+def test_a_fold_may_split_a_utf8_character(tmp_path):
+    summary = "Réunion 会議 with Zoë"
+    line = f"SUMMARY:{summary}".encode()
+    cut = line.index("会".encode()) + 1  # inside the three bytes of 会
+    folded = line[:cut] + b"\r\n " + line[cut:]
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:u@x\r\n"
+        b"DTSTART:20260305T100000Z\r\nDTEND:20260305T110000Z\r\n" + folded + b"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    path = tmp_path / "folded.ics"
+    path.write_bytes(data)
+    # RFC 5545 3.1: "implementations need to unfold lines in such a way to properly restore
+    # the original sequence" (Python's icalendar 7.3 does not: it decodes before unfolding).
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    assert "imported 1 events" in b.ok("import", path)
+    day = b.json("show", "2026-03-05", "--json")
+    assert day["blocks"][18]["planned"]["label"] == summary

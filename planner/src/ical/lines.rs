@@ -17,21 +17,28 @@ struct ContentLine {
     text: String,
 }
 
-/// The content lines of `text`: a line that starts with a space or a tab continues the one
-/// before it (the fold and that one character go).
-fn content_lines(text: &str) -> Vec<ContentLine> {
-    let mut out: Vec<ContentLine> = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        match (line.as_bytes().first(), out.last_mut()) {
-            (Some(b' ' | b'\t'), Some(last)) => last.text.push_str(&line[1..]),
-            _ => out.push(ContentLine {
-                number: i + 1,
-                text: line.to_owned(),
-            }),
+/// The content lines of `data`: a line that starts with a space or a tab continues the one
+/// before it (the line break and that one character go). Lines are unfolded as bytes and only
+/// then decoded, since a fold may split a UTF-8 character (RFC 5545 3.1: "implementations
+/// need to unfold lines in such a way to properly restore the original sequence").
+fn content_lines(data: &[u8]) -> Result<Vec<ContentLine>, String> {
+    let mut raw: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match (line.first(), raw.last_mut()) {
+            (Some(b' ' | b'\t'), Some((_, last))) => last.extend_from_slice(&line[1..]),
+            _ => raw.push((i + 1, line.to_vec())),
         }
     }
-    out
+    raw.into_iter()
+        .map(|(number, bytes)| match String::from_utf8(bytes) {
+            Ok(text) => Ok(ContentLine { number, text }),
+            Err(e) => Err(format!(
+                "line {number} is not UTF-8 text (byte {} of the line); save the file as UTF-8",
+                e.utf8_error().valid_up_to() + 1
+            )),
+        })
+        .collect()
 }
 
 /// Properties whose values RFC 5545 spells in letters that may come in either case (dates
@@ -101,16 +108,21 @@ fn normalized(line: &str) -> (String, String) {
     (out, name)
 }
 
-/// The calendar as the parser reads it: content lines unfolded, names upper-cased, nesting
-/// checked to be no deeper than [`MAX_DEPTH`]. Errors name the line.
-pub(super) fn normalize(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
+/// The calendar as the parser reads it: content lines unfolded and decoded, names
+/// upper-cased, nesting checked to be no deeper than [`MAX_DEPTH`]. Errors name the line.
+pub(super) fn normalize(data: &[u8]) -> Result<String, String> {
+    let data = data.strip_prefix("\u{feff}".as_bytes()).unwrap_or(data);
+    let mut out = String::with_capacity(data.len());
     let mut depth = 0usize;
-    for line in content_lines(text) {
+    let mut closed = false;
+    for line in content_lines(data)? {
         if line.text.trim().is_empty() {
             continue;
         }
         let (line_text, name) = normalized(&line.text);
+        if out.is_empty() && line_text != "BEGIN:VCALENDAR" {
+            return Err("it does not start with BEGIN:VCALENDAR".into());
+        }
         if name == "BEGIN" {
             depth += 1;
             if depth > MAX_DEPTH {
@@ -122,9 +134,16 @@ pub(super) fn normalize(text: &str) -> Result<String, String> {
             }
         } else if name == "END" {
             depth = depth.saturating_sub(1);
+            closed |= line_text == "END:VCALENDAR";
         }
         out.push_str(&line_text);
         out.push_str("\r\n");
+    }
+    if out.is_empty() {
+        return Err("it does not start with BEGIN:VCALENDAR".into());
+    }
+    if !closed {
+        return Err("it has no END:VCALENDAR (is the file cut short?)".into());
     }
     Ok(out)
 }
@@ -135,7 +154,8 @@ mod tests {
 
     #[test]
     fn folds_join_and_keep_the_first_line_number() {
-        let lines = content_lines("BEGIN:VCALENDAR\r\nSUMMARY:a\r\n  b\r\n\tc\r\nEND:VCALENDAR");
+        let lines =
+            content_lines(b"BEGIN:VCALENDAR\r\nSUMMARY:a\r\n  b\r\n\tc\r\nEND:VCALENDAR").unwrap();
         let got: Vec<(usize, &str)> = lines.iter().map(|l| (l.number, l.text.as_str())).collect();
         assert_eq!(
             got,
@@ -155,8 +175,8 @@ mod tests {
                 + &"END:X-A\r\n".repeat(n)
                 + "END:VCALENDAR\r\n"
         };
-        assert!(normalize(&nested(MAX_DEPTH - 1)).is_ok());
-        let e = normalize(&nested(MAX_DEPTH)).unwrap_err();
+        assert!(normalize(nested(MAX_DEPTH - 1).as_bytes()).is_ok());
+        let e = normalize(nested(MAX_DEPTH).as_bytes()).unwrap_err();
         assert_eq!(
             e,
             "line 17: BEGIN:X-A is nested 17 components deep, past the 16 a calendar may have"
@@ -165,7 +185,7 @@ mod tests {
         let wide = "BEGIN:VCALENDAR\r\n".to_owned()
             + &"BEGIN:VEVENT\r\nEND:VEVENT\r\n".repeat(1000)
             + "END:VCALENDAR\r\n";
-        assert!(normalize(&wide).is_ok());
+        assert!(normalize(wide.as_bytes()).is_ok());
     }
 
     #[test]
@@ -175,11 +195,35 @@ mod tests {
             summary;language=de;x-note=\"a:b\":Mixed Case: kept\r\n\
             status:cancelled\r\nrrule:freq=yearly\r\nend:vevent\r\nend:vcalendar\r\n";
         assert_eq!(
-            normalize(text).unwrap(),
+            normalize(text.as_bytes()).unwrap(),
             "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n\
              DTSTART;TZID=Europe/Berlin;VALUE=DATE-TIME:20260305T090000\r\n\
              SUMMARY;LANGUAGE=de;X-NOTE=\"a:b\":Mixed Case: kept\r\n\
              STATUS:CANCELLED\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+    }
+
+    #[test]
+    fn a_fold_may_split_a_utf8_character() {
+        let line = "SUMMARY:Réunion 会議".as_bytes();
+        let cut = line.len() - 4; // inside the three bytes of 会
+        let mut data = b"BEGIN:VCALENDAR\r\n".to_vec();
+        data.extend_from_slice(&line[..cut]);
+        data.extend_from_slice(b"\r\n ");
+        data.extend_from_slice(&line[cut..]);
+        data.extend_from_slice(b"\r\nEND:VCALENDAR\r\n");
+        assert!(
+            std::str::from_utf8(&data).is_err(),
+            "the file as a whole is not UTF-8"
+        );
+        assert_eq!(
+            normalize(&data).unwrap(),
+            "BEGIN:VCALENDAR\r\nSUMMARY:Réunion 会議\r\nEND:VCALENDAR\r\n"
+        );
+        let e = normalize(b"BEGIN:VCALENDAR\r\nSUMMARY:caf\xe9\r\nEND:VCALENDAR\r\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 2 is not UTF-8 text (byte 12 of the line); save the file as UTF-8"
         );
     }
 }

@@ -42,23 +42,12 @@ pub struct Parsed {
 /// Reads the events of an .ics file. Times with a TZID are read in that zone, floating times
 /// in `floating_tz`; all-day events are skipped (they have no blocks), and a recurring event
 /// contributes its first occurrence.
-pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
+pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Parsed> {
     let bad = |reason: String| PlannerError::MalformedIcs {
         path: path.to_owned(),
         reason,
     };
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if !trimmed
-        .get(..15)
-        .is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCALENDAR"))
-    {
-        return Err(bad("it does not start with BEGIN:VCALENDAR".into()));
-    }
-    if !text.to_ascii_uppercase().contains("END:VCALENDAR") {
-        return Err(bad(
-            "it has no END:VCALENDAR (is the file cut short?)".into()
-        ));
-    }
+    let trimmed = data.as_ref().trim_ascii_start();
     let normalized = super::lines::normalize(trimmed).map_err(bad)?;
     let cal: Calendar = normalized
         .parse()

@@ -107,33 +107,37 @@ impl Planner {
     /// goes only into an empty database unless `replace`, which replaces everything; a
     /// calendar's events become fixed blocks, and with `replace` overwrite planned blocks.
     pub fn import_file(&mut self, path: &Path, replace: bool) -> Result<Imported> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlannerError::Io {
+        let data = std::fs::read(path).map_err(|source| PlannerError::Io {
             path: path.to_owned(),
             source,
         })?;
         let shown = path.display().to_string();
-        if text.trim_start().starts_with('{') {
+        if data.trim_ascii_start().starts_with(b"{") {
+            let text = String::from_utf8(data).map_err(|e| PlannerError::MalformedBackup {
+                path: shown.clone(),
+                reason: format!("it is not UTF-8 text ({e})"),
+            })?;
             return Ok(Imported::Backup(
                 self.restore_backup(&text, &shown, replace)?,
             ));
         }
         let conflict = super::conflict(replace);
         Ok(Imported::Calendar(
-            self.import_calendar(&text, &shown, conflict)?,
+            self.import_calendar(&data, &shown, conflict)?,
         ))
     }
 
-    /// Imports the events of iCalendar `text` (named `name` in messages) as fixed blocks.
-    /// Re-importing an event moves its blocks; blocks before a day's re-plan keep what was
-    /// planned, and the notes say which events were left out there.
+    /// Imports the events of an iCalendar file's bytes (`&str` will do; `name` is the file in
+    /// messages) as fixed blocks. Re-importing an event moves its blocks; blocks before a day's
+    /// re-plan keep what was planned, and the notes say which events were left out there.
     pub fn import_calendar(
         &mut self,
-        text: &str,
+        data: impl AsRef<[u8]>,
         name: &str,
         conflict: Conflict,
     ) -> Result<CalendarImported> {
         let now = self.now();
-        let parsed = ical::parse(text, name, self.tz)?;
+        let parsed = ical::parse(data, name, self.tz)?;
         let import = ical::Import::new(parsed, self.tz, self.span);
         let written = self.store.write(|t| import.write(t, conflict, now))?;
         Ok(CalendarImported {
