@@ -220,3 +220,28 @@ def test_a_fold_may_split_a_utf8_character(tmp_path):
     assert "imported 1 events" in b.ok("import", path)
     day = b.json("show", "2026-03-05", "--json")
     assert day["blocks"][18]["planned"]["label"] == summary
+
+
+def test_cancelled_events_take_no_blocks_and_a_reimport_frees_theirs(tmp_path):
+    cal = make_calendar([
+        ("sync@example.com", "sync", datetime(2026, 3, 5, 9, 0, tzinfo=UTC), datetime(2026, 3, 5, 10, 0, tzinfo=UTC)),
+        ("gone@example.com", "cancelled talk", datetime(2026, 3, 5, 14, 0, tzinfo=UTC), datetime(2026, 3, 5, 15, 0, tzinfo=UTC)),
+    ])
+    path = tmp_path / "cal.ics"
+    path.write_bytes(cal.to_ical())
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    b.ok("import", path)
+    day = b.json("show", "2026-03-05", "--json")
+    assert day["blocks"][42]["planned"]["label"] == "cancelled talk"
+
+    # The talk is cancelled in the calendar: importing it again frees its blocks.
+    for e in cal.walk("VEVENT"):
+        if str(e["UID"]) == "gone@example.com":
+            e.add("status", "CANCELLED")
+    path.write_bytes(cal.to_ical())
+    out = b.ok("import", path)
+    assert "imported 1 events" in out, out
+    assert "`cancelled talk`" in out and "cancelled" in out.split("`cancelled talk`")[1], out
+    day = b.json("show", "2026-03-05", "--json")
+    assert day["blocks"][42]["planned"] is None
+    assert day["blocks"][12]["planned"]["label"] == "sync"

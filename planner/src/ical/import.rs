@@ -24,8 +24,8 @@ pub struct Placement {
 /// A calendar's events laid onto days, ready to write.
 #[derive(Clone, Debug)]
 pub struct Import {
-    /// Every event's UID, placed or not: blocks from earlier imports of these events are
-    /// removed before the events are placed again.
+    /// Every event's UID, placed or not, cancelled ones too: blocks from earlier imports of
+    /// these events are removed before the events are placed again.
     pub uids: Vec<String>,
     pub placements: Vec<Placement>,
     /// What was skipped or cut, and why.
@@ -100,7 +100,12 @@ impl Import {
             });
         }
         Import {
-            uids: parsed.events.into_iter().map(|e| e.uid).collect(),
+            uids: parsed
+                .events
+                .into_iter()
+                .map(|e| e.uid)
+                .chain(parsed.cancelled)
+                .collect(),
             placements,
             notes,
             tz,

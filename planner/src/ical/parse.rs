@@ -36,6 +36,9 @@ impl ImportedEvent {
 #[derive(Clone, Debug, Default)]
 pub struct Parsed {
     pub events: Vec<ImportedEvent>,
+    /// The UIDs of events the file says are cancelled: they take no blocks, and an import
+    /// removes the blocks earlier imports gave them.
+    pub cancelled: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -53,6 +56,8 @@ pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Pars
         .parse()
         .map_err(|e: String| bad(e.trim().to_owned()))?;
     let mut out = Parsed::default();
+    // An iTIP cancellation (RFC 5546) cancels every event it carries.
+    let method_cancel = cal.property_value("METHOD") == Some("CANCEL");
     for (n, comp) in cal.components.iter().enumerate() {
         let CalendarComponent::Event(ev) = comp else {
             continue;
@@ -67,6 +72,14 @@ pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Pars
             Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
             _ => return Err(bad(format!("{what} has no UID"))),
         };
+        if method_cancel || ev.property_value("STATUS") == Some("CANCELLED") {
+            out.warnings.push(format!(
+                "skipped {what}: it is cancelled, so it takes no blocks (and loses those an \
+                 earlier import gave it)"
+            ));
+            out.cancelled.push(uid);
+            continue;
+        }
         let Some(start) = ev.get_start() else {
             return Err(bad(format!("{what} has no DTSTART")));
         };

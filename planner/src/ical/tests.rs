@@ -229,6 +229,53 @@ fn names_are_case_insensitive_as_rfc_5545_says() {
 }
 
 #[test]
+fn cancelled_events_take_no_blocks_and_lose_those_they_had() {
+    let event = |status: &str| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:talk@x\r\nDTSTART:20260305T140000Z\r\n\
+             DTEND:20260305T150000Z\r\nSUMMARY:talk\r\n{status}END:VEVENT\r\n"
+        )
+    };
+    let calendar = |method: &str, status: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\n{method}{}END:VCALENDAR\r\n",
+            event(status)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("p.db")).unwrap();
+    let g = Grid::new("2026-03-05".parse().unwrap(), Tz::UTC, DaySpan::default());
+    let import = |text: &str, store: &mut crate::store::Store| {
+        let parsed = parse(text, "cal.ics", Tz::UTC).unwrap();
+        let import = Import::new(parsed, Tz::UTC, DaySpan::default());
+        store
+            .write(|x| import.write(x, Conflict::Refuse, now()))
+            .unwrap();
+        (
+            import.notes,
+            planned(&store.read().day_plan(g.date).unwrap(), &g),
+        )
+    };
+    assert_eq!(import(&calendar("", ""), &mut store).1, "14:00-15:00 talk");
+    for cancelled in [
+        calendar("", "STATUS:CANCELLED\r\n"),
+        calendar("", "status:cancelled\r\n"),
+        calendar("METHOD:CANCEL\r\n", ""),
+    ] {
+        let (notes, plan) = import(&cancelled, &mut store);
+        assert_eq!(plan, "", "{cancelled}");
+        assert_eq!(
+            notes,
+            [
+                "skipped event 1 `talk`: it is cancelled, so it takes no blocks (and loses those \
+              an earlier import gave it)"
+            ]
+        );
+        import(&calendar("", "STATUS:CONFIRMED\r\n"), &mut store);
+    }
+}
+
+#[test]
 fn events_go_to_the_day_that_holds_them() {
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     let event = |uid: &str, start: &str, end: &str| ImportedEvent {
@@ -245,6 +292,7 @@ fn events_go_to_the_day_that_holds_them() {
             event("early", "2026-03-06T08:30:00Z", "2026-03-06T09:20:00Z"),
             event("night", "2026-03-06T03:00:00Z", "2026-03-06T04:00:00Z"),
         ],
+        cancelled: vec!["gone".into()],
         warnings: vec!["from parsing".into()],
     };
     let import = Import::new(parsed, Tz::UTC, DaySpan::parse("09:00", "01:00").unwrap());
@@ -268,7 +316,7 @@ fn events_go_to_the_day_that_holds_them() {
             "early 2026-03-06 09:00-09:20"
         ]
     );
-    assert_eq!(import.uids, ["late", "early", "night"]);
+    assert_eq!(import.uids, ["late", "early", "night", "gone"]);
     assert_eq!(
         import.notes,
         [
@@ -293,7 +341,7 @@ fn event(uid: &str, summary: &str, start: &str, end: &str) -> ImportedEvent {
 fn import(events: Vec<ImportedEvent>) -> Import {
     let parsed = Parsed {
         events,
-        warnings: Vec::new(),
+        ..Parsed::default()
     };
     Import::new(parsed, Tz::UTC, DaySpan::default())
 }
