@@ -245,3 +245,119 @@ def test_cancelled_events_take_no_blocks_and_a_reimport_frees_theirs(tmp_path):
     day = b.json("show", "2026-03-05", "--json")
     assert day["blocks"][42]["planned"] is None
     assert day["blocks"][12]["planned"]["label"] == "sync"
+
+
+OUTLOOK = """BEGIN:VCALENDAR\r
+PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\r
+VERSION:2.0\r
+METHOD:PUBLISH\r
+BEGIN:VTIMEZONE\r
+TZID:W. Europe Standard Time\r
+BEGIN:STANDARD\r
+DTSTART:16010101T030000\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:16010101T020000\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VTIMEZONE\r
+TZID:+0317\r
+BEGIN:STANDARD\r
+DTSTART:19700101T000000\r
+TZOFFSETFROM:+0317\r
+TZOFFSETTO:+0317\r
+TZNAME:+0317\r
+END:STANDARD\r
+END:VTIMEZONE\r
+BEGIN:VTIMEZONE\r
+TZID:Island Time (custom)\r
+BEGIN:STANDARD\r
+DTSTART:20001029T020000\r
+TZOFFSETFROM:-0230\r
+TZOFFSETTO:-0330\r
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:20000402T020000\r
+TZOFFSETFROM:-0330\r
+TZOFFSETTO:-0230\r
+RRULE:FREQ=YEARLY;BYMONTH=4;BYDAY=1SU\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:040000008200E00074C5B7101A82E00800000000A1\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID="W. Europe Standard Time":20260305T090000\r
+DTEND;TZID="W. Europe Standard Time":20260305T100000\r
+SUMMARY:outlook winter\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:040000008200E00074C5B7101A82E00800000000A2\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID="W. Europe Standard Time":20260706T090000\r
+DTEND;TZID="W. Europe Standard Time":20260706T093000\r
+SUMMARY:outlook summer\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:custom-offset@example.com\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID=+0317:20260305T150000\r
+DTEND;TZID=+0317:20260305T160000\r
+SUMMARY:odd offset\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:island-winter@example.com\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID=Island Time (custom):20260305T120000\r
+DTEND;TZID=Island Time (custom):20260305T123000\r
+SUMMARY:island winter\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:island-summer@example.com\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID=Island Time (custom):20260706T120000\r
+DTEND;TZID=Island Time (custom):20260706T123000\r
+SUMMARY:island summer\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_outlook_and_custom_time_zones_resolve_as_an_independent_parser_says(tmp_path):
+    path = tmp_path / "outlook.ics"
+    path.write_text(OUTLOOK)
+    want = {}
+    for e in icalendar.Calendar.from_ical(OUTLOOK.encode()).walk("VEVENT"):
+        want[str(e["SUMMARY"])] = (
+            e.decoded("DTSTART").astimezone(UTC),
+            e.decoded("DTEND").astimezone(UTC),
+        )
+    assert want["outlook winter"][0] == datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    assert want["outlook summer"][0] == datetime(2026, 7, 6, 7, 0, tzinfo=UTC)
+    assert want["odd offset"][0] == datetime(2026, 3, 5, 11, 43, tzinfo=UTC)
+
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z", tz="UTC")
+    out = b.ok("import", path, "--wake", "00:00")
+    assert "imported 5 events" in out, out
+    got = {}
+    for date in ("2026-03-05", "2026-07-06"):
+        day = b.json("show", date, "--json", "--wake", "00:00")
+        for blk in day["blocks"]:
+            if blk["planned"]:
+                label = blk["planned"]["label"]
+                start = datetime.fromisoformat(blk["start"])
+                end = datetime.fromisoformat(blk["end"])
+                s, e = got.get(label, (start, end))
+                got[label] = (min(s, start), max(e, end))
+    # Blocks round outward to 10 minutes: 11:43 is the 11:40 block.
+    def rounded(t, up):
+        over = timedelta(minutes=t.minute % 10)
+        return t - over + (timedelta(minutes=10) if up and over else timedelta(0))
+
+    assert got == {k: (rounded(s, False), rounded(e, True)) for k, (s, e) in want.items()}

@@ -6,6 +6,7 @@ use icalendar::{
     Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, EventLike,
 };
 
+use super::zone::Zones;
 use crate::error::{PlannerError, Result};
 use crate::grid::resolve_local;
 use crate::plan::{Cell, Color};
@@ -42,7 +43,8 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
-/// Reads the events of an .ics file. Times with a TZID are read in that zone, floating times
+/// Reads the events of an .ics file. Times with a TZID are read in that zone (an IANA or
+/// Windows name, or the file's own VTIMEZONE: see `zone`), floating times
 /// in `floating_tz`; all-day events are skipped (they have no blocks), and a recurring event
 /// contributes its first occurrence.
 pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Parsed> {
@@ -55,6 +57,7 @@ pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Pars
     let cal: Calendar = normalized
         .parse()
         .map_err(|e: String| bad(e.trim().to_owned()))?;
+    let zones = Zones::of(&cal);
     let mut out = Parsed::default();
     // An iTIP cancellation (RFC 5546) cancels every event it carries.
     let method_cancel = cal.property_value("METHOD") == Some("CANCEL");
@@ -83,7 +86,7 @@ pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Pars
         let Some(start) = ev.get_start() else {
             return Err(bad(format!("{what} has no DTSTART")));
         };
-        let start = match instant(&start, floating_tz) {
+        let start = match instant(&start, floating_tz, &zones) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 out.warnings.push(format!(
@@ -94,7 +97,7 @@ pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Pars
             Err(e) => return Err(bad(format!("{what}: {e}"))),
         };
         let end = match ev.get_end() {
-            Some(end) => match instant(&end, floating_tz) {
+            Some(end) => match instant(&end, floating_tz, &zones) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     return Err(bad(format!(
@@ -150,6 +153,7 @@ pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Pars
 fn instant(
     d: &DatePerhapsTime,
     floating_tz: Tz,
+    zones: &Zones,
 ) -> std::result::Result<Option<DateTime<Utc>>, String> {
     match d {
         DatePerhapsTime::Date(_) => Ok(None),
@@ -158,22 +162,9 @@ fn instant(
             Ok(Some(resolve_local(floating_tz, *t)))
         }
         DatePerhapsTime::DateTime(CalendarDateTime::WithTimezone { date_time, tzid }) => {
-            let tz = tz_from_tzid(tzid).ok_or_else(|| {
-                format!("TZID `{tzid}` is not an IANA time zone this build knows")
-            })?;
-            Ok(Some(resolve_local(tz, *date_time)))
+            zones.resolve(tzid, *date_time).map(Some)
         }
     }
-}
-
-/// Reads a TZID: an IANA name, possibly with a vendor prefix (`/mozilla.org/.../Europe/Berlin`).
-fn tz_from_tzid(tzid: &str) -> Option<Tz> {
-    let t = tzid.trim().trim_matches('"');
-    if let Ok(tz) = t.parse::<Tz>() {
-        return Some(tz);
-    }
-    let parts: Vec<&str> = t.split('/').collect();
-    (0..parts.len()).find_map(|i| parts[i..].join("/").parse::<Tz>().ok())
 }
 
 /// Reads an RFC 5545 DURATION such as `PT1H30M`, `P1D` or `-PT15M` (negative is refused, and
