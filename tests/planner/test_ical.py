@@ -361,3 +361,24 @@ def test_outlook_and_custom_time_zones_resolve_as_an_independent_parser_says(tmp
         return t - over + (timedelta(minutes=10) if up and over else timedelta(0))
 
     assert got == {k: (rounded(s, False), rounded(e, True)) for k, (s, e) in want.items()}
+
+
+def test_events_of_one_file_that_overlap_are_imported_as_far_as_they_fit(tmp_path):
+    cal = make_calendar([
+        ("a@example.com", "planning", datetime(2026, 3, 5, 10, 0, tzinfo=UTC), datetime(2026, 3, 5, 11, 0, tzinfo=UTC)),
+        ("b@example.com", "review", datetime(2026, 3, 5, 10, 30, tzinfo=UTC), datetime(2026, 3, 5, 11, 30, tzinfo=UTC)),
+        ("c@example.com", "inside", datetime(2026, 3, 5, 10, 10, tzinfo=UTC), datetime(2026, 3, 5, 10, 20, tzinfo=UTC)),
+    ])
+    path = tmp_path / "overlap.ics"
+    path.write_bytes(cal.to_ical())
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    r = b.run("import", path)
+    assert r.code == 0, r.stderr
+    assert "blocks clear" not in r.stdout + r.stderr
+    assert "imported 2 events" in r.stdout, r.stdout
+    assert "`review`" in r.stdout and "`inside`" in r.stdout, r.stdout
+    day = b.json("show", "2026-03-05", "--json")
+    labels = {blk["local"]: (blk["planned"] or {}).get("label") for blk in day["blocks"]}
+    assert [labels[t] for t in ("10:00", "10:10", "10:50", "11:00", "11:20", "11:30")] == [
+        "planning", "planning", "planning", "review", "review", None,
+    ]

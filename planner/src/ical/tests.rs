@@ -276,6 +276,60 @@ fn cancelled_events_take_no_blocks_and_lose_those_they_had() {
 }
 
 #[test]
+fn events_of_one_file_that_overlap_share_their_blocks() {
+    // Refused whole before, telling the user to `blocks clear` an event of the file itself.
+    let overlapping = import(vec![
+        event("b", "review", "10:30", "11:30"),
+        event("a", "planning", "10:00", "11:00"),
+        event("c", "inside", "10:10", "10:20"),
+        event("d", "around", "09:50", "11:40"),
+        event("e", "next", "11:25", "12:00"),
+    ]);
+    let got: Vec<String> = overlapping
+        .placements
+        .iter()
+        .map(|p| format!("{} {}", p.cell.label, p.grid.describe(p.blocks.clone())))
+        .collect();
+    assert_eq!(
+        got,
+        ["around 09:50-11:40", "next 11:40-12:00",],
+        "the earliest start keeps the blocks"
+    );
+    assert_eq!(
+        overlapping.notes,
+        [
+            "`planning` 10:00-11:00 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 10:00-11:00: not imported",
+            "`inside` 10:10-10:20 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 10:10-10:20: not imported",
+            "`review` 10:30-11:30 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 10:30-11:30: not imported",
+            "`next` 11:20-12:00 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 11:20-11:40: imported 11:40-12:00",
+        ]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("p.db")).unwrap();
+    let written = store
+        .write(|x| overlapping.write(x, Conflict::Refuse, now()))
+        .unwrap();
+    assert_eq!(written.imported, 2);
+
+    // Two meetings back to back, rounded outward, share a block: the first keeps it.
+    let back_to_back = import(vec![
+        event("x", "one", "10:00", "10:25"),
+        event("y", "two", "10:25", "11:00"),
+    ]);
+    let got: Vec<String> = back_to_back
+        .placements
+        .iter()
+        .map(|p| format!("{} {}", p.cell.label, p.grid.describe(p.blocks.clone())))
+        .collect();
+    assert_eq!(got, ["one 10:00-10:30", "two 10:30-11:00"]);
+}
+
+#[test]
 fn events_go_to_the_day_that_holds_them() {
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     let event = |uid: &str, start: &str, end: &str| ImportedEvent {
