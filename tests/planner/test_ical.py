@@ -382,3 +382,21 @@ def test_events_of_one_file_that_overlap_are_imported_as_far_as_they_fit(tmp_pat
     assert [labels[t] for t in ("10:00", "10:10", "10:50", "11:00", "11:20", "11:30")] == [
         "planning", "planning", "planning", "review", "review", None,
     ]
+
+
+def test_export_writes_what_is_planned_outside_the_default_span(tmp_path):
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    b.ok("plan", "05:00-06:00", "run", "--wake", "05:00", "--date", "2026-03-05")
+    b.ok("plan", "09:00-10:00", "work", "--date", "2026-03-05")
+    b.ok("plan", "23:30-00:30", "late film", "--sleep", "01:00", "--date", "2026-03-05")
+    assert "note: 9 planned blocks fall outside" in b.ok("show", "2026-03-05")
+    out = tmp_path / "day.ics"
+    b.ok("export", "--ics", out, "--date", "2026-03-05")
+    _, evs = events(out)
+    got = sorted((e.decoded("DTSTART"), e.decoded("DTEND"), str(e["SUMMARY"])) for e in evs)
+    assert got == [
+        (datetime(2026, 3, 5, 5, 0, tzinfo=UTC), datetime(2026, 3, 5, 6, 0, tzinfo=UTC), "run"),
+        (datetime(2026, 3, 5, 9, 0, tzinfo=UTC), datetime(2026, 3, 5, 10, 0, tzinfo=UTC), "work"),
+        (datetime(2026, 3, 5, 23, 30, tzinfo=UTC), datetime(2026, 3, 6, 0, 30, tzinfo=UTC), "late film"),
+    ]
+

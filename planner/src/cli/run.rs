@@ -438,6 +438,9 @@ fn export(
             path.display()
         ),
     );
+    for n in &calendar.notes {
+        ctx.wrote(path, format!("note: {n}"));
+    }
     Ok(())
 }
 

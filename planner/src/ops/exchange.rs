@@ -24,6 +24,9 @@ pub struct CalendarExport {
     pub dates: Vec<NaiveDate>,
     /// What was done rather than the plan.
     pub actual: bool,
+    /// Planned blocks left out, one line per day: those at clock times the day does not
+    /// have (the clocks skipped them). Blocks outside the waking span are exported.
+    pub notes: Vec<String>,
 }
 
 /// What importing a file did.
@@ -57,12 +60,15 @@ pub struct BackupRestored {
 }
 
 impl Planner {
-    /// The plan (or, with `actual`, what was done) of `dates` as an iCalendar file.
+    /// The plan (or, with `actual`, what was done) of `dates` as an iCalendar file. A day's
+    /// plan is exported whole, with the blocks planned under a wider waking span than this
+    /// planner's.
     pub fn export_calendar(&self, dates: &[NaiveDate], actual: bool) -> Result<CalendarExport> {
         let now = self.now();
-        let grids: Vec<Grid> = dates.iter().map(|d| self.grid(*d)).collect();
+        let mut notes = Vec::new();
         let text = self.store.snapshot(|t| {
             if actual {
+                let grids: Vec<Grid> = dates.iter().map(|d| self.grid(*d)).collect();
                 let mut per_day = Vec::new();
                 for g in &grids {
                     per_day.push(self.actual(t, g, now)?.0);
@@ -78,6 +84,21 @@ impl Planner {
                 .iter()
                 .map(|d| t.day_plan(*d))
                 .collect::<Result<_>>()?;
+            let grids: Vec<Grid> = plans
+                .iter()
+                .map(|p| Grid::new(p.date, self.tz, p.span_holding_plan(self.span)))
+                .collect();
+            for (g, p) in grids.iter().zip(&plans) {
+                let off = p.off_grid(g);
+                if off > 0 {
+                    notes.push(format!(
+                        "{}: {off} planned blocks are at clock times {} does not have that day \
+                         (the clocks skipped them), so they are not in the file",
+                        p.date,
+                        self.tz.name()
+                    ));
+                }
+            }
             let days: Vec<ical::PlanDay> = grids
                 .iter()
                 .zip(plans.iter())
@@ -94,6 +115,7 @@ impl Planner {
             text,
             dates: dates.to_vec(),
             actual,
+            notes,
         })
     }
 
@@ -273,6 +295,70 @@ mod tests {
             .import_calendar("not a calendar", "bad.ics", Conflict::Refuse)
             .unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::BAD_FILE);
+    }
+
+    #[test]
+    fn an_export_holds_every_planned_block_and_says_what_it_cannot() {
+        // Planned with an earlier wake and a later sleep than the span exported with: the
+        // export wrote 1 event of 3, without a word.
+        let mut f = planner("UTC", "2026-03-01T12:00:00Z");
+        let p = &mut f.planner;
+        let d = date("2026-03-05");
+        let plan = |p: &mut Planner, range: &str, label: &str| {
+            p.plan(&PlanRequest {
+                date: d,
+                blocks: blocks(range),
+                label: label.into(),
+                category: None,
+                color: None,
+                conflict: Conflict::Refuse,
+            })
+            .unwrap();
+        };
+        p.set_setting("wake", "05:00").unwrap();
+        p.set_setting("sleep", "01:00").unwrap();
+        plan(p, "05:00-06:00", "run");
+        plan(p, "09:00-10:00", "work");
+        plan(p, "23:30-00:30", "film");
+        p.unset_setting("wake").unwrap();
+        p.unset_setting("sleep").unwrap();
+        let export = p.export_calendar(&[d], false).unwrap();
+        assert_eq!(export.events, 3, "{}", export.text);
+        assert!(export.text.contains("DTSTART:20260305T050000Z"));
+        assert!(export.text.contains("DTEND:20260306T003000Z"));
+        assert!(export.notes.is_empty());
+        // The report leaves them out of adherence, and says so, as `show` does.
+        let report = p.day_report(d).unwrap();
+        assert_eq!(
+            report.notes,
+            [
+                "9 planned blocks fall outside 07:00-24:00 on 2026-03-05; see them with --wake/--sleep"
+            ]
+        );
+
+        // A day planned in UTC, exported in Berlin, where 02:00-03:00 does not exist that day.
+        let spring = date("2026-03-29");
+        let mut utc = open(f.dir.path(), "UTC", "2026-03-01T12:00:00Z");
+        utc.set_setting("wake", "00:00").unwrap();
+        utc.plan(&PlanRequest {
+            date: spring,
+            blocks: blocks("01:00-03:00"),
+            label: "night".into(),
+            category: None,
+            color: None,
+            conflict: Conflict::Refuse,
+        })
+        .unwrap();
+        let berlin = open(f.dir.path(), "Europe/Berlin", "2026-03-01T12:00:00Z");
+        let export = berlin.export_calendar(&[spring], false).unwrap();
+        assert_eq!(export.events, 1);
+        assert_eq!(
+            export.notes,
+            [
+                "2026-03-29: 6 planned blocks are at clock times Europe/Berlin does not have that \
+              day (the clocks skipped them), so they are not in the file"
+            ]
+        );
     }
 
     #[test]
