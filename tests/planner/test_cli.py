@@ -51,3 +51,44 @@ def test_errors_name_the_problem_and_exit_with_documented_codes(tmp_path):
     assert r.code == 3 and "unknown time zone `Nowhere/City`" in r.stderr
     r = b.run("frobnicate")
     assert r.code == 2
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2Jevil\u202ecod.exe\x9b31m"
+
+
+def test_labels_cannot_drive_the_terminal_and_json_keeps_them_exact(tmp_path):
+    b = Blocks(tmp_path)
+    b.ok("plan", "09:00-10:00", HOSTILE, "--category", "cat\x1b[5m")
+    b.ok("plan", "10:00-10:30", "two\nlines")
+    b.ok("did", "09:00-09:30", "did\x1b[31m")
+    (tmp_path / "x.ics").write_text(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260305T140000Z\r\n"
+        "DTEND:20260305T143000Z\r\nSUMMARY:cal\x1b]2;title\x07\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:y\r\nDTSTART:20260305T020000Z\r\nDTEND:20260305T030000Z\r\n"
+        "SUMMARY:night\x1b[H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    outputs = [
+        b.run("import", tmp_path / "x.ics"),
+        b.run("show", "--color", "never"),
+        b.run("show", "--color", "always"),
+        b.run("report", "--color", "never"),
+        b.run("report", "--week"),
+        b.run("template", "save", "t"),
+        b.run("template", "ls"),
+        b.run("plan", "09:00-09:10", "x"),  # refused: names the hostile label
+        b.run("config", "set", "tz", "Bad\x1b[2J"),
+    ]
+    for r in outputs:
+        for bad in ("\x1b]", "\x1b[2J", "\x1b[5m", "\x1b[31m", "\x1b[H", "\x07", "\u202e", "\x9b"):
+            assert bad not in r.stdout + r.stderr, (bad, r.stdout, r.stderr)
+    show = outputs[1].stdout
+    assert "\\u{1b}]0;owned\\u{7}" in show or "evil" in show
+    rows = [l for l in show.splitlines() if l[:2].isdigit()]
+    assert [r[:5] for r in rows] == [f"{h:02d}:00" for h in range(7, 24)], show
+    assert all(len(r.split("│")[0]) == len(rows[0].split("│")[0]) for r in rows), show
+    assert "two\\nlines" in show
+    # The stored data is as the user gave it, and JSON prints it exactly.
+    day = b.json("show", "--json")
+    assert day["blocks"][12]["planned"]["label"] == HOSTILE
+    assert day["blocks"][18]["planned"]["label"] == "two\nlines"
+    assert day["blocks"][12]["actual"]["label"] == "did\x1b[31m"
