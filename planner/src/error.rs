@@ -174,12 +174,11 @@ pub enum PlannerError {
         source: rusqlite::Error,
     },
 
-    #[error("database {path}: could not bring the schema up to date")]
-    Migration {
-        path: PathBuf,
-        #[source]
-        source: rusqlite_migration::Error,
-    },
+    #[error(
+        "database {path}: could not bring the schema up to date: {reason}; if another program \
+         holds it, try again, or point --db at another file"
+    )]
+    Migration { path: PathBuf, reason: String },
 
     #[error("no data directory found for the database (HOME is not set); pass --db FILE")]
     NoDataDir,
