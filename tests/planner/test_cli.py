@@ -92,3 +92,23 @@ def test_labels_cannot_drive_the_terminal_and_json_keeps_them_exact(tmp_path):
     assert day["blocks"][12]["planned"]["label"] == HOSTILE
     assert day["blocks"][18]["planned"]["label"] == "two\nlines"
     assert day["blocks"][12]["actual"]["label"] == "did\x1b[31m"
+
+
+def test_a_span_of_nearly_a_day_ending_in_a_skipped_hour_keeps_every_block(tmp_path):
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    b = Blocks(tmp_path, tz="America/Nuuk")
+    day = b.json("show", "2026-03-27", "--json", "--wake", "23:50", "--sleep", "23:40")
+    nuuk = ZoneInfo("America/Nuuk")
+    # RFC 5545 (and PEP 495's fold=0): 23:40 on the 28th is skipped, read with the offset
+    # before the change.
+    wake = datetime(2026, 3, 27, 23, 50, tzinfo=nuuk).astimezone(timezone.utc)
+    sleep = datetime(2026, 3, 28, 23, 40, tzinfo=nuuk).astimezone(timezone.utc)
+    starts = [datetime.fromisoformat(blk["start"]) for blk in day["blocks"]]
+    assert starts[0] == wake
+    assert datetime.fromisoformat(day["blocks"][-1]["end"]) == sleep
+    assert len(starts) == (sleep - wake) // timedelta(minutes=10) == 143
+    assert all(b - a == timedelta(minutes=10) for a, b in zip(starts, starts[1:]))
+    text = b.ok("show", "2026-03-27", "--wake", "23:50", "--sleep", "23:40")
+    assert "143 blocks" in text.splitlines()[0]
