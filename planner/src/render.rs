@@ -229,7 +229,7 @@ pub fn render_day(v: &DayView, color: bool) -> String {
             paint(&right, color)
         );
         out.push_str(row.trim_end());
-        if first.repeated {
+        if g.blocks[i..j].iter().any(|b| b.repeated) {
             let _ = write!(out, "  UTC{}", first.offset);
         }
         if marker.is_some() {
@@ -444,6 +444,25 @@ mod tests {
             .map(|l| crate::terminal::width(l.split('│').next().unwrap()))
             .collect();
         assert!(widths.iter().all(|w| *w == widths[0]), "{widths:?}");
+    }
+
+    #[test]
+    fn both_rows_of_a_half_hour_fall_back_show_their_offset() {
+        // Lord Howe goes back from 02:00 to 01:30: the first 01:00 row (+11:00) holds
+        // 01:00-01:20, which happen once, and 01:30-01:50, which happen again (+10:30). The
+        // first row showed no offset.
+        let g = Grid::new(
+            "2026-04-05".parse().unwrap(),
+            parse_tz("Australia/Lord_Howe").unwrap(),
+            DaySpan::parse("00:00", "04:00").unwrap(),
+        );
+        let day = DayPlan::new(g.date);
+        let actual = vec![None; g.len()];
+        let text = view_text(&g, &day, &actual, "2026-04-04T00:00:00Z", false);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("01:00")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].ends_with("UTC+11:00"), "{}", rows[0]);
+        assert!(rows[1].ends_with("UTC+10:30"), "{}", rows[1]);
     }
 
     #[test]

@@ -112,3 +112,12 @@ def test_a_span_of_nearly_a_day_ending_in_a_skipped_hour_keeps_every_block(tmp_p
     assert all(b - a == timedelta(minutes=10) for a, b in zip(starts, starts[1:]))
     text = b.ok("show", "2026-03-27", "--wake", "23:50", "--sleep", "23:40")
     assert "143 blocks" in text.splitlines()[0]
+
+
+def test_both_rows_of_a_repeated_hour_show_their_offset(tmp_path):
+    # Lord Howe goes back half an hour: 01:30-02:00 happens twice on 2026-04-05.
+    b = Blocks(tmp_path, tz="Australia/Lord_Howe")
+    text = b.ok("show", "2026-04-05", "--wake", "00:00", "--sleep", "04:00")
+    rows = [l for l in text.splitlines() if l.startswith("01:00")]
+    assert len(rows) == 2, text
+    assert rows[0].endswith("UTC+11:00") and rows[1].endswith("UTC+10:30"), text
