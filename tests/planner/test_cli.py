@@ -121,3 +121,18 @@ def test_both_rows_of_a_repeated_hour_show_their_offset(tmp_path):
     rows = [l for l in text.splitlines() if l.startswith("01:00")]
     assert len(rows) == 2, text
     assert rows[0].endswith("UTC+11:00") and rows[1].endswith("UTC+10:30"), text
+
+
+def test_negative_values_are_bad_input_not_usage_errors(tmp_path):
+    b = Blocks(tmp_path)
+    for args, what in [
+        (("config", "set", "join-gap", "-5"), "join-gap"),
+        (("--wake", "-01:00", "show"), "-01:00"),
+        (("show", "--sleep", "-23:00"), "-23:00"),
+        (("plan", "-09:00-10:00", "x"), "`-09:00` is not a time"),
+    ]:
+        r = b.run(*args)
+        assert r.code == 3, (args, r.code, r.stderr)
+        assert what in r.stderr, (args, r.stderr)
+    assert b.ok("plan", "09:00-10:00", "-- dashes are a label").startswith("planned `-- dashes are a label`")
+
