@@ -138,6 +138,9 @@ pub enum PlannerError {
     #[error("malformed iCalendar file {path}: {reason}")]
     MalformedIcs { path: String, reason: String },
 
+    #[error("could not write the backup as JSON; this is a bug in blocks, please report it")]
+    BackupJson(#[source] serde_json::Error),
+
     #[error("malformed backup file {path}: {reason}")]
     MalformedBackup { path: String, reason: String },
 
@@ -223,6 +226,7 @@ impl PlannerError {
             MalformedIcs { .. } | MalformedBackup { .. } | NewerBackup { .. } => exit::BAD_FILE,
             NewerDatabase { .. } | Database { .. } | Migration { .. } | NoDataDir => exit::DATABASE,
             Io { .. } => exit::BAD_FILE,
+            BackupJson(_) => exit::OTHER,
         }
     }
 }

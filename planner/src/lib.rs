@@ -8,6 +8,9 @@
 //! returning typed, serialisable reports. The `blocks` binary (`src/main.rs`, `src/cli/`)
 //! parses arguments, calls `ops`, and prints.
 
+// No panic reaches a person: production code has no unwrap() or expect() (tests may).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod actual;
 pub mod backup;
 pub mod clock;

@@ -1,6 +1,8 @@
 //! `blocks`: the planner's command line. `cli` parses and prints; everything it does is a
 //! call into `retrace_planner::ops`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -402,7 +402,7 @@ fn report(ctx: &mut Ctx, date: Option<&str>, week: bool, json: bool) -> anyhow::
 
 fn backup(ctx: &mut Ctx, path: &Path) -> anyhow::Result<()> {
     let backup = ctx.planner.backup()?;
-    ctx.write(path, &backup.to_json())?;
+    ctx.write(path, &backup.to_json()?)?;
     ctx.wrote(
         path,
         format!(

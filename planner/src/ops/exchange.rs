@@ -375,7 +375,7 @@ mod tests {
         })
         .unwrap();
         p.set_setting("join-gap", "5").unwrap();
-        let text = p.backup().unwrap().to_json();
+        let text = p.backup().unwrap().to_json().unwrap();
         let other_dir = tempfile::tempdir().unwrap();
         let mut other = open(other_dir.path(), "UTC", "2026-03-05T08:00:00Z");
         let restored = other.restore_backup(&text, "b.json", false).unwrap();
