@@ -285,14 +285,9 @@ fn events_of_one_file_that_overlap_share_their_blocks() {
         event("d", "around", "09:50", "11:40"),
         event("e", "next", "11:25", "12:00"),
     ]);
-    let got: Vec<String> = overlapping
-        .placements
-        .iter()
-        .map(|p| format!("{} {}", p.cell.label, p.grid.describe(p.blocks.clone())))
-        .collect();
     assert_eq!(
-        got,
-        ["around 09:50-11:40", "next 11:40-12:00",],
+        placed(&overlapping),
+        ["around 09:50-11:40", "next 11:40-12:00"],
         "the earliest start keeps the blocks"
     );
     assert_eq!(
@@ -321,12 +316,10 @@ fn events_of_one_file_that_overlap_share_their_blocks() {
         event("x", "one", "10:00", "10:25"),
         event("y", "two", "10:25", "11:00"),
     ]);
-    let got: Vec<String> = back_to_back
-        .placements
-        .iter()
-        .map(|p| format!("{} {}", p.cell.label, p.grid.describe(p.blocks.clone())))
-        .collect();
-    assert_eq!(got, ["one 10:00-10:30", "two 10:30-11:00"]);
+    assert_eq!(
+        placed(&back_to_back),
+        ["one 10:00-10:30", "two 10:30-11:00"]
+    );
 }
 
 #[test]
@@ -398,6 +391,15 @@ fn import(events: Vec<ImportedEvent>) -> Import {
         ..Parsed::default()
     };
     Import::new(parsed, Tz::UTC, DaySpan::default())
+}
+
+/// `label 10:00-11:00` for each placement.
+fn placed(import: &Import) -> Vec<String> {
+    import
+        .placements
+        .iter()
+        .map(|p| format!("{} {}", p.cell.label, p.grid.describe(p.blocks.clone())))
+        .collect()
 }
 
 fn planned(day: &DayPlan, g: &Grid) -> String {

@@ -305,15 +305,7 @@ mod tests {
         let p = &mut f.planner;
         let d = date("2026-03-05");
         let plan = |p: &mut Planner, range: &str, label: &str| {
-            p.plan(&PlanRequest {
-                date: d,
-                blocks: blocks(range),
-                label: label.into(),
-                category: None,
-                color: None,
-                conflict: Conflict::Refuse,
-            })
-            .unwrap();
+            p.plan(&paint(d, blocks(range), label)).unwrap();
         };
         p.set_setting("wake", "05:00").unwrap();
         p.set_setting("sleep", "01:00").unwrap();
@@ -340,15 +332,8 @@ mod tests {
         let spring = date("2026-03-29");
         let mut utc = open(f.dir.path(), "UTC", "2026-03-01T12:00:00Z");
         utc.set_setting("wake", "00:00").unwrap();
-        utc.plan(&PlanRequest {
-            date: spring,
-            blocks: blocks("01:00-03:00"),
-            label: "night".into(),
-            category: None,
-            color: None,
-            conflict: Conflict::Refuse,
-        })
-        .unwrap();
+        utc.plan(&paint(spring, blocks("01:00-03:00"), "night"))
+            .unwrap();
         let berlin = open(f.dir.path(), "Europe/Berlin", "2026-03-01T12:00:00Z");
         let export = berlin.export_calendar(&[spring], false).unwrap();
         assert_eq!(export.events, 1);

@@ -316,6 +316,18 @@ pub(crate) mod testing {
     pub fn blocks(s: &str) -> Blocks {
         Blocks::parse(s, false).unwrap()
     }
+
+    /// Plans `label` on `blocks` of `date`, refusing overlaps.
+    pub fn paint(date: NaiveDate, blocks: Blocks, label: &str) -> super::edit::PlanRequest {
+        super::edit::PlanRequest {
+            date,
+            blocks,
+            label: label.into(),
+            category: None,
+            color: None,
+            conflict: Conflict::Refuse,
+        }
+    }
 }
 
 #[cfg(test)]
