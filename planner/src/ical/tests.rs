@@ -493,3 +493,59 @@ fn durations() {
     assert_eq!(parse_duration("PT"), None);
     assert_eq!(parse_duration("PT99999999999999999H"), None);
 }
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("ICAL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+    ))]
+
+    /// Whatever a file holds, reading it gives events or an error, never a panic.
+    #[test]
+    fn no_file_makes_parse_panic(
+        lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex(
+                    "(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|TZID|STATUS|UID|SUMMARY|TZOFFSETFROM|TZOFFSETTO)(;(TZID|VALUE)=[A-Za-z0-9 /+\"-]{0,12})?:[A-Za-z0-9:;=,+/ TZ-]{0,24}"
+                ).unwrap(),
+                proptest::sample::select(vec![
+                    "BEGIN:VEVENT", "END:VEVENT", "BEGIN:VTIMEZONE", "END:VTIMEZONE",
+                    "BEGIN:STANDARD", "END:STANDARD", "BEGIN:DAYLIGHT", "END:DAYLIGHT",
+                    "TZID:Z", "DTSTART;TZID=Z:20260305T090000", "DTEND;TZID=Z:20260305T100000",
+                    "DTSTART:16010101T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100",
+                    "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10", "RRULE:FREQ=SECONDLY",
+                    "RRULE:FREQ=DAILY;UNTIL=20300101T000000Z", "RDATE:20260301T020000,x",
+                    "UID:a", "DURATION:PT1H", "DTSTART:20260305T090000Z", " folded",
+                ]).prop_map(str::to_owned),
+            ],
+            0..40,
+        )
+    ) {
+        let text = format!("BEGIN:VCALENDAR\r\n{}\r\nEND:VCALENDAR\r\n", lines.join("\r\n"));
+        let _ = parse(&text, "fuzz.ics", Tz::UTC);
+    }
+}
+
+#[test]
+fn odd_vtimezone_rules_are_errors_not_panics() {
+    for rule in [
+        "FREQ=YEARLY;BYDAY=é",
+        "FREQ=YEARLY;BYDAY=1éé",
+        "FREQ=YEARLY;UNTIL=é",
+        "FREQ=é",
+        "BYDAY=SU",
+    ] {
+        let text = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Z\r\nBEGIN:STANDARD\r\n\
+             DTSTART:19700101T000000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0100\r\nRRULE:{rule}\r\n\
+             END:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:a\r\n\
+             DTSTART;TZID=Z:20260305T090000\r\nDURATION:PT1H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        let e = parse(&text, "z.ics", Tz::UTC).unwrap_err().to_string();
+        assert!(
+            e.contains("the VTIMEZONE of TZID `Z` cannot be read"),
+            "{rule}: {e}"
+        );
+    }
+}
