@@ -143,8 +143,11 @@ impl Backup {
         })
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a backup always serializes") + "\n"
+    /// The backup as pretty JSON, ending in a newline.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self)
+            .map(|json| json + "\n")
+            .map_err(PlannerError::BackupJson)
     }
 
     /// Reads a backup, refusing other files and newer versions with a message that says so.
@@ -429,7 +432,7 @@ mod tests {
             backup.settings.get("wake").map(String::as_str),
             Some("06:00")
         );
-        let text = backup.to_json();
+        let text = backup.to_json().unwrap();
         let back = Backup::from_json(&text, "b.json").unwrap();
         assert_eq!(back, backup);
         let mut b = Store::open(&dir.path().join("b.db")).unwrap();

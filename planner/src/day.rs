@@ -110,13 +110,7 @@ impl DayView {
             None => vec![None; grid.len()],
         };
         let cmp = compare_day(&grid, &planned, &actual, now);
-        let off = day.off_grid(&grid);
-        if off > 0 {
-            notes.push(format!(
-                "{off} planned blocks fall outside {} on this day; see them with --wake/--sleep",
-                grid.span
-            ));
-        }
+        notes.extend(day.off_grid_note(&grid));
         let blocks = grid
             .blocks
             .iter()

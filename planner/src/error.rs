@@ -138,6 +138,9 @@ pub enum PlannerError {
     #[error("malformed iCalendar file {path}: {reason}")]
     MalformedIcs { path: String, reason: String },
 
+    #[error("could not write the backup as JSON; this is a bug in blocks, please report it")]
+    BackupJson(#[source] serde_json::Error),
+
     #[error("malformed backup file {path}: {reason}")]
     MalformedBackup { path: String, reason: String },
 
@@ -174,12 +177,11 @@ pub enum PlannerError {
         source: rusqlite::Error,
     },
 
-    #[error("database {path}: could not bring the schema up to date")]
-    Migration {
-        path: PathBuf,
-        #[source]
-        source: rusqlite_migration::Error,
-    },
+    #[error(
+        "database {path}: could not bring the schema up to date: {reason}; if another program \
+         holds it, try again, or point --db at another file"
+    )]
+    Migration { path: PathBuf, reason: String },
 
     #[error("no data directory found for the database (HOME is not set); pass --db FILE")]
     NoDataDir,
@@ -224,6 +226,7 @@ impl PlannerError {
             MalformedIcs { .. } | MalformedBackup { .. } | NewerBackup { .. } => exit::BAD_FILE,
             NewerDatabase { .. } | Database { .. } | Migration { .. } | NoDataDir => exit::DATABASE,
             Io { .. } => exit::BAD_FILE,
+            BackupJson(_) => exit::OTHER,
         }
     }
 }

@@ -16,7 +16,7 @@ use chrono::{
 use chrono_tz::Tz;
 
 use crate::clock::{
-    BLOCK_MINUTES, ClockRange, ClockTime, MAX_MINUTE, Rounding, WallTime, align, hhmm, parse_minute,
+    BLOCK_MINUTES, ClockRange, ClockTime, Rounding, WallTime, align, hhmm, parse_minute,
 };
 use crate::error::{PlannerError, Result};
 
@@ -185,24 +185,22 @@ impl Grid {
             let here = t.with_timezone(&tz);
             let local = here.naive_local();
             let offset = here.offset().fix();
-            let minute = (local - midnight).num_minutes();
-            if let Ok(minute) = u16::try_from(minute)
-                && minute <= MAX_MINUTE
-            {
-                let (repeated, fold) = match tz.from_local_datetime(&local) {
-                    LocalResult::Ambiguous(first, _) => {
-                        (true, u8::from(first.offset().fix() != offset))
-                    }
-                    _ => (false, 0),
-                };
-                blocks.push(Block {
-                    start: t,
-                    local,
-                    offset,
-                    wall: WallTime::with_fold(minute, fold),
-                    repeated,
-                });
-            }
+            // Every real step is a block. Its clock time may pass 48:00 when the sleep time
+            // fell in a skipped hour and was read after it (Nuuk, 2026-03-27, 23:50-23:40).
+            let minute = (local - midnight).num_minutes().clamp(0, u16::MAX.into()) as u16;
+            let (repeated, fold) = match tz.from_local_datetime(&local) {
+                LocalResult::Ambiguous(first, _) => {
+                    (true, u8::from(first.offset().fix() != offset))
+                }
+                _ => (false, 0),
+            };
+            blocks.push(Block {
+                start: t,
+                local,
+                offset,
+                wall: WallTime::with_fold(minute, fold),
+                repeated,
+            });
             t += block_len();
         }
         Grid {
@@ -588,6 +586,60 @@ mod tests {
         assert_eq!(g.index_at(t), Some(14));
         let t = "2026-03-05T06:59:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(g.index_at(t), None);
+    }
+
+    #[test]
+    fn a_day_ending_in_a_skipped_hour_keeps_every_block() {
+        // Nuuk skips 23:00-24:00 on 2026-03-28: the sleep time 23:40 is read with the offset
+        // before (00:40 after the change), and the last blocks, past 48:00 on the clock,
+        // were dropped.
+        let g = grid("2026-03-27", "America/Nuuk", "23:50", "23:40");
+        assert_eq!((g.sleep - g.wake).num_minutes(), 143 * 10);
+        assert_eq!(g.len(), 143);
+        assert_eq!(g.blocks[142].label(), "00:30");
+        assert_eq!(g.blocks[142].wall, WallTime::new(48 * 60 + 30));
+        let labels: Vec<String> = g.blocks[138..].iter().map(Block::label).collect();
+        assert_eq!(labels, ["22:50", "00:00", "00:10", "00:20", "00:30"]);
+    }
+
+    #[test]
+    fn every_clock_change_of_a_year_in_every_zone_keeps_every_block() {
+        // The days around each change of offset in 2026, in each zone, with the longest spans
+        // there are: every real 10 minutes from wake to sleep is one block.
+        let noon_offset = |tz: Tz, d: NaiveDate| {
+            resolve_local(tz, d.and_hms_opt(12, 0, 0).unwrap())
+                .with_timezone(&tz)
+                .offset()
+                .fix()
+        };
+        let mut grids = 0;
+        for tz in chrono_tz::TZ_VARIANTS {
+            let mut d = date("2026-01-01");
+            while d < date("2027-01-01") {
+                let next = d + Duration::days(1);
+                if noon_offset(tz, d) != noon_offset(tz, next) {
+                    for day in [d - Duration::days(1), d, next] {
+                        for (wake, sleep) in [
+                            (0, 24 * 60),
+                            (23 * 60 + 50, 23 * 60 + 40),
+                            (12 * 60, 12 * 60),
+                        ] {
+                            let g = Grid::new(day, tz, DaySpan::new(wake, sleep).unwrap());
+                            let real = (g.sleep - g.wake).num_minutes();
+                            assert_eq!(g.len() as i64 * 10, real, "{tz} {day} {}", g.span);
+                            let mut keys = std::collections::HashSet::new();
+                            for (i, b) in g.blocks.iter().enumerate() {
+                                assert_eq!(b.start, g.wake + block_len() * i as i32);
+                                assert!(keys.insert(b.wall), "{tz} {day}: {} twice", b.wall);
+                            }
+                            grids += 1;
+                        }
+                    }
+                }
+                d = next;
+            }
+        }
+        assert!(grids > 1000, "{grids}");
     }
 
     proptest::proptest! {

@@ -1,10 +1,13 @@
 //! `blocks`: the planner's command line. `cli` parses and prints; everything it does is a
 //! call into `retrace_planner::ops`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 
 use clap::Parser;
 use retrace_planner::error::exit;
+use retrace_planner::terminal::sanitize;
 
 mod cli;
 
@@ -22,7 +25,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("blocks: error: {e:#}");
+            // Errors name labels and file contents: sanitized like everything else printed.
+            let message = format!("{e:#}");
+            eprintln!("blocks: error: {}", sanitize(&message));
             ExitCode::from(cli::exit_code(&e))
         }
     }

@@ -1,6 +1,8 @@
 //! The day as text for a terminal: one row per local hour with six 10-minute cells, the plan
 //! on the left and what was done on the right, the current block marked. Pure: it gets
-//! `now` and whether to colour, and returns a string.
+//! `now` and whether to colour, and returns a string. Every label, category and note passes
+//! through [`terminal::sanitize`], and cells are measured in terminal columns, so no string
+//! breaks the grid.
 
 use std::fmt::Write as _;
 
@@ -10,6 +12,7 @@ use crate::actual::ActualCell;
 use crate::compare::{DayComparison, Summary, Tally};
 use crate::day::DayView;
 use crate::plan::{Cell, Color};
+use crate::terminal::{self, char_width, pad, sanitize};
 
 const CELL: usize = 6;
 const SLOTS: usize = 6;
@@ -26,21 +29,65 @@ struct Item {
     rgb: (u8, u8, u8),
 }
 
-/// One side of one row: characters and the coloured stretches.
+/// One side of one row: what each terminal column shows (a wide character fills its column
+/// and leaves the next one empty), and the coloured stretches of columns.
 struct Side {
-    chars: Vec<char>,
+    cols: Vec<String>,
     styles: Vec<(usize, usize, (u8, u8, u8))>,
 }
 
+impl Side {
+    /// Writes `text` into the `width` columns from `from`, cut with `…` when it is wider.
+    fn write(&mut self, from: usize, width: usize, text: &str) {
+        let cut = terminal::width(text) > width;
+        let limit = from + if cut { width.saturating_sub(1) } else { width };
+        let mut c = from;
+        for ch in text.chars() {
+            let w = char_width(ch);
+            if w == 0 {
+                // A combining mark goes with the character before it.
+                if c > from {
+                    self.cols[c - 1].push(ch);
+                }
+                continue;
+            }
+            if c + w > limit {
+                break;
+            }
+            self.cols[c] = ch.to_string();
+            if w == 2 {
+                self.cols[c + 1] = String::new();
+            }
+            c += w;
+        }
+        if cut && c < from + width {
+            self.cols[c] = "…".into();
+        }
+    }
+
+    /// Puts the current-block marker in column `c`, over whatever was there (a wide
+    /// character it cuts gives up its other half to a space).
+    fn mark(&mut self, c: usize) {
+        if self.cols[c].is_empty() && c > 0 {
+            self.cols[c - 1] = " ".into();
+        } else if terminal::width(&self.cols[c]) == 2 && c + 1 < self.cols.len() {
+            self.cols[c + 1] = " ".into();
+        }
+        self.cols[c] = "▶".into();
+    }
+}
+
 fn side(slots: &[Option<Option<Item>>; SLOTS]) -> Side {
-    let mut chars = vec![' '; CELL * SLOTS];
-    let mut styles = Vec::new();
+    let mut side = Side {
+        cols: vec![" ".to_owned(); CELL * SLOTS],
+        styles: Vec::new(),
+    };
     let mut s = 0;
     while s < SLOTS {
         match &slots[s] {
             None => s += 1,
             Some(None) => {
-                chars[s * CELL] = '·';
+                side.cols[s * CELL] = "·".into();
                 s += 1;
             }
             Some(Some(item)) => {
@@ -50,42 +97,33 @@ fn side(slots: &[Option<Option<Item>>; SLOTS]) -> Side {
                     n += 1;
                 }
                 let (a, b) = (s * CELL, (s + n) * CELL);
-                let width = CELL * n - 2;
-                let label: Vec<char> = item.label.chars().collect();
-                let text: Vec<char> = if label.len() > width {
-                    label[..width - 1].iter().copied().chain(['…']).collect()
-                } else {
-                    label
-                };
-                chars[a] = '[';
-                for (i, ch) in text.iter().enumerate() {
-                    chars[a + 1 + i] = *ch;
-                }
-                chars[b - 1] = ']';
-                styles.push((a, b, item.rgb));
+                side.cols[a] = "[".into();
+                side.write(a + 1, CELL * n - 2, &item.label);
+                side.cols[b - 1] = "]".into();
+                side.styles.push((a, b, item.rgb));
                 s += n;
             }
         }
     }
-    Side { chars, styles }
+    side
 }
 
 fn paint(side: &Side, color: bool) -> String {
     if !color {
-        return side.chars.iter().collect();
+        return side.cols.concat();
     }
     let mut out = String::new();
     let mut i = 0;
-    while i < side.chars.len() {
+    while i < side.cols.len() {
         if let Some(&(a, b, (r, g, bl))) = side.styles.iter().find(|(a, _, _)| *a == i) {
             let light = (r as u32 * 299 + g as u32 * 587 + bl as u32 * 114) / 1000 > 140;
             let fg = if light { "30" } else { "97" };
             let _ = write!(out, "\x1b[{fg};48;2;{r};{g};{bl}m");
-            out.extend(&side.chars[a..b]);
+            out.push_str(&side.cols[a..b].concat());
             out.push_str("\x1b[0m");
             i = b;
         } else {
-            out.push(side.chars[i]);
+            out.push_str(&side.cols[i]);
             i += 1;
         }
     }
@@ -98,14 +136,14 @@ fn item_of_cell(c: &Cell) -> Item {
         .clone()
         .unwrap_or_else(|| Color::for_label(&c.label));
     Item {
-        label: c.label.clone(),
+        label: sanitize(&c.label).into_owned(),
         rgb: color.rgb(),
     }
 }
 
 fn item_of_actual(a: &ActualCell) -> Item {
     Item {
-        label: a.label.clone(),
+        label: sanitize(&a.label).into_owned(),
         rgb: Color::for_label(&a.label).rgb(),
     }
 }
@@ -181,8 +219,8 @@ pub fn render_day(v: &DayView, color: bool) -> String {
         let mut left = side(&plan_slots);
         let mut right = side(&act_slots);
         if let Some(s) = marker {
-            left.chars[s * CELL] = '▶';
-            right.chars[s * CELL] = '▶';
+            left.mark(s * CELL);
+            right.mark(s * CELL);
         }
         let row = format!(
             "{}:00 {} │ {}",
@@ -191,7 +229,7 @@ pub fn render_day(v: &DayView, color: bool) -> String {
             paint(&right, color)
         );
         out.push_str(row.trim_end());
-        if first.repeated {
+        if g.blocks[i..j].iter().any(|b| b.repeated) {
             let _ = write!(out, "  UTC{}", first.offset);
         }
         if marker.is_some() {
@@ -211,7 +249,7 @@ pub fn render_day(v: &DayView, color: bool) -> String {
             .by_label
             .iter()
             .filter(|t| pick(t) > 0)
-            .map(|t| format!("{} {}", t.name, duration_text(pick(t))))
+            .map(|t| format!("{} {}", sanitize(&t.name), duration_text(pick(t))))
             .collect();
         if parts.is_empty() {
             "nothing".to_owned()
@@ -222,7 +260,7 @@ pub fn render_day(v: &DayView, color: bool) -> String {
     let _ = writeln!(out, "planned: {}", list(|t| t.planned));
     let _ = writeln!(out, "actual:  {}", list(|t| t.actual));
     for n in &v.notes {
-        let _ = writeln!(out, "note: {n}");
+        let _ = writeln!(out, "note: {}", sanitize(n));
     }
     out
 }
@@ -241,14 +279,15 @@ fn table(out: &mut String, title: &str, rows: &[Tally]) {
     if rows.is_empty() {
         return;
     }
-    let w = rows
+    let names: Vec<_> = rows.iter().map(|t| sanitize(&t.name)).collect();
+    let w = names
         .iter()
-        .map(|t| t.name.chars().count())
+        .map(|n| terminal::width(n))
         .max()
         .unwrap_or(0)
         .max(title.len());
     let _ = writeln!(out, "{title:<w$}  planned   actual  matched");
-    for t in rows {
+    for (t, name) in rows.iter().zip(&names) {
         let matched = if t.due > 0 {
             format!("{}/{}", t.matched, t.due)
         } else {
@@ -256,8 +295,8 @@ fn table(out: &mut String, title: &str, rows: &[Tally]) {
         };
         let _ = writeln!(
             out,
-            "{:<w$}  {:>7}  {:>7}  {:>7}",
-            t.name,
+            "{}  {:>7}  {:>7}  {:>7}",
+            pad(name, w),
             duration_text(t.planned),
             duration_text(t.actual),
             matched
@@ -357,6 +396,73 @@ mod tests {
             actual:  deep work 0h50 · chat 0h10
         "#]]
         .assert_eq(&text);
+    }
+
+    #[test]
+    fn labels_cannot_drive_the_terminal_or_break_the_grid() {
+        let g = Grid::new(
+            "2026-03-05".parse().unwrap(),
+            parse_tz("UTC").unwrap(),
+            DaySpan::parse("09:00", "12:00").unwrap(),
+        );
+        let mut day = DayPlan::new(g.date);
+        let now: DateTime<Utc> = "2026-03-05T08:00:00Z".parse().unwrap();
+        for (r, l) in [
+            ("09:00-09:30", "\x1b]0;owned\x07\x1b[2Jevil"),
+            ("09:30-10:00", "two\nlines"),
+            ("10:00-10:20", "会議会議会議会議"),
+            ("10:20-10:40", "e\u{301}te\u{301}"),
+            ("11:00-12:00", "\u{202e}gnp.exe"),
+        ] {
+            let r = g.range(r.parse().unwrap(), Rounding::Strict).unwrap();
+            day.assign(&g, r, &Cell::new(l).unwrap(), Conflict::Refuse, now)
+                .unwrap();
+        }
+        let mut actual = vec![None; g.len()];
+        actual[6] = did("\x1b[31m会議");
+        // The current block is in the middle of the wide label.
+        let text = view_text(&g, &day, &actual, "2026-03-05T10:12:00Z", true);
+        for bad in ["\x1b]", "\x1b[2J", "\x07", "\x1b[31m", "\u{202e}"] {
+            assert!(!text.contains(bad), "{bad:?} in {text}");
+        }
+        let plain = view_text(&g, &day, &actual, "2026-03-05T10:12:00Z", false);
+        expect![[r#"
+            Thu 2026-03-05  UTC (UTC+00:00)  09:00-12:00  18 blocks
+            plan revision 1 of 1 (made 2026-03-05 08:00)
+                  planned                              │ actual
+            09:00 [\u{1b}]0;owned\…][two\nlines      ] │ ·     ·     ·     ·     ·     ·
+            10:00 [会議 ▶議… ][été       ]·     ·      │ [\u{…]▶     ·     ·     ·     ·  ◀ now 10:12
+            11:00 [\u{202e}gnp.exe                   ] │ ·     ·     ·     ·     ·     ·
+            adherence: 0/7 blocks (0%)
+            planned: \u{202e}gnp.exe 1h00 · \u{1b}]0;owned\u{7}\u{1b}[2Jevil 0h30 · two\nlines 0h30 · été 0h20 · 会議会議会議会議 0h20
+            actual:  \u{1b}[31m会議 0h10
+        "#]]
+        .assert_eq(&plain);
+        let widths: Vec<usize> = plain
+            .lines()
+            .filter(|l| l.contains('│'))
+            .map(|l| crate::terminal::width(l.split('│').next().unwrap()))
+            .collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{widths:?}");
+    }
+
+    #[test]
+    fn both_rows_of_a_half_hour_fall_back_show_their_offset() {
+        // Lord Howe goes back from 02:00 to 01:30: the first 01:00 row (+11:00) holds
+        // 01:00-01:20, which happen once, and 01:30-01:50, which happen again (+10:30). The
+        // first row showed no offset.
+        let g = Grid::new(
+            "2026-04-05".parse().unwrap(),
+            parse_tz("Australia/Lord_Howe").unwrap(),
+            DaySpan::parse("00:00", "04:00").unwrap(),
+        );
+        let day = DayPlan::new(g.date);
+        let actual = vec![None; g.len()];
+        let text = view_text(&g, &day, &actual, "2026-04-04T00:00:00Z", false);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("01:00")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].ends_with("UTC+11:00"), "{}", rows[0]);
+        assert!(rows[1].ends_with("UTC+10:30"), "{}", rows[1]);
     }
 
     #[test]

@@ -38,3 +38,28 @@ def test_a_paint_waits_for_another_writer_and_succeeds(tmp_path):
     day = b.json("show", "--json")
     assert day["blocks"][12]["planned"]["label"] == "deep work"
     assert "join-gap   5" in b.ok("config"), "the other writer's change is kept too"
+
+
+def ten_minutes(start: int) -> str:
+    end = start + 10
+    return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+
+
+def test_twenty_processes_on_a_brand_new_database_all_succeed(tmp_path):
+    # The first use of a database creates its schema; processes starting together must not
+    # trip over each other doing it ("table settings already exists").
+    failures = []
+    for round_ in range(5):
+        b = Blocks(tmp_path / f"round{round_}")
+        (tmp_path / f"round{round_}").mkdir()
+        procs = [b.start("plan", ten_minutes(9 * 60 + 10 * i), f"t{i}") for i in range(20)]
+        for i, p in enumerate(procs):
+            out, err = p.communicate(timeout=120)
+            if p.returncode != 0:
+                failures.append((round_, i, p.returncode, err.strip()[:300]))
+        if not failures:
+            day = b.json("show", "--json")
+            labels = {blk["planned"]["label"] for blk in day["blocks"] if blk["planned"]}
+            assert labels == {f"t{i}" for i in range(20)}
+    assert not failures, f"{len(failures)} of 100 failed: {failures[:3]}"
+

@@ -164,3 +164,239 @@ def test_malformed_calendar_is_refused_with_a_clear_error(tmp_path):
     assert r.stderr.startswith("blocks: error: malformed iCalendar file")
     assert "END:VCALENDAR" in r.stderr
     assert "panicked" not in r.stderr
+
+
+def test_a_calendar_nested_thousands_deep_is_refused_not_a_crash(tmp_path):
+    # 112 KB of nested components once overflowed the parser's stack (SIGABRT).
+    depth = 5000
+    text = "BEGIN:VCALENDAR\r\n" + "BEGIN:X-A\r\n" * depth + "END:X-A\r\n" * depth + "END:VCALENDAR\r\n"
+    path = tmp_path / "deep.ics"
+    path.write_text(text)
+    assert path.stat().st_size > 100_000
+    b = Blocks(tmp_path)
+    r = b.run("import", path)
+    assert r.code == 7, (r.code, r.stderr[-500:])
+    assert r.stderr.startswith("blocks: error: malformed iCalendar file")
+    assert "line 17" in r.stderr and "nested" in r.stderr, r.stderr
+    assert "overflow" not in r.stderr
+    assert not b.db.exists() or "no plan yet" in b.ok("show", "2026-03-05")
+
+
+def test_names_are_case_insensitive_as_rfc_5545_says(tmp_path):
+    path = tmp_path / "lower.ics"
+    path.write_text(
+        "begin:vcalendar\r\nversion:2.0\r\nprodid:-//test//EN\r\n"
+        "begin:vevent\r\nuid:lower@example.com\r\ndtstamp:20260301T000000Z\r\n"
+        "dtstart;tzid=Europe/Berlin:20260305T100000\r\ndtend;tzid=Europe/Berlin:20260305T110000\r\n"
+        "summary:lower case\r\nend:vevent\r\n"
+        "Begin:VEvent\r\nUid:mixed@example.com\r\nDtStart;Value=Date-Time:20260305T140000Z\r\n"
+        "Duration:PT30M\r\nSummary:Mixed case\r\nEnd:VEvent\r\n"
+        "end:vcalendar\r\n"
+    )
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    out = b.ok("import", path)
+    assert "imported 2 events" in out, out
+    day = b.json("show", "2026-03-05", "--json")
+    labels = {blk["local"]: (blk["planned"] or {}).get("label") for blk in day["blocks"]}
+    # 10:00 in Berlin is 09:00 UTC.
+    assert labels["09:00"] == "lower case" and labels["09:50"] == "lower case" and labels["10:00"] is None
+    assert labels["14:00"] == "Mixed case" and labels["14:30"] is None
+
+
+def test_a_fold_may_split_a_utf8_character(tmp_path):
+    summary = "Réunion 会議 with Zoë"
+    line = f"SUMMARY:{summary}".encode()
+    cut = line.index("会".encode()) + 1  # inside the three bytes of 会
+    folded = line[:cut] + b"\r\n " + line[cut:]
+    data = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:u@x\r\n"
+        b"DTSTART:20260305T100000Z\r\nDTEND:20260305T110000Z\r\n" + folded + b"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    path = tmp_path / "folded.ics"
+    path.write_bytes(data)
+    # RFC 5545 3.1: "implementations need to unfold lines in such a way to properly restore
+    # the original sequence" (Python's icalendar 7.3 does not: it decodes before unfolding).
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    assert "imported 1 events" in b.ok("import", path)
+    day = b.json("show", "2026-03-05", "--json")
+    assert day["blocks"][18]["planned"]["label"] == summary
+
+
+def test_cancelled_events_take_no_blocks_and_a_reimport_frees_theirs(tmp_path):
+    cal = make_calendar([
+        ("sync@example.com", "sync", datetime(2026, 3, 5, 9, 0, tzinfo=UTC), datetime(2026, 3, 5, 10, 0, tzinfo=UTC)),
+        ("gone@example.com", "cancelled talk", datetime(2026, 3, 5, 14, 0, tzinfo=UTC), datetime(2026, 3, 5, 15, 0, tzinfo=UTC)),
+    ])
+    path = tmp_path / "cal.ics"
+    path.write_bytes(cal.to_ical())
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    b.ok("import", path)
+    day = b.json("show", "2026-03-05", "--json")
+    assert day["blocks"][42]["planned"]["label"] == "cancelled talk"
+
+    # The talk is cancelled in the calendar: importing it again frees its blocks.
+    for e in cal.walk("VEVENT"):
+        if str(e["UID"]) == "gone@example.com":
+            e.add("status", "CANCELLED")
+    path.write_bytes(cal.to_ical())
+    out = b.ok("import", path)
+    assert "imported 1 events" in out, out
+    assert "`cancelled talk`" in out and "cancelled" in out.split("`cancelled talk`")[1], out
+    day = b.json("show", "2026-03-05", "--json")
+    assert day["blocks"][42]["planned"] is None
+    assert day["blocks"][12]["planned"]["label"] == "sync"
+
+
+OUTLOOK = """BEGIN:VCALENDAR\r
+PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\r
+VERSION:2.0\r
+METHOD:PUBLISH\r
+BEGIN:VTIMEZONE\r
+TZID:W. Europe Standard Time\r
+BEGIN:STANDARD\r
+DTSTART:16010101T030000\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:16010101T020000\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VTIMEZONE\r
+TZID:+0317\r
+BEGIN:STANDARD\r
+DTSTART:19700101T000000\r
+TZOFFSETFROM:+0317\r
+TZOFFSETTO:+0317\r
+TZNAME:+0317\r
+END:STANDARD\r
+END:VTIMEZONE\r
+BEGIN:VTIMEZONE\r
+TZID:Island Time (custom)\r
+BEGIN:STANDARD\r
+DTSTART:20001029T020000\r
+TZOFFSETFROM:-0230\r
+TZOFFSETTO:-0330\r
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:20000402T020000\r
+TZOFFSETFROM:-0330\r
+TZOFFSETTO:-0230\r
+RRULE:FREQ=YEARLY;BYMONTH=4;BYDAY=1SU\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:040000008200E00074C5B7101A82E00800000000A1\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID="W. Europe Standard Time":20260305T090000\r
+DTEND;TZID="W. Europe Standard Time":20260305T100000\r
+SUMMARY:outlook winter\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:040000008200E00074C5B7101A82E00800000000A2\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID="W. Europe Standard Time":20260706T090000\r
+DTEND;TZID="W. Europe Standard Time":20260706T093000\r
+SUMMARY:outlook summer\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:custom-offset@example.com\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID=+0317:20260305T150000\r
+DTEND;TZID=+0317:20260305T160000\r
+SUMMARY:odd offset\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:island-winter@example.com\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID=Island Time (custom):20260305T120000\r
+DTEND;TZID=Island Time (custom):20260305T123000\r
+SUMMARY:island winter\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:island-summer@example.com\r
+DTSTAMP:20260301T000000Z\r
+DTSTART;TZID=Island Time (custom):20260706T120000\r
+DTEND;TZID=Island Time (custom):20260706T123000\r
+SUMMARY:island summer\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_outlook_and_custom_time_zones_resolve_as_an_independent_parser_says(tmp_path):
+    path = tmp_path / "outlook.ics"
+    path.write_text(OUTLOOK)
+    want = {}
+    for e in icalendar.Calendar.from_ical(OUTLOOK.encode()).walk("VEVENT"):
+        want[str(e["SUMMARY"])] = (
+            e.decoded("DTSTART").astimezone(UTC),
+            e.decoded("DTEND").astimezone(UTC),
+        )
+    assert want["outlook winter"][0] == datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    assert want["outlook summer"][0] == datetime(2026, 7, 6, 7, 0, tzinfo=UTC)
+    assert want["odd offset"][0] == datetime(2026, 3, 5, 11, 43, tzinfo=UTC)
+
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z", tz="UTC")
+    out = b.ok("import", path, "--wake", "00:00")
+    assert "imported 5 events" in out, out
+    got = {}
+    for date in ("2026-03-05", "2026-07-06"):
+        day = b.json("show", date, "--json", "--wake", "00:00")
+        for blk in day["blocks"]:
+            if blk["planned"]:
+                label = blk["planned"]["label"]
+                start = datetime.fromisoformat(blk["start"])
+                end = datetime.fromisoformat(blk["end"])
+                s, e = got.get(label, (start, end))
+                got[label] = (min(s, start), max(e, end))
+    # Blocks round outward to 10 minutes: 11:43 is the 11:40 block.
+    def rounded(t, up):
+        over = timedelta(minutes=t.minute % 10)
+        return t - over + (timedelta(minutes=10) if up and over else timedelta(0))
+
+    assert got == {k: (rounded(s, False), rounded(e, True)) for k, (s, e) in want.items()}
+
+
+def test_events_of_one_file_that_overlap_are_imported_as_far_as_they_fit(tmp_path):
+    cal = make_calendar([
+        ("a@example.com", "planning", datetime(2026, 3, 5, 10, 0, tzinfo=UTC), datetime(2026, 3, 5, 11, 0, tzinfo=UTC)),
+        ("b@example.com", "review", datetime(2026, 3, 5, 10, 30, tzinfo=UTC), datetime(2026, 3, 5, 11, 30, tzinfo=UTC)),
+        ("c@example.com", "inside", datetime(2026, 3, 5, 10, 10, tzinfo=UTC), datetime(2026, 3, 5, 10, 20, tzinfo=UTC)),
+    ])
+    path = tmp_path / "overlap.ics"
+    path.write_bytes(cal.to_ical())
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    r = b.run("import", path)
+    assert r.code == 0, r.stderr
+    assert "blocks clear" not in r.stdout + r.stderr
+    assert "imported 2 events" in r.stdout, r.stdout
+    assert "`review`" in r.stdout and "`inside`" in r.stdout, r.stdout
+    day = b.json("show", "2026-03-05", "--json")
+    labels = {blk["local"]: (blk["planned"] or {}).get("label") for blk in day["blocks"]}
+    assert [labels[t] for t in ("10:00", "10:10", "10:50", "11:00", "11:20", "11:30")] == [
+        "planning", "planning", "planning", "review", "review", None,
+    ]
+
+
+def test_export_writes_what_is_planned_outside_the_default_span(tmp_path):
+    b = Blocks(tmp_path, now="2026-03-01T12:00:00Z")
+    b.ok("plan", "05:00-06:00", "run", "--wake", "05:00", "--date", "2026-03-05")
+    b.ok("plan", "09:00-10:00", "work", "--date", "2026-03-05")
+    b.ok("plan", "23:30-00:30", "late film", "--sleep", "01:00", "--date", "2026-03-05")
+    assert "note: 9 planned blocks fall outside" in b.ok("show", "2026-03-05")
+    out = tmp_path / "day.ics"
+    b.ok("export", "--ics", out, "--date", "2026-03-05")
+    _, evs = events(out)
+    got = sorted((e.decoded("DTSTART"), e.decoded("DTEND"), str(e["SUMMARY"])) for e in evs)
+    assert got == [
+        (datetime(2026, 3, 5, 5, 0, tzinfo=UTC), datetime(2026, 3, 5, 6, 0, tzinfo=UTC), "run"),
+        (datetime(2026, 3, 5, 9, 0, tzinfo=UTC), datetime(2026, 3, 5, 10, 0, tzinfo=UTC), "work"),
+        (datetime(2026, 3, 5, 23, 30, tzinfo=UTC), datetime(2026, 3, 6, 0, 30, tzinfo=UTC), "late film"),
+    ]
+

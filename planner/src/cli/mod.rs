@@ -37,16 +37,22 @@ Environment:
 )]
 pub struct Cli {
     /// Database file (default: $XDG_DATA_HOME/retrace/planner.sqlite3).
-    #[arg(long, global = true, env = "BLOCKS_DB", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BLOCKS_DB",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
     pub db: Option<PathBuf>,
     /// IANA time zone for this command (default: TZ, the setting, then the system's zone).
-    #[arg(long, global = true, value_name = "ZONE")]
+    #[arg(long, global = true, value_name = "ZONE", allow_hyphen_values = true)]
     pub tz: Option<String>,
     /// Wake time for this command (default: the `wake` setting, 07:00).
-    #[arg(long, global = true, value_name = "HH:MM")]
+    #[arg(long, global = true, value_name = "HH:MM", allow_hyphen_values = true)]
     pub wake: Option<String>,
     /// Sleep time for this command; past midnight belongs to the same day (default 24:00).
-    #[arg(long, global = true, value_name = "HH:MM")]
+    #[arg(long, global = true, value_name = "HH:MM", allow_hyphen_values = true)]
     pub sleep: Option<String>,
     /// When to colour the grid.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
@@ -57,7 +63,8 @@ pub struct Cli {
         global = true,
         hide = true,
         env = "BLOCKS_NOW",
-        value_name = "INSTANT"
+        value_name = "INSTANT",
+        allow_hyphen_values = true
     )]
     pub now: Option<String>,
     #[command(subcommand)]
@@ -79,29 +86,33 @@ pub enum Command {
     /// Show a day's grid: planned and actual side by side.
     Show {
         /// YYYY-MM-DD, today, tomorrow or yesterday.
+        #[arg(allow_hyphen_values = true)]
         date: Option<String>,
         #[command(flatten)]
         view: ViewArgs,
     },
     /// Plan a range of blocks: `blocks plan 09:00-11:30 "deep work"`.
     Plan {
+        #[arg(allow_hyphen_values = true)]
         range: String,
+        #[arg(allow_hyphen_values = true)]
         label: String,
-        #[arg(long, short)]
+        #[arg(long, short, allow_hyphen_values = true)]
         category: Option<String>,
         /// The blocks' colour: a name (blue, green, ...) or #rrggbb.
-        #[arg(long, value_name = "COLOR")]
+        #[arg(long, value_name = "COLOR", allow_hyphen_values = true)]
         fill: Option<String>,
         #[command(flatten)]
         edit: EditArgs,
     },
     /// Clear the plan (or, with --actual, the recorded time) of a range.
     Clear {
+        #[arg(allow_hyphen_values = true)]
         range: String,
         /// Clear time recorded with `blocks did` instead of the plan.
         #[arg(long)]
         actual: bool,
-        #[arg(long, short)]
+        #[arg(long, short, allow_hyphen_values = true)]
         date: Option<String>,
         /// Round times that are not on a 10-minute boundary outward.
         #[arg(long)]
@@ -110,9 +121,9 @@ pub enum Command {
     /// Re-plan the rest of the day: start a new plan revision, keeping the earlier one.
     Replan {
         /// First block of the new revision (default: the current block).
-        #[arg(long, value_name = "HH:MM")]
+        #[arg(long, value_name = "HH:MM", allow_hyphen_values = true)]
         from: Option<String>,
-        #[arg(long, short)]
+        #[arg(long, short, allow_hyphen_values = true)]
         date: Option<String>,
         /// Start the new revision empty from there on.
         #[arg(long)]
@@ -120,9 +131,11 @@ pub enum Command {
     },
     /// Record what you actually did: `blocks did 14:10-15:00 "review"`.
     Did {
+        #[arg(allow_hyphen_values = true)]
         range: String,
+        #[arg(allow_hyphen_values = true)]
         label: String,
-        #[arg(long, short)]
+        #[arg(long, short, allow_hyphen_values = true)]
         category: Option<String>,
         #[command(flatten)]
         edit: EditArgs,
@@ -132,7 +145,7 @@ pub enum Command {
     Template(TemplateCommand),
     /// Planned vs actual per label and category, with adherence, for a day or a week.
     Report {
-        #[arg(long, short)]
+        #[arg(long, short, allow_hyphen_values = true)]
         date: Option<String>,
         /// The whole week that contains the date.
         #[arg(long)]
@@ -147,16 +160,17 @@ pub enum Command {
             long,
             value_name = "FILE",
             required_unless_present = "json",
-            conflicts_with = "json"
+            conflicts_with = "json",
+            allow_hyphen_values = true
         )]
         ics: Option<PathBuf>,
         /// Write a JSON backup of everything (`-` for standard output).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
         json: Option<PathBuf>,
-        #[arg(long, short, conflicts_with = "week")]
+        #[arg(long, short, conflicts_with = "week", allow_hyphen_values = true)]
         date: Option<String>,
         /// The week that contains this date.
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
         week: Option<String>,
         /// Export what was done rather than the plan (a separate calendar).
         #[arg(long)]
@@ -165,6 +179,7 @@ pub enum Command {
     /// Import an .ics file (its events become fixed blocks; blocks before a day's re-plan keep
     /// what was planned) or a JSON backup.
     Import {
+        #[arg(allow_hyphen_values = true)]
         file: PathBuf,
         /// .ics: let events overwrite planned blocks. Backup: replace the whole database.
         #[arg(long)]
@@ -183,7 +198,12 @@ pub struct ViewArgs {
     #[arg(long)]
     pub json: bool,
     /// Show the plan as it stood at this time of the day (HH:MM).
-    #[arg(long, value_name = "HH:MM", conflicts_with = "revision")]
+    #[arg(
+        long,
+        value_name = "HH:MM",
+        conflicts_with = "revision",
+        allow_hyphen_values = true
+    )]
     pub at: Option<String>,
     /// Show this plan revision.
     #[arg(long, value_name = "N")]
@@ -192,7 +212,7 @@ pub struct ViewArgs {
 
 #[derive(Debug, Args)]
 pub struct EditArgs {
-    #[arg(long, short)]
+    #[arg(long, short, allow_hyphen_values = true)]
     pub date: Option<String>,
     /// Overwrite what is already there instead of refusing.
     #[arg(long)]
@@ -206,9 +226,10 @@ pub struct EditArgs {
 pub enum TemplateCommand {
     /// Save a day's plan as a template.
     Save {
+        #[arg(allow_hyphen_values = true)]
         name: String,
         /// The day to save (default today).
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
         from: Option<String>,
         /// Overwrite a template of the same name.
         #[arg(long)]
@@ -216,14 +237,20 @@ pub enum TemplateCommand {
     },
     /// Apply a template to a date, or to every day of a weekday pattern.
     Apply {
+        #[arg(allow_hyphen_values = true)]
         name: String,
-        #[arg(long, short, conflicts_with = "weekdays")]
+        #[arg(long, short, conflicts_with = "weekdays", allow_hyphen_values = true)]
         date: Option<String>,
         /// Days of the week, e.g. mon-fri, sat,sun, weekdays.
-        #[arg(long, value_name = "PATTERN")]
+        #[arg(long, value_name = "PATTERN", allow_hyphen_values = true)]
         weekdays: Option<String>,
         /// With --weekdays: the week that contains this date (default this week).
-        #[arg(long, value_name = "DATE", requires = "weekdays")]
+        #[arg(
+            long,
+            value_name = "DATE",
+            requires = "weekdays",
+            allow_hyphen_values = true
+        )]
         week: Option<String>,
         /// With --weekdays: how many weeks from there.
         #[arg(long, value_name = "N", default_value_t = 1, requires = "weekdays")]
@@ -248,7 +275,11 @@ pub enum ConfigCommand {
     /// Show every setting.
     Show,
     /// Change a setting.
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Go back to a setting's default.
     Unset { key: String },
 }
@@ -335,6 +366,45 @@ mod tests {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
         assert!(Cli::try_parse_from(["blocks", "export"]).is_err());
+    }
+
+    #[test]
+    fn values_may_start_with_a_hyphen_and_flags_stay_flags() {
+        // `config set join-gap -5` and `--wake -01:00` were usage errors (exit 2): the value
+        // is bad input (exit 3), which the library says with what to write instead.
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+        let cli = parse(&["blocks", "config", "set", "join-gap", "-5"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Config { action: Some(ConfigCommand::Set { ref value, .. }) }) if value == "-5"
+        ));
+        let cli = parse(&["blocks", "--wake", "-01:00", "show", "--sleep", "-23:00"]);
+        assert_eq!(
+            (cli.wake.as_deref(), cli.sleep.as_deref()),
+            (Some("-01:00"), Some("-23:00"))
+        );
+        let cli = parse(&["blocks", "plan", "-09:00-10:00", "-x", "--date", "tomorrow"]);
+        match cli.command {
+            Some(Command::Plan {
+                range, label, edit, ..
+            }) => {
+                assert_eq!((range.as_str(), label.as_str()), ("-09:00-10:00", "-x"));
+                assert_eq!(edit.date.as_deref(), Some("tomorrow"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&["blocks", "show", "--json"]);
+        assert!(matches!(cli.command, Some(Command::Show { date: None, view }) if view.json));
+        let cli = parse(&[
+            "blocks",
+            "plan",
+            "--date",
+            "tomorrow",
+            "09:00-10:00",
+            "x",
+            "--replace",
+        ]);
+        assert!(matches!(cli.command, Some(Command::Plan { edit, .. }) if edit.replace));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use retrace_planner::ops::{Blocks, conflict};
 use retrace_planner::plan::Color;
 use retrace_planner::render;
 use retrace_planner::template::Weekdays;
+use retrace_planner::terminal::sanitize;
 use retrace_planner::{Clock, OpenOptions, Planner};
 
 use super::{Cli, ColorChoice, Command, ConfigCommand, EditArgs, TemplateCommand, ViewArgs};
@@ -61,15 +62,19 @@ impl Ctx {
         })
     }
 
+    /// Prints one line of text made from labels, names, paths and notes: sanitized for the
+    /// terminal (every line of text `blocks` prints goes through here or through `render`).
     fn say(&mut self, line: impl AsRef<str>) {
-        self.out.push_str(line.as_ref());
+        self.out.push_str(&sanitize(line.as_ref()));
         self.out.push('\n');
     }
 
-    /// Prints a report as `--json` always has: pretty, keys in alphabetical order.
+    /// Prints a report as `--json` always has: pretty, keys in alphabetical order, strings
+    /// exactly as stored (JSON escapes control characters itself).
     fn json(&mut self, report: &impl Serialize) -> anyhow::Result<()> {
         let value = serde_json::to_value(report).context("serialising the report")?;
-        self.say(serde_json::to_string_pretty(&value)?);
+        self.out.push_str(&serde_json::to_string_pretty(&value)?);
+        self.out.push('\n');
         Ok(())
     }
 
@@ -86,7 +91,7 @@ impl Ctx {
     /// output, so the message does not end up in it.
     fn wrote(&mut self, path: &Path, message: String) {
         if path.as_os_str() == "-" {
-            eprintln!("{message}");
+            eprintln!("{}", sanitize(&message));
         } else {
             self.say(message);
         }
@@ -397,7 +402,7 @@ fn report(ctx: &mut Ctx, date: Option<&str>, week: bool, json: bool) -> anyhow::
 
 fn backup(ctx: &mut Ctx, path: &Path) -> anyhow::Result<()> {
     let backup = ctx.planner.backup()?;
-    ctx.write(path, &backup.to_json())?;
+    ctx.write(path, &backup.to_json()?)?;
     ctx.wrote(
         path,
         format!(
@@ -438,6 +443,9 @@ fn export(
             path.display()
         ),
     );
+    for n in &calendar.notes {
+        ctx.wrote(path, format!("note: {n}"));
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Laying imported events onto days as fixed blocks, and writing them.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -24,8 +24,8 @@ pub struct Placement {
 /// A calendar's events laid onto days, ready to write.
 #[derive(Clone, Debug)]
 pub struct Import {
-    /// Every event's UID, placed or not: blocks from earlier imports of these events are
-    /// removed before the events are placed again.
+    /// Every event's UID, placed or not, cancelled ones too: blocks from earlier imports of
+    /// these events are removed before the events are placed again.
     pub uids: Vec<String>,
     pub placements: Vec<Placement>,
     /// What was skipped or cut, and why.
@@ -57,10 +57,11 @@ struct LeftAlone<'a> {
 impl Import {
     /// Lays the events onto days of `tz` with the waking span `span`. Each event goes to the
     /// day whose waking span holds its start (or, failing that, any of it): the day before its
-    /// local date when that day runs past midnight.
+    /// local date when that day runs past midnight. Events of the file that overlap share
+    /// their blocks (see [`without_overlaps`]).
     pub fn new(parsed: Parsed, tz: Tz, span: DaySpan) -> Import {
         let mut notes = parsed.warnings;
-        let mut placements = Vec::new();
+        let mut placed = Vec::new();
         let mut grids: BTreeMap<NaiveDate, Grid> = BTreeMap::new();
         for ev in &parsed.events {
             let d = ev.start.with_timezone(&tz).date_naive();
@@ -93,14 +94,21 @@ impl Import {
                     grid.describe(blocks.clone())
                 ));
             }
-            placements.push(Placement {
+            let placement = Placement {
                 grid: grid.clone(),
                 blocks,
                 cell: ev.cell(),
-            });
+            };
+            placed.push((ev.start, placement));
         }
+        let placements = without_overlaps(placed, &mut notes);
         Import {
-            uids: parsed.events.into_iter().map(|e| e.uid).collect(),
+            uids: parsed
+                .events
+                .into_iter()
+                .map(|e| e.uid)
+                .chain(parsed.cancelled)
+                .collect(),
             placements,
             notes,
             tz,
@@ -121,6 +129,7 @@ impl Import {
             days.insert(d, (stored, day));
         }
         let mut written = Written::default();
+        let mut imported = BTreeSet::new();
         let mut left: BTreeMap<NaiveDate, Vec<LeftAlone>> = BTreeMap::new();
         for p in &self.placements {
             let (_, day) = match days.entry(p.grid.date) {
@@ -140,9 +149,10 @@ impl Import {
             }
             if !after.is_empty() {
                 day.place_fixed(&p.grid, after, &p.cell, conflict, now)?;
-                written.imported += 1;
+                imported.insert(&p.cell.fixed_uid);
             }
         }
+        written.imported = imported.len();
         for (date, (stored, day)) in &days {
             if day != stored {
                 txn.save_day_plan(day)?;
@@ -155,6 +165,71 @@ impl Import {
         }
         Ok(written)
     }
+}
+
+/// Events of one file never overwrite each other: where two touch the same block (two
+/// meetings at 10:00-10:25 and 10:25-11:00 both touch 10:20), the one that starts first (the
+/// earlier in the file on a tie) keeps it, and the other is placed on the blocks left to it,
+/// or not at all. A note says which.
+fn without_overlaps(
+    mut placed: Vec<(DateTime<Utc>, Placement)>,
+    notes: &mut Vec<String>,
+) -> Vec<Placement> {
+    placed.sort_by_key(|(start, _)| *start);
+    let mut held: HashMap<(NaiveDate, usize), &Cell> = HashMap::new();
+    let mut out = Vec::new();
+    for (_, p) in &placed {
+        let date = p.grid.date;
+        let holder = |i: usize| {
+            held.get(&(date, i))
+                .copied()
+                .filter(|c| c.fixed_uid != p.cell.fixed_uid)
+        };
+        let taken: Vec<usize> = p.blocks.clone().filter(|&i| holder(i).is_some()).collect();
+        let (Some(&first), Some(&last)) = (taken.first(), taken.last()) else {
+            out.push(p.clone());
+            for i in p.blocks.clone() {
+                held.insert((date, i), &p.cell);
+            }
+            continue;
+        };
+        let other = holder(first).map_or("", |c| c.label.as_str());
+        let free = crate::plan::runs(
+            &p.blocks
+                .clone()
+                .map(|i| holder(i).is_none().then_some(&()))
+                .collect::<Vec<_>>(),
+        );
+        let what = format!(
+            "`{}` {} on {date} overlaps `{other}`, another event of this file, at {}",
+            p.cell.label,
+            p.grid.describe(p.blocks.clone()),
+            p.grid.describe(first..last + 1),
+        );
+        if free.is_empty() {
+            notes.push(format!("{what}: not imported"));
+            continue;
+        }
+        let parts: Vec<String> = free
+            .iter()
+            .map(|(r, _)| {
+                p.grid
+                    .describe(r.start + p.blocks.start..r.end + p.blocks.start)
+            })
+            .collect();
+        notes.push(format!("{what}: imported {}", parts.join(", ")));
+        for (r, _) in free {
+            let blocks = r.start + p.blocks.start..r.end + p.blocks.start;
+            for i in blocks.clone() {
+                held.insert((date, i), &p.cell);
+            }
+            out.push(Placement {
+                blocks,
+                ..p.clone()
+            });
+        }
+    }
+    out
 }
 
 /// `2026-03-05: 2 events before the re-plan at 14:00 left as they were planned: ...`

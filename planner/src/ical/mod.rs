@@ -11,7 +11,9 @@
 
 mod export;
 mod import;
+mod lines;
 mod parse;
+mod zone;
 
 pub use self::export::{PlanDay, UID_DOMAIN, actual_calendar, plan_calendar};
 pub use self::import::{Import, Placement, Written};

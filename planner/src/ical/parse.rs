@@ -6,6 +6,7 @@ use icalendar::{
     Calendar, CalendarComponent, CalendarDateTime, Component, DatePerhapsTime, EventLike,
 };
 
+use super::zone::Zones;
 use crate::error::{PlannerError, Result};
 use crate::grid::resolve_local;
 use crate::plan::{Cell, Color};
@@ -36,33 +37,30 @@ impl ImportedEvent {
 #[derive(Clone, Debug, Default)]
 pub struct Parsed {
     pub events: Vec<ImportedEvent>,
+    /// The UIDs of events the file says are cancelled: they take no blocks, and an import
+    /// removes the blocks earlier imports gave them.
+    pub cancelled: Vec<String>,
     pub warnings: Vec<String>,
 }
 
-/// Reads the events of an .ics file. Times with a TZID are read in that zone, floating times
+/// Reads the events of an .ics file. Times with a TZID are read in that zone (an IANA or
+/// Windows name, or the file's own VTIMEZONE: see `zone`), floating times
 /// in `floating_tz`; all-day events are skipped (they have no blocks), and a recurring event
 /// contributes its first occurrence.
-pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
+pub fn parse(data: impl AsRef<[u8]>, path: &str, floating_tz: Tz) -> Result<Parsed> {
     let bad = |reason: String| PlannerError::MalformedIcs {
         path: path.to_owned(),
         reason,
     };
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if !trimmed
-        .get(..15)
-        .is_some_and(|s| s.eq_ignore_ascii_case("BEGIN:VCALENDAR"))
-    {
-        return Err(bad("it does not start with BEGIN:VCALENDAR".into()));
-    }
-    if !text.to_ascii_uppercase().contains("END:VCALENDAR") {
-        return Err(bad(
-            "it has no END:VCALENDAR (is the file cut short?)".into()
-        ));
-    }
-    let cal: Calendar = trimmed
+    let trimmed = data.as_ref().trim_ascii_start();
+    let normalized = super::lines::normalize(trimmed).map_err(bad)?;
+    let cal: Calendar = normalized
         .parse()
         .map_err(|e: String| bad(e.trim().to_owned()))?;
+    let zones = Zones::of(&cal);
     let mut out = Parsed::default();
+    // An iTIP cancellation (RFC 5546) cancels every event it carries.
+    let method_cancel = cal.property_value("METHOD") == Some("CANCEL");
     for (n, comp) in cal.components.iter().enumerate() {
         let CalendarComponent::Event(ev) = comp else {
             continue;
@@ -77,10 +75,18 @@ pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
             Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
             _ => return Err(bad(format!("{what} has no UID"))),
         };
+        if method_cancel || ev.property_value("STATUS") == Some("CANCELLED") {
+            out.warnings.push(format!(
+                "skipped {what}: it is cancelled, so it takes no blocks (and loses those an \
+                 earlier import gave it)"
+            ));
+            out.cancelled.push(uid);
+            continue;
+        }
         let Some(start) = ev.get_start() else {
             return Err(bad(format!("{what} has no DTSTART")));
         };
-        let start = match instant(&start, floating_tz) {
+        let start = match instant(&start, floating_tz, &zones) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 out.warnings.push(format!(
@@ -91,7 +97,7 @@ pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
             Err(e) => return Err(bad(format!("{what}: {e}"))),
         };
         let end = match ev.get_end() {
-            Some(end) => match instant(&end, floating_tz) {
+            Some(end) => match instant(&end, floating_tz, &zones) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     return Err(bad(format!(
@@ -147,6 +153,7 @@ pub fn parse(text: &str, path: &str, floating_tz: Tz) -> Result<Parsed> {
 fn instant(
     d: &DatePerhapsTime,
     floating_tz: Tz,
+    zones: &Zones,
 ) -> std::result::Result<Option<DateTime<Utc>>, String> {
     match d {
         DatePerhapsTime::Date(_) => Ok(None),
@@ -155,22 +162,9 @@ fn instant(
             Ok(Some(resolve_local(floating_tz, *t)))
         }
         DatePerhapsTime::DateTime(CalendarDateTime::WithTimezone { date_time, tzid }) => {
-            let tz = tz_from_tzid(tzid).ok_or_else(|| {
-                format!("TZID `{tzid}` is not an IANA time zone this build knows")
-            })?;
-            Ok(Some(resolve_local(tz, *date_time)))
+            zones.resolve(tzid, *date_time).map(Some)
         }
     }
-}
-
-/// Reads a TZID: an IANA name, possibly with a vendor prefix (`/mozilla.org/.../Europe/Berlin`).
-fn tz_from_tzid(tzid: &str) -> Option<Tz> {
-    let t = tzid.trim().trim_matches('"');
-    if let Ok(tz) = t.parse::<Tz>() {
-        return Some(tz);
-    }
-    let parts: Vec<&str> = t.split('/').collect();
-    (0..parts.len()).find_map(|i| parts[i..].join("/").parse::<Tz>().ok())
 }
 
 /// Reads an RFC 5545 DURATION such as `PT1H30M`, `P1D` or `-PT15M` (negative is refused, and

@@ -171,6 +171,158 @@ fn malformed_files_are_named() {
 }
 
 #[test]
+fn a_calendar_nested_thousands_deep_is_refused_before_the_parser_recurses() {
+    // The parser recursed once per level: 3000 levels overflowed the stack (SIGABRT).
+    let n = 3000;
+    let text = "BEGIN:VCALENDAR\r\n".to_owned()
+        + &"BEGIN:X-A\r\n".repeat(n)
+        + &"END:X-A\r\n".repeat(n)
+        + "END:VCALENDAR\r\n";
+    let e = parse(&text, "deep.ics", Tz::UTC).unwrap_err();
+    assert_eq!(e.exit_code(), crate::error::exit::BAD_FILE);
+    assert!(
+        e.to_string()
+            .starts_with("malformed iCalendar file deep.ics: line 17: BEGIN:X-A is nested"),
+        "{e}"
+    );
+}
+
+#[test]
+fn names_are_case_insensitive_as_rfc_5545_says() {
+    // Lower-case components were read as unknown ones (0 events, no word), lower-case
+    // properties as missing ("has no UID").
+    let text = "begin:vcalendar\r\nversion:2.0\r\n\
+        begin:vevent\r\nuid:lower@x\r\ndtstart;tzid=Europe/Berlin:20260305t100000\r\n\
+        dtend;tzid=Europe/Berlin:20260305t110000\r\nsummary:Lower Case\r\nend:vevent\r\n\
+        Begin:VEvent\r\nUid:mixed@x\r\nDtStart;Value=Date:20260306\r\nSummary:all day\r\n\
+        End:VEvent\r\n\
+        BEGIN:VEVENT\r\nUID:d@x\r\nDTSTART:20260305T140000Z\r\nduration:pt30m\r\n\
+        categories:Work\r\nx-blocks-color:Blue\r\nEND:VEVENT\r\nend:vcalendar\r\n";
+    let p = parse(text, "lower.ics", Tz::UTC).unwrap();
+    let got: Vec<(String, String, String)> = p
+        .events
+        .iter()
+        .map(|e| (e.uid.clone(), e.summary.clone(), e.start.to_rfc3339()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "lower@x".into(),
+                "Lower Case".into(),
+                "2026-03-05T09:00:00+00:00".into()
+            ),
+            (
+                "d@x".into(),
+                "(busy)".into(),
+                "2026-03-05T14:00:00+00:00".into()
+            ),
+        ]
+    );
+    assert_eq!(p.events[1].end - p.events[1].start, Duration::minutes(30));
+    assert_eq!(p.events[1].category.as_deref(), Some("Work"));
+    assert!(p.events[1].color.is_some());
+    assert_eq!(
+        p.warnings,
+        ["skipped event 2 `all day`: an all-day event has no time blocks"]
+    );
+}
+
+#[test]
+fn cancelled_events_take_no_blocks_and_lose_those_they_had() {
+    let event = |status: &str| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:talk@x\r\nDTSTART:20260305T140000Z\r\n\
+             DTEND:20260305T150000Z\r\nSUMMARY:talk\r\n{status}END:VEVENT\r\n"
+        )
+    };
+    let calendar = |method: &str, status: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\n{method}{}END:VCALENDAR\r\n",
+            event(status)
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("p.db")).unwrap();
+    let g = Grid::new("2026-03-05".parse().unwrap(), Tz::UTC, DaySpan::default());
+    let import = |text: &str, store: &mut crate::store::Store| {
+        let parsed = parse(text, "cal.ics", Tz::UTC).unwrap();
+        let import = Import::new(parsed, Tz::UTC, DaySpan::default());
+        store
+            .write(|x| import.write(x, Conflict::Refuse, now()))
+            .unwrap();
+        (
+            import.notes,
+            planned(&store.read().day_plan(g.date).unwrap(), &g),
+        )
+    };
+    assert_eq!(import(&calendar("", ""), &mut store).1, "14:00-15:00 talk");
+    for cancelled in [
+        calendar("", "STATUS:CANCELLED\r\n"),
+        calendar("", "status:cancelled\r\n"),
+        calendar("METHOD:CANCEL\r\n", ""),
+    ] {
+        let (notes, plan) = import(&cancelled, &mut store);
+        assert_eq!(plan, "", "{cancelled}");
+        assert_eq!(
+            notes,
+            [
+                "skipped event 1 `talk`: it is cancelled, so it takes no blocks (and loses those \
+              an earlier import gave it)"
+            ]
+        );
+        import(&calendar("", "STATUS:CONFIRMED\r\n"), &mut store);
+    }
+}
+
+#[test]
+fn events_of_one_file_that_overlap_share_their_blocks() {
+    // Refused whole before, telling the user to `blocks clear` an event of the file itself.
+    let overlapping = import(vec![
+        event("b", "review", "10:30", "11:30"),
+        event("a", "planning", "10:00", "11:00"),
+        event("c", "inside", "10:10", "10:20"),
+        event("d", "around", "09:50", "11:40"),
+        event("e", "next", "11:25", "12:00"),
+    ]);
+    assert_eq!(
+        placed(&overlapping),
+        ["around 09:50-11:40", "next 11:40-12:00"],
+        "the earliest start keeps the blocks"
+    );
+    assert_eq!(
+        overlapping.notes,
+        [
+            "`planning` 10:00-11:00 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 10:00-11:00: not imported",
+            "`inside` 10:10-10:20 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 10:10-10:20: not imported",
+            "`review` 10:30-11:30 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 10:30-11:30: not imported",
+            "`next` 11:20-12:00 on 2026-03-05 overlaps `around`, another event of this file, \
+             at 11:20-11:40: imported 11:40-12:00",
+        ]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(&dir.path().join("p.db")).unwrap();
+    let written = store
+        .write(|x| overlapping.write(x, Conflict::Refuse, now()))
+        .unwrap();
+    assert_eq!(written.imported, 2);
+
+    // Two meetings back to back, rounded outward, share a block: the first keeps it.
+    let back_to_back = import(vec![
+        event("x", "one", "10:00", "10:25"),
+        event("y", "two", "10:25", "11:00"),
+    ]);
+    assert_eq!(
+        placed(&back_to_back),
+        ["one 10:00-10:30", "two 10:30-11:00"]
+    );
+}
+
+#[test]
 fn events_go_to_the_day_that_holds_them() {
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     let event = |uid: &str, start: &str, end: &str| ImportedEvent {
@@ -187,6 +339,7 @@ fn events_go_to_the_day_that_holds_them() {
             event("early", "2026-03-06T08:30:00Z", "2026-03-06T09:20:00Z"),
             event("night", "2026-03-06T03:00:00Z", "2026-03-06T04:00:00Z"),
         ],
+        cancelled: vec!["gone".into()],
         warnings: vec!["from parsing".into()],
     };
     let import = Import::new(parsed, Tz::UTC, DaySpan::parse("09:00", "01:00").unwrap());
@@ -210,7 +363,7 @@ fn events_go_to_the_day_that_holds_them() {
             "early 2026-03-06 09:00-09:20"
         ]
     );
-    assert_eq!(import.uids, ["late", "early", "night"]);
+    assert_eq!(import.uids, ["late", "early", "night", "gone"]);
     assert_eq!(
         import.notes,
         [
@@ -235,9 +388,18 @@ fn event(uid: &str, summary: &str, start: &str, end: &str) -> ImportedEvent {
 fn import(events: Vec<ImportedEvent>) -> Import {
     let parsed = Parsed {
         events,
-        warnings: Vec::new(),
+        ..Parsed::default()
     };
     Import::new(parsed, Tz::UTC, DaySpan::default())
+}
+
+/// `label 10:00-11:00` for each placement.
+fn placed(import: &Import) -> Vec<String> {
+    import
+        .placements
+        .iter()
+        .map(|p| format!("{} {}", p.cell.label, p.grid.describe(p.blocks.clone())))
+        .collect()
 }
 
 fn planned(day: &DayPlan, g: &Grid) -> String {
@@ -330,4 +492,60 @@ fn durations() {
     assert_eq!(parse_duration("-PT15M"), None);
     assert_eq!(parse_duration("PT"), None);
     assert_eq!(parse_duration("PT99999999999999999H"), None);
+}
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("ICAL_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+    ))]
+
+    /// Whatever a file holds, reading it gives events or an error, never a panic.
+    #[test]
+    fn no_file_makes_parse_panic(
+        lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex(
+                    "(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|TZID|STATUS|UID|SUMMARY|TZOFFSETFROM|TZOFFSETTO)(;(TZID|VALUE)=[A-Za-z0-9 /+\"-]{0,12})?:[A-Za-z0-9:;=,+/ TZ-]{0,24}"
+                ).unwrap(),
+                proptest::sample::select(vec![
+                    "BEGIN:VEVENT", "END:VEVENT", "BEGIN:VTIMEZONE", "END:VTIMEZONE",
+                    "BEGIN:STANDARD", "END:STANDARD", "BEGIN:DAYLIGHT", "END:DAYLIGHT",
+                    "TZID:Z", "DTSTART;TZID=Z:20260305T090000", "DTEND;TZID=Z:20260305T100000",
+                    "DTSTART:16010101T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100",
+                    "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10", "RRULE:FREQ=SECONDLY",
+                    "RRULE:FREQ=DAILY;UNTIL=20300101T000000Z", "RDATE:20260301T020000,x",
+                    "UID:a", "DURATION:PT1H", "DTSTART:20260305T090000Z", " folded",
+                ]).prop_map(str::to_owned),
+            ],
+            0..40,
+        )
+    ) {
+        let text = format!("BEGIN:VCALENDAR\r\n{}\r\nEND:VCALENDAR\r\n", lines.join("\r\n"));
+        let _ = parse(&text, "fuzz.ics", Tz::UTC);
+    }
+}
+
+#[test]
+fn odd_vtimezone_rules_are_errors_not_panics() {
+    for rule in [
+        "FREQ=YEARLY;BYDAY=é",
+        "FREQ=YEARLY;BYDAY=1éé",
+        "FREQ=YEARLY;UNTIL=é",
+        "FREQ=é",
+        "BYDAY=SU",
+    ] {
+        let text = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Z\r\nBEGIN:STANDARD\r\n\
+             DTSTART:19700101T000000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0100\r\nRRULE:{rule}\r\n\
+             END:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:a\r\n\
+             DTSTART;TZID=Z:20260305T090000\r\nDURATION:PT1H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        let e = parse(&text, "z.ics", Tz::UTC).unwrap_err().to_string();
+        assert!(
+            e.contains("the VTIMEZONE of TZID `Z` cannot be read"),
+            "{rule}: {e}"
+        );
+    }
 }

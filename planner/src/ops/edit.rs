@@ -323,17 +323,6 @@ mod tests {
             .join(", ")
     }
 
-    fn paint(d: NaiveDate, blocks: Blocks, label: &str) -> PlanRequest {
-        PlanRequest {
-            date: d,
-            blocks,
-            label: label.into(),
-            category: None,
-            color: None,
-            conflict: Conflict::Refuse,
-        }
-    }
-
     /// A calendar with one event on 2026-03-05, imported as fixed blocks.
     fn import_standup(p: &mut Planner, start: &str, end: &str) {
         let ics = format!(

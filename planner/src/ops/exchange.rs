@@ -24,6 +24,9 @@ pub struct CalendarExport {
     pub dates: Vec<NaiveDate>,
     /// What was done rather than the plan.
     pub actual: bool,
+    /// Planned blocks left out, one line per day: those at clock times the day does not
+    /// have (the clocks skipped them). Blocks outside the waking span are exported.
+    pub notes: Vec<String>,
 }
 
 /// What importing a file did.
@@ -57,12 +60,15 @@ pub struct BackupRestored {
 }
 
 impl Planner {
-    /// The plan (or, with `actual`, what was done) of `dates` as an iCalendar file.
+    /// The plan (or, with `actual`, what was done) of `dates` as an iCalendar file. A day's
+    /// plan is exported whole, with the blocks planned under a wider waking span than this
+    /// planner's.
     pub fn export_calendar(&self, dates: &[NaiveDate], actual: bool) -> Result<CalendarExport> {
         let now = self.now();
-        let grids: Vec<Grid> = dates.iter().map(|d| self.grid(*d)).collect();
+        let mut notes = Vec::new();
         let text = self.store.snapshot(|t| {
             if actual {
+                let grids: Vec<Grid> = dates.iter().map(|d| self.grid(*d)).collect();
                 let mut per_day = Vec::new();
                 for g in &grids {
                     per_day.push(self.actual(t, g, now)?.0);
@@ -78,6 +84,21 @@ impl Planner {
                 .iter()
                 .map(|d| t.day_plan(*d))
                 .collect::<Result<_>>()?;
+            let grids: Vec<Grid> = plans
+                .iter()
+                .map(|p| Grid::new(p.date, self.tz, p.span_holding_plan(self.span)))
+                .collect();
+            for (g, p) in grids.iter().zip(&plans) {
+                let off = p.off_grid(g);
+                if off > 0 {
+                    notes.push(format!(
+                        "{}: {off} planned blocks are at clock times {} does not have that day \
+                         (the clocks skipped them), so they are not in the file",
+                        p.date,
+                        self.tz.name()
+                    ));
+                }
+            }
             let days: Vec<ical::PlanDay> = grids
                 .iter()
                 .zip(plans.iter())
@@ -94,6 +115,7 @@ impl Planner {
             text,
             dates: dates.to_vec(),
             actual,
+            notes,
         })
     }
 
@@ -107,33 +129,37 @@ impl Planner {
     /// goes only into an empty database unless `replace`, which replaces everything; a
     /// calendar's events become fixed blocks, and with `replace` overwrite planned blocks.
     pub fn import_file(&mut self, path: &Path, replace: bool) -> Result<Imported> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlannerError::Io {
+        let data = std::fs::read(path).map_err(|source| PlannerError::Io {
             path: path.to_owned(),
             source,
         })?;
         let shown = path.display().to_string();
-        if text.trim_start().starts_with('{') {
+        if data.trim_ascii_start().starts_with(b"{") {
+            let text = String::from_utf8(data).map_err(|e| PlannerError::MalformedBackup {
+                path: shown.clone(),
+                reason: format!("it is not UTF-8 text ({e})"),
+            })?;
             return Ok(Imported::Backup(
                 self.restore_backup(&text, &shown, replace)?,
             ));
         }
         let conflict = super::conflict(replace);
         Ok(Imported::Calendar(
-            self.import_calendar(&text, &shown, conflict)?,
+            self.import_calendar(&data, &shown, conflict)?,
         ))
     }
 
-    /// Imports the events of iCalendar `text` (named `name` in messages) as fixed blocks.
-    /// Re-importing an event moves its blocks; blocks before a day's re-plan keep what was
-    /// planned, and the notes say which events were left out there.
+    /// Imports the events of an iCalendar file's bytes (`&str` will do; `name` is the file in
+    /// messages) as fixed blocks. Re-importing an event moves its blocks; blocks before a day's
+    /// re-plan keep what was planned, and the notes say which events were left out there.
     pub fn import_calendar(
         &mut self,
-        text: &str,
+        data: impl AsRef<[u8]>,
         name: &str,
         conflict: Conflict,
     ) -> Result<CalendarImported> {
         let now = self.now();
-        let parsed = ical::parse(text, name, self.tz)?;
+        let parsed = ical::parse(data, name, self.tz)?;
         let import = ical::Import::new(parsed, self.tz, self.span);
         let written = self.store.write(|t| import.write(t, conflict, now))?;
         Ok(CalendarImported {
@@ -272,6 +298,55 @@ mod tests {
     }
 
     #[test]
+    fn an_export_holds_every_planned_block_and_says_what_it_cannot() {
+        // Planned with an earlier wake and a later sleep than the span exported with: the
+        // export wrote 1 event of 3, without a word.
+        let mut f = planner("UTC", "2026-03-01T12:00:00Z");
+        let p = &mut f.planner;
+        let d = date("2026-03-05");
+        let plan = |p: &mut Planner, range: &str, label: &str| {
+            p.plan(&paint(d, blocks(range), label)).unwrap();
+        };
+        p.set_setting("wake", "05:00").unwrap();
+        p.set_setting("sleep", "01:00").unwrap();
+        plan(p, "05:00-06:00", "run");
+        plan(p, "09:00-10:00", "work");
+        plan(p, "23:30-00:30", "film");
+        p.unset_setting("wake").unwrap();
+        p.unset_setting("sleep").unwrap();
+        let export = p.export_calendar(&[d], false).unwrap();
+        assert_eq!(export.events, 3, "{}", export.text);
+        assert!(export.text.contains("DTSTART:20260305T050000Z"));
+        assert!(export.text.contains("DTEND:20260306T003000Z"));
+        assert!(export.notes.is_empty());
+        // The report leaves them out of adherence, and says so, as `show` does.
+        let report = p.day_report(d).unwrap();
+        assert_eq!(
+            report.notes,
+            [
+                "9 planned blocks fall outside 07:00-24:00 on 2026-03-05; see them with --wake/--sleep"
+            ]
+        );
+
+        // A day planned in UTC, exported in Berlin, where 02:00-03:00 does not exist that day.
+        let spring = date("2026-03-29");
+        let mut utc = open(f.dir.path(), "UTC", "2026-03-01T12:00:00Z");
+        utc.set_setting("wake", "00:00").unwrap();
+        utc.plan(&paint(spring, blocks("01:00-03:00"), "night"))
+            .unwrap();
+        let berlin = open(f.dir.path(), "Europe/Berlin", "2026-03-01T12:00:00Z");
+        let export = berlin.export_calendar(&[spring], false).unwrap();
+        assert_eq!(export.events, 1);
+        assert_eq!(
+            export.notes,
+            [
+                "2026-03-29: 6 planned blocks are at clock times Europe/Berlin does not have that \
+              day (the clocks skipped them), so they are not in the file"
+            ]
+        );
+    }
+
+    #[test]
     fn a_backup_restores_only_into_an_empty_database_unless_replaced() {
         let mut f = planner("UTC", "2026-03-05T08:00:00Z");
         let p = &mut f.planner;
@@ -285,7 +360,7 @@ mod tests {
         })
         .unwrap();
         p.set_setting("join-gap", "5").unwrap();
-        let text = p.backup().unwrap().to_json();
+        let text = p.backup().unwrap().to_json().unwrap();
         let other_dir = tempfile::tempdir().unwrap();
         let mut other = open(other_dir.path(), "UTC", "2026-03-05T08:00:00Z");
         let restored = other.restore_backup(&text, "b.json", false).unwrap();

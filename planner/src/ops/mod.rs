@@ -259,13 +259,15 @@ impl Planner {
         Ok((actual::fill(grid, &manual, &joined), warnings))
     }
 
-    /// The current plan of `date` against what was done, and warnings from the sources.
+    /// The current plan of `date` against what was done, and warnings: from the sources, and
+    /// about planned blocks outside the waking span, which the comparison leaves out.
     fn compare(&self, date: NaiveDate, now: DateTime<Utc>) -> Result<(DayComparison, Vec<String>)> {
         let grid = self.grid(date);
         self.store.snapshot(|t| {
             let day = t.day_plan(date)?;
             let planned = day.per_block(&grid, None);
-            let (actual, warnings) = self.actual(t, &grid, now)?;
+            let (actual, mut warnings) = self.actual(t, &grid, now)?;
+            warnings.extend(day.off_grid_note(&grid));
             Ok((
                 compare::compare_day(&grid, &planned, &actual, now),
                 warnings,
@@ -313,6 +315,18 @@ pub(crate) mod testing {
 
     pub fn blocks(s: &str) -> Blocks {
         Blocks::parse(s, false).unwrap()
+    }
+
+    /// Plans `label` on `blocks` of `date`, refusing overlaps.
+    pub fn paint(date: NaiveDate, blocks: Blocks, label: &str) -> super::edit::PlanRequest {
+        super::edit::PlanRequest {
+            date,
+            blocks,
+            label: label.into(),
+            category: None,
+            color: None,
+            conflict: Conflict::Refuse,
+        }
     }
 }
 

@@ -137,7 +137,6 @@ impl Planner {
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use crate::ops::edit::PlanRequest;
     use crate::ops::view::RevisionPick;
 
     #[test]
@@ -146,15 +145,7 @@ mod tests {
         let p = &mut f.planner;
         let monday = date("2026-03-02");
         for (range, label) in [("09:00-11:00", "deep work"), ("14:00-15:00", "email")] {
-            p.plan(&PlanRequest {
-                date: monday,
-                blocks: blocks(range),
-                label: label.into(),
-                category: None,
-                color: None,
-                conflict: Conflict::Refuse,
-            })
-            .unwrap();
+            p.plan(&paint(monday, blocks(range), label)).unwrap();
         }
         let saved = p.save_template("workday", monday, false).unwrap();
         assert_eq!((saved.blocks, saved.fixed_left_out), (18, 0));

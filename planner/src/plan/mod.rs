@@ -12,10 +12,10 @@ use std::ops::Range;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::WallTime;
+use crate::clock::{BLOCK_MINUTES, WallTime};
 pub use crate::color::Color;
 use crate::error::{PlannerError, Result};
-use crate::grid::Grid;
+use crate::grid::{DaySpan, Grid};
 
 /// What one block is planned to hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +156,35 @@ impl DayPlan {
             .keys()
             .filter(|w| grid.index_of(**w).is_none())
             .count()
+    }
+
+    /// What every view of the day made with `grid` says when planned blocks are not on it, so
+    /// that none leaves them out without a word.
+    pub fn off_grid_note(&self, grid: &Grid) -> Option<String> {
+        let off = self.off_grid(grid);
+        (off > 0).then(|| {
+            format!(
+                "{off} planned blocks fall outside {} on {}; see them with --wake/--sleep",
+                grid.span, self.date
+            )
+        })
+    }
+
+    /// `span` widened to hold every block of the current plan (a day planned with an earlier
+    /// wake time, or a later sleep time, than `span`'s). The result may be longer than the
+    /// 24 hours a typed span may have.
+    pub fn span_holding_plan(&self, span: DaySpan) -> DaySpan {
+        let cells = self.cells();
+        let first = cells.keys().next().map_or(span.wake, |w| w.minute);
+        let last = cells
+            .keys()
+            .map(|w| w.minute + BLOCK_MINUTES)
+            .max()
+            .unwrap_or(span.sleep);
+        DaySpan {
+            wake: span.wake.min(first),
+            sleep: span.sleep.max(last),
+        }
     }
 
     /// The first block index the current revision lets change: blocks before a re-plan keep

@@ -242,3 +242,46 @@ fn styles_in_use_count_current_plans_and_templates() {
         }]
     );
 }
+
+#[test]
+fn many_connections_opening_a_new_database_at_once_all_succeed() {
+    // Each open checked the schema version, then migrated: two that both saw an empty file
+    // both ran `CREATE TABLE settings`, and the second failed ("table settings already
+    // exists"). 20 `blocks` processes on a new file: 43 of 200 failed.
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite3");
+        let start = std::sync::Barrier::new(20);
+        let results: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..20)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let mut store = Store::open(&path)?;
+                        store.write(|t| t.set_setting("join-gap", "5"))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|r| {
+                r.as_ref().err().map(|e| {
+                    let source = std::error::Error::source(e).map(ToString::to_string);
+                    format!("{e}: {}", source.unwrap_or_default())
+                })
+            })
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "round {round}: {} failed: {failed:?}",
+            failed.len()
+        );
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema_version());
+    }
+}
