@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "nav_workspaces",
     "nav_open",
     "nav_close",
+    "nav_jump",
 ];
 
 fn main() {

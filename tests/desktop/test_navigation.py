@@ -3,12 +3,12 @@ retrace-lsp driven by a real LSP client (pytest-lsp) making the visits."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import pathlib
 
-import pytest
-
 from tests.desktop.harness import update_docs_screenshot
+from tests.editors.nvim_harness import Editor, environment, make_workspace, wait_for
 from tests.lsp import harness as lsp
 
 
@@ -45,7 +45,8 @@ async def test_visits_from_an_editor_appear_live(start_app, dirs, tmp_path):
         app = start_app()
         app.wait(lambda: len(rows(app)) == 2, what="two nodes shown")
         app.screenshot("two-visits")
-        assert "src/cart.rs:42" in rows(app)[1]
+        # file:line, the line's text, the reason, and the editor whose cursor is there.
+        assert "src/cart.rs:42 line 42 of src/cart.rs definition pytest-lsp" in rows(app)[1]
         # Made while the app is open: shown without any reload.
         editor.visit(ws / "src/tax.rs", 9, "reference")
         await editor.status()
@@ -137,3 +138,109 @@ def test_the_window_size_survives_a_restart(start_app):
     again = start_app()
     again.one("[data-testid=nav-empty]")
     assert again.js("return [innerWidth, innerHeight]") == [900, 610]
+
+
+def row_of(app, place: str):
+    """The tree row whose file:line is `place`."""
+    return app.wait(
+        lambda: next((e for e in app.find("[data-testid=node]") if place in (e.get_attribute("textContent") or "")), None),
+        what=f"a row for {place}",
+    )
+
+
+async def test_a_click_moves_the_editor_there(start_app, dirs, tmp_path):
+    """app -> control socket -> retrace-lsp -> window/showDocument -> the LSP client."""
+    ws = workspace(tmp_path, "shop", {"src/main.rs": 60, "src/cart.rs": 80, "src/tax.rs": 40})
+    editor = await lsp.start(ws, dirs.data, options={"sendsVisits": True})
+    try:
+        editor.visit(ws / "src/main.rs", 0, "open")
+        editor.visit(ws / "src/cart.rs", 41)
+        editor.visit(ws / "src/tax.rs", 9)
+        tree = await editor.tree_json()
+        cart = next(n["id"] for n in tree["nodes"] if n["path"] == "src/cart.rs")
+        app = start_app()
+        row = row_of(app, "src/cart.rs:42")
+        await asyncio.to_thread(row.click)
+        shown = await lsp.eventually(lambda: editor.client.shown_documents)
+        assert shown[-1].uri == lsp.uri(ws / "src/cart.rs")
+        assert shown[-1].selection.start.line == 41 and shown[-1].take_focus is True
+        # Recorded as a jump of that session: its cursor is there, no node was added.
+        assert (await editor.status())["node"]["id"] == cart
+        assert len((await editor.tree_json())["nodes"]) == 3
+        await asyncio.to_thread(app.wait, lambda: "pytest-lsp is at src/cart.rs:42" in app.text("[data-testid=nav-note]"),
+                                10.0, "the app saying where the editor went")
+        # The editor's cursor mark moves to the node in the app, live.
+        await asyncio.to_thread(app.wait, lambda: "pytest-lsp" in (row_of(app, "src/cart.rs:42").get_attribute("textContent") or ""),
+                                10.0, "the editor's mark on the node")
+        await asyncio.to_thread(app.screenshot, "jumped")
+        # Keyboard: the cursor to src/main.rs (first row), Enter.
+        await asyncio.to_thread(app.press, "g")
+        await asyncio.to_thread(app.press, "\ue007")  # Enter
+        await lsp.eventually(lambda: editor.client.shown_documents[-1].uri == lsp.uri(ws / "src/main.rs"))
+    finally:
+        await editor.close()
+
+
+async def test_the_most_recent_editor_moves_unless_another_is_picked(start_app, dirs, tmp_path):
+    ws = workspace(tmp_path, "shop", {"a.rs": 50, "b.rs": 50})
+    first = await lsp.start(ws, dirs.data, options={"sendsVisits": True})
+    second = await lsp.start(ws, dirs.data, options={"sendsVisits": True})
+    try:
+        first.visit(ws / "a.rs", 4, "open")
+        await first.status()
+        second.visit(ws / "b.rs", 9, "open")
+        await second.status()
+        app = start_app()
+        picker = app.one("[data-testid=nav-editor]")
+        assert len(picker.find_elements("css selector", "option")) == 2
+        await asyncio.to_thread(row_of(app, "a.rs:5").click)
+        await lsp.eventually(lambda: second.client.shown_documents)
+        assert first.client.shown_documents == []
+        # Pick the other editor (the select, or `e` from the keyboard).
+        await asyncio.to_thread(app.press, "e")
+        await asyncio.to_thread(row_of(app, "b.rs:10").click)
+        await lsp.eventually(lambda: first.client.shown_documents)
+        assert first.client.shown_documents[-1].uri == lsp.uri(ws / "b.rs")
+        await asyncio.to_thread(app.screenshot, "two-editors")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_without_an_editor_a_click_says_what_to_do(start_app, dirs, tmp_path):
+    ws = workspace(tmp_path, "shop", {"a.rs": 50})
+    editor = await lsp.start(ws, dirs.data, options={"sendsVisits": True})
+    editor.visit(ws / "a.rs", 4, "open")
+    await editor.status()
+    await editor.close()
+    app = start_app()
+    app.one("[data-testid=nav-no-editor]")
+    row_of(app, "a.rs:5").click()
+    line = app.one("[data-testid=error-line]")
+    assert "no editor is open on" in line.text and "open the workspace in an editor" in line.text
+    app.screenshot("no-editor")
+
+
+def test_a_click_moves_neovim_with_the_plugin(start_app, dirs, tmp_path):
+    """Headless Neovim (Debian's 0.7.2, which has no showDocument handler of its own) with
+    the Retrace plugin: its buffer and cursor move to the node clicked in the app."""
+    ws = make_workspace(tmp_path / "ws")
+    with environment(XDG_RUNTIME_DIR=str(dirs.runtime)):
+        nvim = Editor(tmp_path / "nvim", ws, dirs.data, nvim="0.7")
+    try:
+        nvim.edit("src/a.txt")
+        nvim.wait_ready()
+        nvim.keys("120G")
+        nvim.edit("src/b.txt")
+        nvim.keys("30G")
+        wait_for(lambda: len(nvim.nodes()) == 4, what=f"four visits (have {nvim.nodes()})")
+        app = start_app()
+        picker = app.one("[data-testid=nav-editor]")
+        assert "Neovim" in picker.text
+        row_of(app, "src/a.txt:120").click()
+        wait_for(lambda: nvim.place() == ("src/a.txt", 120), what="Neovim at src/a.txt:120")
+        assert nvim.current() == "src/a.txt:120"
+        assert len(nvim.nodes()) == 4
+        app.screenshot("neovim-moved")
+    finally:
+        nvim.quit()

@@ -1,6 +1,11 @@
 //! The commands the frontend calls. Each is a thin call into a library (or into the app's
 //! own `prefs`), logging a failure before it returns it, so the log has what the UI showed.
 
+use std::path::{Path, PathBuf};
+
+use retrace_lsp::catalog::WorkspaceSummary;
+use retrace_lsp::control::JumpReply;
+use retrace_lsp::tree::NodeId;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
 
@@ -60,40 +65,83 @@ fn data_dir(state: &AppState) -> Result<&std::path::Path> {
 }
 
 #[tauri::command]
-pub fn nav_workspaces(state: State<'_, AppState>) -> Result<Vec<nav::WorkspaceEntry>> {
+pub fn nav_workspaces(state: State<'_, AppState>) -> Result<Vec<WorkspaceSummary>> {
     logged("nav_workspaces", data_dir(&state).and_then(nav::workspaces))
 }
 
-/// Opens a workspace's tree and keeps it live: `nav:changed` carries the new tree after
-/// every commit by any writer.
+/// Opens a workspace's tree and keeps it live: `nav:delta` carries what any writer commits,
+/// `nav:error` the error that stops it. Opening another workspace stops the previous one.
 #[tauri::command]
 pub fn nav_open<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
-    database: String,
-    root: String,
-) -> Result<retrace_lsp::render::TreeView> {
-    let result = (|| {
-        let db = std::path::PathBuf::from(&database);
-        let view = nav::tree(&db, &root)?;
-        let files = [db.clone(), db.with_extension("sqlite3-wal")];
-        let watch = live::Watch::start(&files, move || match nav::tree(&db, &root) {
-            Ok(view) => {
-                let _ = app.emit("nav:changed", view);
-            }
-            Err(e) => log::warn!("refreshing the navigation tree: {}", e.message),
-        })?;
-        if let Ok(mut slot) = state.nav_watch.lock() {
-            *slot = Some(watch);
+    database: PathBuf,
+) -> Result<nav::NavTree> {
+    let errors = app.clone();
+    let result = nav::open(
+        &database,
+        move |delta| {
+            let _ = app.emit("nav:delta", delta);
+        },
+        move |error| {
+            log::warn!("live navigation tree stopped: {}", error.error.message);
+            let _ = errors.emit("nav:error", error);
+        },
+    );
+    let result = result.map(|(tree, live)| {
+        if let Ok(mut slot) = state.nav_live.lock() {
+            *slot = Some(live);
         }
-        Ok(view)
-    })();
+        tree
+    });
     logged("nav_open", result)
 }
 
 #[tauri::command]
 pub fn nav_close(state: State<'_, AppState>) {
-    if let Ok(mut slot) = state.nav_watch.lock() {
+    if let Ok(mut slot) = state.nav_live.lock() {
         slot.take();
     }
+}
+
+/// Moves the editor of the session listening at `socket` to `node`.
+#[tauri::command]
+pub async fn nav_jump(socket: Option<PathBuf>, workspace: PathBuf, node: i64) -> Result<JumpReply> {
+    // The control call blocks (up to a second for the editor's answer): off the main thread.
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        nav::jump(socket.as_deref(), &workspace, NodeId(node))
+    })
+    .await
+    .unwrap_or_else(|e| Err(AppError::failed(format!("the jump did not finish: {e}"))));
+    logged("nav_jump", result)
+}
+
+/// Watches retrace's history directory and emits `nav:workspaces` with the new list when a
+/// workspace gets its first history or one is removed.
+pub fn watch_workspaces<R: Runtime>(app: &AppHandle<R>, data_dir: &Path) -> Result<live::Watch> {
+    let dir = data_dir.join("history");
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        AppError::failed(format!(
+            "cannot create {} to watch it ({e}); new workspaces appear after a restart",
+            dir.display()
+        ))
+    })?;
+    let app = app.clone();
+    let data_dir = data_dir.to_owned();
+    live::Watch::matching(
+        &[dir],
+        |event| {
+            (event.kind.is_create() || event.kind.is_remove())
+                && event
+                    .paths
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|e| e == "sqlite3"))
+        },
+        move || match nav::workspaces(&data_dir) {
+            Ok(list) => {
+                let _ = app.emit("nav:workspaces", list);
+            }
+            Err(e) => log::warn!("listing workspaces: {}", e.message),
+        },
+    )
 }

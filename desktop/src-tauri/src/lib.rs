@@ -35,8 +35,10 @@ pub struct Paths {
 pub struct AppState {
     pub paths: Paths,
     prefs: Mutex<prefs::Prefs>,
-    /// The live watch of the workspace open in the Navigation view.
-    nav_watch: Mutex<Option<live::Watch>>,
+    /// The live reader of the workspace open in the Navigation view.
+    nav_live: Mutex<Option<nav::LiveReader>>,
+    /// Watches for workspaces that get their first history (set once the app runs).
+    workspaces_watch: Mutex<Option<live::Watch>>,
 }
 
 impl AppState {
@@ -45,7 +47,8 @@ impl AppState {
         AppState {
             paths,
             prefs: Mutex::new(prefs),
-            nav_watch: Mutex::new(None),
+            nav_live: Mutex::new(None),
+            workspaces_watch: Mutex::new(None),
         }
     }
 }
@@ -59,6 +62,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::nav_workspaces,
         commands::nav_open,
         commands::nav_close,
+        commands::nav_jump,
     ])
 }
 
@@ -108,7 +112,17 @@ pub fn run() -> i32 {
                         .to_string()),
                 paths.prefs.display()
             );
-            app.manage(AppState::new(paths));
+            let watch = match &paths.retrace_data {
+                Some(dir) => commands::watch_workspaces(app.handle(), dir)
+                    .inspect_err(|e| log::warn!("{}", e.message))
+                    .ok(),
+                None => None,
+            };
+            let state = AppState::new(paths);
+            if let Ok(mut slot) = state.workspaces_watch.lock() {
+                *slot = watch;
+            }
+            app.manage(state);
             Ok(())
         });
     match builder.run(tauri::generate_context!()) {

@@ -33,19 +33,36 @@ impl Watch {
             .iter()
             .filter_map(|f| f.file_name().map(|n| n.to_owned()))
             .collect();
-        let dirs: HashSet<&Path> = files.iter().filter_map(|f| f.parent()).collect();
+        let dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_owned))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        Watch::matching(
+            &dirs,
+            move |event| {
+                !event.kind.is_access()
+                    && event
+                        .paths
+                        .iter()
+                        .any(|p| p.file_name().is_some_and(|n| names.contains(n)))
+            },
+            on_change,
+        )
+    }
+
+    /// Calls `on_change` (on the watch's own thread) after each burst of events in `dirs`
+    /// (not recursive) that `wanted` accepts.
+    pub fn matching(
+        dirs: &[PathBuf],
+        wanted: impl Fn(&notify::Event) -> bool + Send + 'static,
+        on_change: impl FnMut() + Send + 'static,
+    ) -> Result<Watch> {
         let (tx, rx) = mpsc::channel::<()>();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let Ok(event) = event else { return };
-                if event.kind.is_access() {
-                    return;
-                }
-                let ours = event
-                    .paths
-                    .iter()
-                    .any(|p| p.file_name().is_some_and(|n| names.contains(n)));
-                if ours {
+                if event.is_ok_and(|e| wanted(&e)) {
                     let _ = tx.send(());
                 }
             })

@@ -1,90 +1,138 @@
-//! The Navigation view's commands: thin calls into retrace-lsp's library.
+//! The Navigation view over retrace-lsp's library: the catalog of workspaces, a live
+//! [`Reader`] of the selected one, and jumps through a session's control socket.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use retrace_lsp::render::{TreeView, tree_view};
-use retrace_lsp::store::{Store, StoreError};
-use retrace_lsp::workspace::Workspace;
+use retrace_lsp::catalog::{self, WorkspaceSummary};
+use retrace_lsp::control::{self, ControlError, JumpReply};
+use retrace_lsp::reader::{Reader, SessionView, TreeDelta};
+use retrace_lsp::rows::NodeRow;
+use retrace_lsp::store::StoreError;
+use retrace_lsp::tree::NodeId;
 use serde::Serialize;
 
 use crate::error::{AppError, ErrorKind, Result};
 
-/// One workspace that has a history.
+/// How often a live reader wakes without a change: to see whether it was closed, and to
+/// notice editors that ended without a goodbye (one cheap `data_version` check).
+const IDLE_WAKE: Duration = Duration::from_secs(2);
+
+/// A workspace's tree as the view first shows it; `nav:delta` events follow.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WorkspaceEntry {
-    pub root: String,
-    pub database: String,
-    pub nodes: usize,
-    pub last_visit_ms: Option<i64>,
-    pub sessions: Vec<String>,
-    /// Set when the database cannot be read; the entry is listed anyway.
-    pub error: Option<String>,
+pub struct NavTree {
+    pub database: PathBuf,
+    pub workspace: PathBuf,
+    pub root: Option<NodeId>,
+    pub rows: Vec<NodeRow>,
+    pub sessions: Vec<SessionView>,
 }
 
-fn unreadable(e: StoreError) -> AppError {
-    let kind = if e.is_corrupt() {
-        ErrorKind::Unreadable
-    } else {
-        ErrorKind::Failed
+/// What changed in the open workspace (the `nav:delta` event).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NavDelta {
+    pub database: PathBuf,
+    #[serde(flatten)]
+    pub delta: TreeDelta,
+}
+
+/// The live reader of the open workspace stopped (the `nav:error` event).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NavError {
+    pub database: PathBuf,
+    pub error: AppError,
+}
+
+fn store_error(e: StoreError) -> AppError {
+    let kind = match e {
+        StoreError::Corrupt { .. } | StoreError::Newer { .. } => ErrorKind::Unreadable,
+        _ => ErrorKind::Failed,
     };
     AppError::new(kind, e.to_string())
 }
 
-pub fn workspaces(data_dir: &std::path::Path) -> Result<Vec<WorkspaceEntry>> {
-    let dir = data_dir.join("history");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(AppError::failed(format!(
-                "cannot list {}: {e}",
-                dir.display()
-            )));
-        }
+fn control_error(e: ControlError) -> AppError {
+    let kind = match e {
+        ControlError::NoSuchSession { .. } => ErrorKind::NotFound,
+        ControlError::Server { .. } => ErrorKind::Invalid,
+        _ => ErrorKind::Failed,
     };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("sqlite3") {
-            continue;
-        }
-        out.push(read_entry(path));
-    }
-    out.sort_by_key(|w| std::cmp::Reverse(w.last_visit_ms));
-    Ok(out)
+    AppError::new(kind, e.to_string())
 }
 
-fn read_entry(path: PathBuf) -> WorkspaceEntry {
-    let mut entry = WorkspaceEntry {
-        root: String::new(),
-        database: path.display().to_string(),
-        nodes: 0,
-        last_visit_ms: None,
-        sessions: Vec::new(),
-        error: None,
-    };
-    let read = || -> std::result::Result<_, StoreError> {
-        let mut store = Store::open_read_only(&path)?;
-        let root = store.workspace_root()?;
-        let tree = store.load(usize::MAX)?;
-        let sessions = store.sessions()?;
-        Ok((root, tree, sessions))
-    };
-    match read() {
-        Ok((root, tree, sessions)) => {
-            entry.root = root.unwrap_or_default();
-            entry.nodes = tree.len();
-            entry.last_visit_ms = tree.nodes().map(|n| n.visited_ms).max();
-            entry.sessions = sessions.into_iter().map(|s| s.client).collect();
-        }
-        Err(e) => entry.error = Some(e.to_string()),
-    }
-    entry
+pub fn workspaces(data_dir: &Path) -> Result<Vec<WorkspaceSummary>> {
+    catalog::workspaces(data_dir).map_err(store_error)
 }
 
-pub fn tree(database: &std::path::Path, root: &str) -> Result<TreeView> {
-    let mut store = Store::open_read_only(database).map_err(unreadable)?;
-    let tree = store.load(usize::MAX).map_err(unreadable)?;
-    Ok(tree_view(&tree, tree.most_recent(), &Workspace::new(root)))
+/// Stops a live reader's thread (at its next wake) when dropped.
+pub struct LiveReader {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for LiveReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Opens `database` read-only and keeps it live: `on_delta` gets each change committed by
+/// any writer, `on_error` the error that ends the live reading.
+pub fn open(
+    database: &Path,
+    on_delta: impl Fn(NavDelta) + Send + 'static,
+    on_error: impl Fn(NavError) + Send + 'static,
+) -> Result<(NavTree, LiveReader)> {
+    let mut reader = Reader::open(database).map_err(store_error)?;
+    let tree = NavTree {
+        database: database.to_owned(),
+        workspace: reader.workspace().root().to_owned(),
+        root: reader.tree().root(),
+        rows: reader.rows(),
+        sessions: reader.sessions().to_vec(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let db = database.to_owned();
+    std::thread::Builder::new()
+        .name("nav-reader".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match reader.wait_for_change(IDLE_WAKE) {
+                    Ok(Some(delta)) if !stopped.load(Ordering::Relaxed) => on_delta(NavDelta {
+                        database: db.clone(),
+                        delta,
+                    }),
+                    Ok(_) => {}
+                    Err(e) => {
+                        on_error(NavError {
+                            database: db.clone(),
+                            error: store_error(e),
+                        });
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| AppError::failed(format!("cannot start the live reader: {e}")))?;
+    Ok((tree, LiveReader { stop }))
+}
+
+/// Asks the editor session listening at `socket` to show `node`. Without a session (no
+/// editor open on the workspace), says how to get one.
+pub fn jump(socket: Option<&Path>, workspace: &Path, node: NodeId) -> Result<JumpReply> {
+    let Some(socket) = socket else {
+        return Err(AppError::new(
+            ErrorKind::NotFound,
+            format!(
+                "no editor is open on {}: open the workspace in an editor with the Retrace plugin, then click again",
+                workspace.display()
+            ),
+        ));
+    };
+    control::jump(socket, workspace, node).map_err(control_error)
 }

@@ -77,12 +77,13 @@ fn a_corrupt_history_is_listed_with_its_error_and_not_changed() {
     std::fs::write(&file, &junk).unwrap();
     let app = app(&dir.path().join("data"), &dir.path().join("config"));
     let list = invoke(&app, "nav_workspaces", json!({})).unwrap();
-    let error = list[0]["error"].as_str().unwrap();
+    assert_eq!(list[0]["problem"]["kind"], "corrupt");
+    let error = list[0]["problem"]["message"].as_str().unwrap();
     assert!(error.contains(&file.display().to_string()), "{error}");
     let opened = invoke(
         &app,
         "nav_open",
-        json!({"database": file.display().to_string(), "root": "/w"}),
+        json!({"database": file.display().to_string()}),
     );
     let err = opened.unwrap_err();
     assert_eq!(err["kind"], "unreadable");

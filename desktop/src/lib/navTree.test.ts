@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { NodeView } from "./api";
-import { byId, forkAbove, layout } from "./navTree";
+import { applyDelta, byId, forkAbove, jumpTarget, layout } from "./navTree";
 
 function node(id: number, parent: number | null, path: string, children: number[] = []): NodeView {
   return {
@@ -67,5 +67,58 @@ describe("forkAbove", () => {
   it("finds the nearest branch point", () => {
     expect(forkAbove(nodes, 4)).toBe(2);
     expect(forkAbove(nodes, 1)).toBe(null);
+  });
+});
+
+describe("applyDelta", () => {
+  const row = (id: number, parent: number | null, children: number[] = [], editor?: string) => ({
+    ...node(id, parent, `f${id}.rs`, children),
+    lineNumber: id + 1,
+    text: `line ${id}`,
+    cursors: editor ? [{ session: "s1", editor }] : [],
+  });
+  const session = (id: string, socket: string | null, activeMs: number) => ({
+    id,
+    editor: "Neovim",
+    pid: 1,
+    host: "h",
+    socket,
+    node: null,
+    startedMs: 0,
+    activeMs,
+  });
+  const base = { nodes: new Map([[1, row(1, null, [2])], [2, row(2, 1)]]), root: 1, sessions: [session("s1", "/run/a", 5)] };
+
+  it("adds, updates and removes rows without touching the old tree", () => {
+    const next = applyDelta(base, {
+      database: "db",
+      reloaded: false,
+      added: [row(3, 1)],
+      updated: [row(1, null, [2, 3])],
+      removed: [2],
+      root: 1,
+      sessions: null,
+    });
+    expect([...next.nodes.keys()].sort()).toEqual([1, 3]);
+    expect(next.nodes.get(1)?.children).toEqual([2, 3]);
+    expect(next.sessions).toBe(base.sessions);
+    expect([...base.nodes.keys()].sort()).toEqual([1, 2]);
+  });
+
+  it("replaces everything on a reload", () => {
+    const next = applyDelta(base, { database: "db", reloaded: true, added: [row(7, null)], updated: [], removed: [], root: 7, sessions: [] });
+    expect([...next.nodes.keys()]).toEqual([7]);
+    expect(next.root).toBe(7);
+    expect(next.sessions).toEqual([]);
+  });
+});
+
+describe("jumpTarget", () => {
+  const s = (id: string, socket: string | null) => ({ id, editor: "e", pid: 1, host: "h", socket, node: null, startedMs: 0, activeMs: 0 });
+  it("keeps the picked session while it exists, else takes the most recent reachable one", () => {
+    const sessions = [s("old-server", null), s("b", "/b"), s("c", "/c")];
+    expect(jumpTarget(sessions, "c")?.id).toBe("c");
+    expect(jumpTarget(sessions, "gone")?.id).toBe("b");
+    expect(jumpTarget([], null)).toBeNull();
   });
 });
