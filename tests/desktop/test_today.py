@@ -128,6 +128,16 @@ def test_a_range_painted_by_dragging_is_what_blocks_sees(start_app, dirs):
     app.wait(lambda: labels(app)[12:17] == ["", "", "", "", ""] and labels(app)[17] == "deep work", what="two blocks cleared")
     assert planned_labels(shown(dirs))[14:17] == ["", "", ""]
 
+    # "I did email from 09:00 to 09:20": Ctrl+Enter records it as actual time.
+    app.press("c")
+    extend(app, 1)
+    app.press(Keys.ENTER, "email")
+    ActionChains(app.driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
+    app.wait(lambda: labels(app, "actual")[12:14] == ["email", "email"], what="the time recorded")
+    assert app.find("[data-testid=actual]")[12].get_attribute("data-source") == "manual"
+    actual = [(b["actual"] or {}).get("label", "") for b in shown(dirs)["blocks"]]
+    assert actual[12:15] == ["email", "email", ""]
+
 
 def test_a_template_saved_from_one_day_applies_to_another(start_app, dirs):
     for rng, label in (("09:00-11:00", "deep work"), ("11:00-11:30", "email"), ("13:00-14:00", "review")):
@@ -146,6 +156,14 @@ def test_a_template_saved_from_one_day_applies_to_another(start_app, dirs):
     app.wait(lambda: labels(app)[12] == "deep work" and labels(app)[24] == "email", what="the template applied")
     assert planned_labels(shown(dirs, "2026-03-06")) == planned_labels(shown(dirs, DAY))
     app.screenshot("template-applied")
+    # The day as a calendar file, read back by the planner's own parser (a re-import).
+    out = dirs.home / "march-6.ics"
+    field = app.one("[data-testid=file-path]")
+    field.send_keys(str(out), Keys.ESCAPE)
+    app.press("e")
+    app.wait(lambda: f"to {out}" in app.text("[data-testid=today-status]"), what="the day exported")
+    text = out.read_text()
+    assert text.count("BEGIN:VEVENT") == 3 and "SUMMARY:deep work" in text
 
 
 def test_replan_from_now_keeps_the_earlier_revision(start_app, dirs):
@@ -345,31 +363,29 @@ def test_the_title_names_the_current_block_and_its_start_is_announced(start_app,
 
 
 def test_the_readme_screenshot_a_painted_day_with_its_actual_time(start_app, dirs):
-    now = "2026-03-05T14:25:00Z"
+    now = "2026-03-05T11:25:00Z"
     for rng, label, category, color in (
-        ("08:00-09:00", "email", "admin", "orange"),
-        ("09:00-11:30", "retrace", "code", "blue"),
-        ("11:30-12:00", "review", "code", "purple"),
-        ("13:00-14:00", "retrace", "code", "blue"),
-        ("14:00-15:00", "shop", "code", "teal"),
-        ("15:00-16:00", "reading", "learn", "green"),
+        ("08:30-09:00", "email", "admin", "orange"),
+        ("09:00-11:00", "retrace", "code", "blue"),
+        ("11:00-11:30", "review", "code", "purple"),
+        ("12:00-13:00", "lunch", "break", "green"),
+        ("13:00-15:00", "shop", "code", "teal"),
     ):
         blocks(dirs, "plan", rng, label, "--date", DAY, "--category", category, "--fill", color, now="2026-03-05T07:00:00Z")
     for rng, label, category in (
-        ("08:00-08:40", "email", "admin"),
-        ("08:40-10:50", "retrace", "code"),
-        ("10:50-11:20", "review", "code"),
-        ("11:20-12:00", "review", "code"),
-        ("13:10-14:20", "shop", "code"),
+        ("08:30-08:50", "email", "admin"),
+        ("08:50-10:40", "retrace", "code"),
+        ("10:40-11:20", "shop", "code"),
     ):
         blocks(dirs, "did", rng, label, "--date", DAY, "--category", category, now=now)
     ics = dirs.root / "calendar.ics"
-    ics.write_text(CALENDAR.replace("110000Z", "120000Z").replace("113000Z", "123000Z"))
+    ics.write_text(CALENDAR.replace("110000Z", "113000Z").replace("113000Z\r\nSUMMARY", "120000Z\r\nSUMMARY"))
     blocks(dirs, "import", str(ics), now="2026-03-05T07:00:00Z")
     app = start_at(start_app, now=now)
-    open_today(app)
     app.driver.set_window_size(1180, 760)
-    app.wait(lambda: labels(app, "actual")[10] == "retrace", what="the actual time shown")
-    app.one("[data-testid=week-strip]")
+    open_today(app)
+    app.wait(lambda: labels(app, "actual")[16] == "retrace", what="the actual time shown")
+    app.wait(lambda: len(app.find("[data-testid=week-day]")) == 7, what="the week strip")
+    assert labels(app)[27:30] == ["standup"] * 3
     shot = app.screenshot("readme")
     update_docs_screenshot(shot, "desktop-today.png")
