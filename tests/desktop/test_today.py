@@ -277,7 +277,7 @@ def test_a_paint_over_a_calendar_block_is_refused_with_the_planners_message(star
     import_file(app, ics)
     app.wait(lambda: labels(app)[24:27] == ["standup"] * 3, what="the calendar's event shown")
     assert app.find("[data-testid=planned]")[24].get_attribute("data-fixed") == "true"
-    assert "Imported 1 events" in app.text("[data-testid=today-status]")
+    assert "Imported 1 event from" in app.text("[data-testid=today-status]")
     paint(app, 23, 25, "email")
     message = error_line(app)
     assert "meets `standup` at 11:00-11:20, a fixed block from a calendar event" in message, message

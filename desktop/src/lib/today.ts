@@ -3,6 +3,9 @@
 // how adherence and blocks read. No DOM, no IPC: tested by vitest.
 import type { Adherence, BlockView, Cell, RevisionInfo, Span, TodayDay } from "./api";
 
+/** The height of a block's row, in CSS pixels (the grid maps the pointer with it). */
+export const ROW_HEIGHT = 22;
+
 /** A run of consecutive blocks planned with one cell. */
 export interface Run {
   start: number;
