@@ -28,7 +28,7 @@ const COALESCE: Duration = Duration::from_millis(15);
 pub enum Target {
     /// One file (created, written, removed).
     File(PathBuf),
-    /// Any file directly inside this directory.
+    /// Any file directly inside this directory but a SQLite `-shm` index.
     Dir(PathBuf),
 }
 
@@ -44,7 +44,12 @@ impl Target {
     fn matches(&self, path: &Path) -> bool {
         match self {
             Target::File(f) => path == f,
-            Target::Dir(d) => path.parent() == Some(d.as_path()) || path == d,
+            // SQLite's shared-memory index changes when a database is only read (the view's
+            // own refresh reads it): never a change, and following it would loop.
+            Target::Dir(d) => {
+                (path.parent() == Some(d.as_path()) || path == d)
+                    && !path.to_string_lossy().ends_with("-shm")
+            }
         }
     }
 }
@@ -75,7 +80,13 @@ impl Watch {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
-                if !event.kind.is_access() {
+                // Reading a database opens, locks and chmods its files (access and metadata
+                // events); only a write is a change, and following reads would loop.
+                let metadata = matches!(
+                    event.kind,
+                    notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_))
+                );
+                if !event.kind.is_access() && !metadata {
                     let _ = events.send(Msg::Event(event.paths));
                 }
             })
@@ -220,6 +231,7 @@ mod tests {
             .expect("a file written in it is a change");
         while rx.recv_timeout(Duration::from_millis(100)).is_ok() {}
         std::fs::write(root.path().join("unrelated"), b"x").unwrap();
+        std::fs::write(dir.join("w-1.sqlite3-shm"), b"read").unwrap();
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, b"x").unwrap();
