@@ -230,6 +230,15 @@ async def test_a_visit_in_an_editor_becomes_actual_time_within_seconds(start_app
         assert cell.get_attribute("data-label") == "shop"
         assert cell.get_attribute("data-source") == "lsp"
         app.screenshot("actual-from-editor")
+        # Idle, the view stays idle: its own reads of the histories are not changes.
+        app.js("""const inner = window.__TAURI_INTERNALS__.invoke;
+            window.__loads = 0;
+            window.__TAURI_INTERNALS__.invoke = (cmd, ...rest) => {
+              if (cmd === 'today_day') window.__loads += 1;
+              return inner(cmd, ...rest);
+            };""")
+        time.sleep(3)
+        assert app.js("return window.__loads") <= 1
     finally:
         await editor.close()
 
