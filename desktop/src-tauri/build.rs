@@ -23,7 +23,6 @@ const COMMANDS: &[&str] = &[
     "today_week",
     "today_export",
     "today_import",
-    "today_now",
 ];
 
 fn main() {

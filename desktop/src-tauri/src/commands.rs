@@ -288,9 +288,3 @@ pub async fn today_import(
             .with(|p| today::edit(p, &date, |p| today::import(p, &path, replace))),
     )
 }
-
-/// The block that holds "now" and what is planned there.
-#[tauri::command]
-pub async fn today_now(state: State<'_, AppState>) -> Result<today::Now> {
-    logged("today_now", state.today.with(today::now))
-}

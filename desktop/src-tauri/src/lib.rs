@@ -102,7 +102,6 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::today_week,
         commands::today_export,
         commands::today_import,
-        commands::today_now,
     ])
 }
 
