@@ -200,6 +200,22 @@ fn replans_keep_the_earlier_revision_and_templates_apply() {
     .unwrap();
     assert_eq!(applied["done"][0]["placed"], 12);
     assert_eq!(applied["day"]["date"], "2026-03-06");
+    let weekly = invoke(
+        &app,
+        "today_template_apply",
+        json!({"name": "focus day", "date": "2026-03-05", "weekdays": "mon,wed", "weeks": 2, "replace": false}),
+    )
+    .unwrap();
+    let dates: Vec<&str> = weekly["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2026-03-02", "2026-03-04", "2026-03-09", "2026-03-11"]
+    );
     let templates = invoke(&app, "today_templates", json!({})).unwrap();
     assert_eq!(templates[0]["name"], "focus day");
     let week = invoke(&app, "today_week", json!({"date": "2026-03-05"})).unwrap();
