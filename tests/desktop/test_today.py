@@ -138,6 +138,14 @@ def test_a_range_painted_by_dragging_is_what_blocks_sees(start_app, dirs):
     actual = [(b["actual"] or {}).get("label", "") for b in shown(dirs)["blocks"]]
     assert actual[12:15] == ["email", "email", ""]
 
+    # Alt+arrows move the run under the cursor, Alt+Shift+arrows resize it.
+    app.press("c", *[Keys.ARROW_DOWN] * 5)
+    ActionChains(app.driver).key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
+    app.wait(lambda: labels(app)[17] == "" and labels(app)[18:23] == ["deep work"] * 5, what="the run moved by a block")
+    ActionChains(app.driver).key_down(Keys.ALT).key_down(Keys.SHIFT).send_keys(Keys.ARROW_DOWN).key_up(Keys.SHIFT).key_up(Keys.ALT).perform()
+    app.wait(lambda: labels(app)[18:24] == ["deep work"] * 6, what="the run a block longer")
+    assert planned_labels(shown(dirs))[17:25] == [""] + ["deep work"] * 6 + [""]
+
 
 def test_a_template_saved_from_one_day_applies_to_another(start_app, dirs):
     for rng, label in (("09:00-11:00", "deep work"), ("11:00-11:30", "email"), ("13:00-14:00", "review")):
