@@ -50,6 +50,8 @@ e2e: build
 bench:
 	$(CARGO) bench -p retrace-lsp
 	$(CARGO) bench -p snaprun
+	$(MAKE) build
+	$(PYTEST) -q -s tests/desktop/bench_today.py
 
 fmt:
 	$(CARGO) fmt --all

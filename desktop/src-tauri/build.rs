@@ -11,6 +11,19 @@ const COMMANDS: &[&str] = &[
     "nav_open",
     "nav_close",
     "nav_jump",
+    "today_day",
+    "today_paint",
+    "today_clear",
+    "today_move",
+    "today_replan",
+    "today_did",
+    "today_palette",
+    "today_templates",
+    "today_template_save",
+    "today_template_apply",
+    "today_week",
+    "today_export",
+    "today_import",
 ];
 
 fn main() {

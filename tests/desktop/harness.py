@@ -127,6 +127,7 @@ class App:
     def __init__(self, display: Display, dirs: Dirs, name: str, extra_env: dict[str, str] | None = None):
         self.dirs = dirs
         self.name = name
+        self.display = display.name
         self.shots = 0
         port, native = free_port(), free_port()
         env = dict(os.environ, DISPLAY=display.name, **dirs.env(), **(extra_env or {}))

@@ -6,10 +6,17 @@ use std::path::{Path, PathBuf};
 use retrace_lsp::catalog::WorkspaceSummary;
 use retrace_lsp::control::JumpReply;
 use retrace_lsp::tree::NodeId;
+use retrace_planner::ops::edit::{Cleared, Moved, Planned, Recorded, Replanned};
+use retrace_planner::ops::exchange::Imported;
+use retrace_planner::ops::report::WeekReport;
+use retrace_planner::ops::templates::{TemplateApplied, TemplateSaved};
+use retrace_planner::ops::view::Palette;
+use retrace_planner::store::TemplateInfo;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime, State};
 
 use crate::error::{AppError, ErrorKind, Result};
+use crate::today::{self, Edited, Span, Stroke, TodayDay};
 use crate::{AppState, live, nav, prefs};
 
 /// Logs a failed command's error; the frontend shows the same message.
@@ -119,29 +126,208 @@ pub async fn nav_jump(socket: Option<PathBuf>, workspace: PathBuf, node: i64) ->
 /// Watches retrace's history directory and emits `nav:workspaces` with the new list when a
 /// workspace gets its first history or one is removed.
 pub fn watch_workspaces<R: Runtime>(app: &AppHandle<R>, data_dir: &Path) -> Result<live::Watch> {
+    // The directory need not exist yet: the watch follows it once it appears.
     let dir = data_dir.join("history");
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        AppError::failed(format!(
-            "cannot create {} to watch it ({e}); new workspaces appear after a restart",
-            dir.display()
-        ))
-    })?;
     let app = app.clone();
     let data_dir = data_dir.to_owned();
-    live::Watch::matching(
-        &[dir],
-        |event| {
-            (event.kind.is_create() || event.kind.is_remove())
-                && event
-                    .paths
-                    .iter()
-                    .any(|p| p.extension().is_some_and(|e| e == "sqlite3"))
-        },
-        move || match nav::workspaces(&data_dir) {
+    // Every write to any history passes here: only a change in the set of databases
+    // (a workspace's first history, or one removed) re-reads the list.
+    let mut known = retrace_lsp::store::history_files(&data_dir).unwrap_or_default();
+    live::Watch::targets(&[live::Target::Dir(dir)], move || {
+        let now = retrace_lsp::store::history_files(&data_dir).unwrap_or_default();
+        if now == known {
+            return;
+        }
+        known = now;
+        match nav::workspaces(&data_dir) {
             Ok(list) => {
                 let _ = app.emit("nav:workspaces", list);
             }
             Err(e) => log::warn!("listing workspaces: {}", e.message),
-        },
+        }
+    })
+}
+
+// --- the Today view: thin calls into the planner's ops (see `today`) -----------------------
+// Async, so a database another writer holds locked (the planner waits up to its busy
+// timeout) never blocks the window's thread.
+
+/// One day (today when `date` is absent) with the plan of `revision` (the one in force when
+/// absent), its actual time and adherence: the planner's `DayView`, as `blocks show --json`.
+#[tauri::command]
+pub async fn today_day(
+    state: State<'_, AppState>,
+    date: Option<String>,
+    revision: Option<u32>,
+) -> Result<TodayDay> {
+    logged(
+        "today_day",
+        state
+            .today
+            .with(|p| today::day(p, date.as_deref(), revision)),
+    )
+}
+
+/// Paints a label over blocks, replacing what was painted by hand; a calendar block refuses.
+#[tauri::command]
+pub async fn today_paint(state: State<'_, AppState>, stroke: Stroke) -> Result<Edited<Planned>> {
+    let on = stroke.date.clone();
+    logged(
+        "today_paint",
+        state
+            .today
+            .with(|p| today::edit(p, &on, |p| today::paint(p, &stroke))),
+    )
+}
+
+/// Clears the plan over `span`, or with `actual` the time recorded by hand there.
+#[tauri::command]
+pub async fn today_clear(
+    state: State<'_, AppState>,
+    date: String,
+    span: Span,
+    actual: bool,
+) -> Result<Edited<Cleared>> {
+    logged(
+        "today_clear",
+        state
+            .today
+            .with(|p| today::edit(p, &date, |p| today::clear(p, &date, span, actual))),
+    )
+}
+
+/// Moves or resizes the painted run `from` to `to`.
+#[tauri::command]
+pub async fn today_move(
+    state: State<'_, AppState>,
+    date: String,
+    from: Span,
+    to: Span,
+) -> Result<Edited<Moved>> {
+    logged(
+        "today_move",
+        state
+            .today
+            .with(|p| today::edit(p, &date, |p| today::move_run(p, &date, from, to))),
+    )
+}
+
+/// A new plan revision from block `from` (from "now" when absent), keeping the earlier ones.
+#[tauri::command]
+pub async fn today_replan(
+    state: State<'_, AppState>,
+    date: String,
+    from: Option<usize>,
+    clear_rest: bool,
+) -> Result<Edited<Replanned>> {
+    logged(
+        "today_replan",
+        state
+            .today
+            .with(|p| today::edit(p, &date, |p| today::replan(p, &date, from, clear_rest))),
+    )
+}
+
+/// Records what was done over `span`.
+#[tauri::command]
+pub async fn today_did(
+    state: State<'_, AppState>,
+    date: String,
+    span: Span,
+    label: String,
+    category: Option<String>,
+) -> Result<Edited<Recorded>> {
+    logged(
+        "today_did",
+        state.today.with(|p| {
+            today::edit(p, &date, |p| {
+                today::did(p, &date, span, &label, category.as_deref())
+            })
+        }),
+    )
+}
+
+#[tauri::command]
+pub async fn today_palette(state: State<'_, AppState>) -> Result<Palette> {
+    logged("today_palette", state.today.with(today::palette))
+}
+
+#[tauri::command]
+pub async fn today_templates(state: State<'_, AppState>) -> Result<Vec<TemplateInfo>> {
+    logged("today_templates", state.today.with(today::templates))
+}
+
+#[tauri::command]
+pub async fn today_template_save(
+    state: State<'_, AppState>,
+    name: String,
+    date: String,
+    overwrite: bool,
+) -> Result<TemplateSaved> {
+    logged(
+        "today_template_save",
+        state
+            .today
+            .with(|p| today::save_template(p, &name, &date, overwrite)),
+    )
+}
+
+/// Applies a template to `date`, or with `weekdays` to those days of its week (and the
+/// `weeks - 1` after it).
+#[tauri::command]
+pub async fn today_template_apply(
+    state: State<'_, AppState>,
+    name: String,
+    date: String,
+    weekdays: Option<String>,
+    weeks: Option<u32>,
+    replace: bool,
+) -> Result<Edited<Vec<TemplateApplied>>> {
+    logged(
+        "today_template_apply",
+        state.today.with(|p| {
+            today::edit(p, &date, |p| {
+                today::apply_template(p, &name, &date, weekdays.as_deref(), weeks, replace)
+            })
+        }),
+    )
+}
+
+/// The week strip: each day's adherence in the week that holds `date`, and the totals.
+#[tauri::command]
+pub async fn today_week(state: State<'_, AppState>, date: String) -> Result<WeekReport> {
+    logged("today_week", state.today.with(|p| today::week(p, &date)))
+}
+
+/// Writes the day (or its week) as an `.ics` file.
+#[tauri::command]
+pub async fn today_export(
+    state: State<'_, AppState>,
+    date: String,
+    week: bool,
+    actual: bool,
+    path: String,
+) -> Result<today::Exported> {
+    logged(
+        "today_export",
+        state
+            .today
+            .with(|p| today::export(p, &date, week, actual, &path)),
+    )
+}
+
+/// Imports an `.ics` file (or a `blocks` backup); `date` is the day to show afterwards.
+#[tauri::command]
+pub async fn today_import(
+    state: State<'_, AppState>,
+    path: String,
+    replace: bool,
+    date: String,
+) -> Result<Edited<Imported>> {
+    logged(
+        "today_import",
+        state
+            .today
+            .with(|p| today::edit(p, &date, |p| today::import(p, &path, replace))),
     )
 }

@@ -3,13 +3,17 @@
 //! while the app is open are kept live by [`live`] watches that emit events.
 //!
 //! Modules: [`error`] (what a failed command returns), [`prefs`] (what survives a restart),
-//! [`nav`] (the Navigation view over retrace-lsp), [`live`] (file watches behind live views).
+//! [`nav`] (the Navigation view over retrace-lsp), [`today`] (the Today view over the
+//! planner's ops), [`current`] (the current block: window title, notifications, redraws),
+//! [`live`] (file watches behind live views).
 
 pub mod commands;
+pub mod current;
 pub mod error;
 pub mod live;
 pub mod nav;
 pub mod prefs;
+pub mod today;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
@@ -39,17 +43,43 @@ pub struct AppState {
     nav_live: Mutex<Option<nav::LiveReader>>,
     /// Watches for workspaces that get their first history (set once the app runs).
     workspaces_watch: Mutex<Option<live::Watch>>,
+    /// The planner behind the Today view.
+    pub today: today::Today,
+    /// The watch of the planner's data and the activity, alive as long as the app.
+    today_watch: Mutex<Option<live::Watch>>,
 }
 
 impl AppState {
-    pub fn new(paths: Paths) -> AppState {
+    pub fn new(paths: Paths, today: today::TodayConfig) -> AppState {
         let prefs = prefs::load(&paths.prefs);
         AppState {
             paths,
             prefs: Mutex::new(prefs),
             nav_live: Mutex::new(None),
             workspaces_watch: Mutex::new(None),
+            today: today::Today::new(today),
+            today_watch: Mutex::new(None),
         }
+    }
+
+    /// Starts following the planner's data and the activity for the current block (window
+    /// title, notifications) and the Today view's redraws.
+    pub fn follow_today<R: Runtime>(&self, app: tauri::AppHandle<R>) -> error::Result<()> {
+        let (tx, rx) = mpsc::channel::<()>();
+        let config = self.today.config.clone();
+        let watch = live::Watch::targets(&config.watched(), move || {
+            let _ = tx.send(());
+        })?;
+        std::thread::Builder::new()
+            .name("current-block".into())
+            .spawn(move || current::follow(app, config, rx))
+            .map_err(|e| {
+                error::AppError::failed(format!("cannot start the current-block thread: {e}"))
+            })?;
+        if let Ok(mut slot) = self.today_watch.lock() {
+            *slot = Some(watch);
+        }
+        Ok(())
     }
 }
 
@@ -63,6 +93,19 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::nav_open,
         commands::nav_close,
         commands::nav_jump,
+        commands::today_day,
+        commands::today_paint,
+        commands::today_clear,
+        commands::today_move,
+        commands::today_replan,
+        commands::today_did,
+        commands::today_palette,
+        commands::today_templates,
+        commands::today_template_save,
+        commands::today_template_apply,
+        commands::today_week,
+        commands::today_export,
+        commands::today_import,
     ])
 }
 
@@ -81,6 +124,7 @@ pub fn run() -> i32 {
     let builder = with_commands(tauri::Builder::default())
         .plugin(log)
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_notification::init())
         .on_window_event(move |_, event| {
             if matches!(event, WindowEvent::Resized(_) | WindowEvent::Moved(_)) {
                 let _ = moved.send(());
@@ -118,11 +162,25 @@ pub fn run() -> i32 {
                     .ok(),
                 None => None,
             };
-            let state = AppState::new(paths);
+            let today = today::TodayConfig::from_env()?;
+            log::info!(
+                "planner: {}; clock: {:?}",
+                today
+                    .db
+                    .as_deref()
+                    .map_or("(none: set XDG_DATA_HOME or HOME)".into(), |p| p
+                        .display()
+                        .to_string()),
+                today.clock
+            );
+            let state = AppState::new(paths, today);
             if let Ok(mut slot) = state.workspaces_watch.lock() {
                 *slot = watch;
             }
             app.manage(state);
+            if let Err(e) = app.state::<AppState>().follow_today(app.handle().clone()) {
+                log::warn!("{}", e.message);
+            }
             Ok(())
         });
     match builder.run(tauri::generate_context!()) {

@@ -1,5 +1,6 @@
 //! What the app remembers between runs besides the window's size and place (which
-//! tauri-plugin-window-state keeps): the last view and the selected workspace.
+//! tauri-plugin-window-state keeps): the last view, the selected workspace, and whether planned
+//! blocks are announced.
 //!
 //! One small JSON file in the app's config directory, replaced atomically, so a crash while
 //! saving leaves the previous file. A file that does not parse is set aside, not trusted, and
@@ -20,6 +21,8 @@ pub struct Prefs {
     pub view: Option<String>,
     /// The workspace root selected last in the Navigation view.
     pub nav_workspace: Option<String>,
+    /// A desktop notification when a planned run of blocks starts (off by default).
+    pub notify_blocks: bool,
 }
 
 pub fn path_in(config_dir: &Path) -> PathBuf {
@@ -74,6 +77,7 @@ mod tests {
         let prefs = Prefs {
             view: Some("today".into()),
             nav_workspace: Some("/w".into()),
+            notify_blocks: true,
         };
         save(&path, &prefs).unwrap();
         assert_eq!(load(&path), prefs);

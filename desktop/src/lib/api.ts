@@ -32,6 +32,8 @@ export type ViewName = "navigation" | "today" | "stress";
 export interface Prefs {
   view?: ViewName | null;
   navWorkspace?: string | null;
+  /** A desktop notification when a planned run of blocks starts (off by default). */
+  notifyBlocks?: boolean;
 }
 
 export interface AppInfo {
@@ -121,6 +123,167 @@ export interface JumpReply {
   answer: EditorAnswer;
 }
 
+// --- the Today view: the planner's own reports (snake_case, as `blocks show --json`) ---------
+
+/** What a block is planned to hold (the planner's Cell). */
+export interface Cell {
+  label: string;
+  category?: string;
+  color?: string;
+  /** Set for a calendar event's block: locked, moved only in its calendar. */
+  fixed_uid?: string;
+}
+
+/** What a block actually held (the planner's ActualCell). */
+export interface ActualCell {
+  label: string;
+  category?: string;
+  /** "manual", "lsp" or "snaprun". */
+  source: string;
+  seconds: number;
+}
+
+export type Outcome = "matched" | "different" | "missed" | "unplanned" | "pending" | "free";
+
+export interface BlockView {
+  index: number;
+  start: string;
+  end: string;
+  local: string;
+  offset: string;
+  repeated: boolean;
+  key: string;
+  planned: Cell | null;
+  actual: ActualCell | null;
+  outcome: Outcome;
+}
+
+export interface RevisionInfo {
+  number: number;
+  created_at: string;
+  from: string | null;
+}
+
+export interface Adherence {
+  matched: number;
+  due: number;
+  ratio: number | null;
+}
+
+export interface Tally {
+  name: string;
+  planned: number;
+  actual: number;
+  matched: number;
+  due: number;
+}
+
+/** One day as the Today view shows it: the planner's DayView plus the planner's today. */
+export interface TodayDay {
+  today: string;
+  date: string;
+  tz: string;
+  wake: string;
+  sleep: string;
+  block_minutes: number;
+  now: string;
+  current_block: number | null;
+  revision: number | null;
+  revisions: RevisionInfo[];
+  blocks: BlockView[];
+  adherence: Adherence;
+  by_label: Tally[];
+  by_category: Tally[];
+  notes: string[];
+}
+
+/** Blocks start..end of a day (end exclusive). */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface Stroke {
+  date: string;
+  span: Span;
+  label: string;
+  category?: string | null;
+  color?: string | null;
+}
+
+/** A change's report and the day as it now stands. */
+export interface Edited<T> {
+  done: T;
+  day: TodayDay;
+}
+
+export interface Planned {
+  range: string;
+  changed: number;
+}
+export interface Cleared {
+  range: string;
+  count: number;
+}
+export interface Moved {
+  from_range: string;
+  to_range: string;
+}
+export interface Replanned {
+  revision: number;
+  from: string;
+  from_block: number;
+}
+export interface Recorded {
+  range: string;
+}
+export interface TemplateApplied {
+  date: string;
+  placed: number;
+  kept_fixed: number;
+  not_on_day: number;
+  before_revision: number;
+}
+export interface TemplateSaved {
+  name: string;
+  blocks: number;
+  fixed_left_out: number;
+}
+export interface TemplateInfo {
+  name: string;
+  blocks: number;
+  labels: string[];
+}
+export interface LabelUse {
+  label: string;
+  category: string | null;
+  color: string;
+  chosen: boolean;
+  blocks: number;
+}
+export interface Palette {
+  labels: LabelUse[];
+  categories: string[];
+  colors: string[];
+  named_colors: string[];
+}
+/** One day of the week strip: its adherence, flattened beside its date. */
+export interface DayAdherence extends Adherence {
+  date: string;
+}
+export interface WeekReport {
+  week_start: string;
+  days: DayAdherence[];
+  adherence: Adherence;
+}
+export interface Exported {
+  path: string;
+  events: number;
+}
+export type Imported =
+  | { kind: "calendar"; file: string; imported: number; dates: string[]; notes: string[] }
+  | { kind: "backup"; file: string; days: number; templates: number; entries: number };
+
 export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   prefsGet: () => invoke<Prefs>("prefs_get"),
@@ -130,6 +293,27 @@ export const api = {
   navClose: () => invoke<void>("nav_close"),
   navJump: (socket: string | null, workspace: string, node: number) =>
     invoke<JumpReply>("nav_jump", { socket, workspace, node }),
+  todayDay: (date: string | null, revision: number | null) =>
+    invoke<TodayDay>("today_day", { date, revision }),
+  todayPaint: (stroke: Stroke) => invoke<Edited<Planned>>("today_paint", { stroke }),
+  todayClear: (date: string, span: Span, actual: boolean) =>
+    invoke<Edited<Cleared>>("today_clear", { date, span, actual }),
+  todayMove: (date: string, from: Span, to: Span) => invoke<Edited<Moved>>("today_move", { date, from, to }),
+  todayReplan: (date: string, from: number | null, clearRest: boolean) =>
+    invoke<Edited<Replanned>>("today_replan", { date, from, clearRest }),
+  todayDid: (date: string, span: Span, label: string, category: string | null) =>
+    invoke<Edited<Recorded>>("today_did", { date, span, label, category }),
+  todayPalette: () => invoke<Palette>("today_palette"),
+  todayTemplates: () => invoke<TemplateInfo[]>("today_templates"),
+  todayTemplateSave: (name: string, date: string, overwrite: boolean) =>
+    invoke<TemplateSaved>("today_template_save", { name, date, overwrite }),
+  todayTemplateApply: (name: string, date: string, weekdays: string | null, weeks: number | null, replace: boolean) =>
+    invoke<Edited<TemplateApplied[]>>("today_template_apply", { name, date, weekdays, weeks, replace }),
+  todayWeek: (date: string) => invoke<WeekReport>("today_week", { date }),
+  todayExport: (date: string, week: boolean, actual: boolean, path: string) =>
+    invoke<Exported>("today_export", { date, week, actual, path }),
+  todayImport: (path: string, replace: boolean, date: string) =>
+    invoke<Edited<Imported>>("today_import", { path, replace, date }),
 };
 
 export function onNavDelta(handler: (delta: NavDelta) => void): Promise<UnlistenFn> {
@@ -142,4 +326,9 @@ export function onNavError(handler: (e: { database: string; error: AppError }) =
 
 export function onNavWorkspaces(handler: (list: WorkspaceSummary[]) => void): Promise<UnlistenFn> {
   return listen<WorkspaceSummary[]>("nav:workspaces", (event) => handler(event.payload));
+}
+
+/** The planner's data or the activity changed, or a block ended: redraw the day. */
+export function onTodayChanged(handler: () => void): Promise<UnlistenFn> {
+  return listen<null>("today:changed", () => handler());
 }
