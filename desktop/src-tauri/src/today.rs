@@ -261,19 +261,20 @@ pub fn paint(p: &mut Planner, s: &Stroke) -> Result<Planned> {
         label: s.label.clone(),
         category: s.category.clone(),
         color,
-        conflict: Conflict::Replace,
+        conflict: Conflict::KeepFixed,
     };
-    pe(p.paint(&req))
+    pe(p.plan(&req))
 }
 
 /// Clears the plan over `span`, or (with `actual`) the time recorded by hand there.
 pub fn clear(p: &mut Planner, on: &str, span: Span, actual: bool) -> Result<Cleared> {
     let d = date(p, Some(on))?;
-    if actual {
-        pe(p.clear(d, &span.blocks(), ClearTarget::Actual))
+    let target = if actual {
+        ClearTarget::Actual
     } else {
-        pe(p.erase(d, &span.blocks()))
-    }
+        ClearTarget::Painted
+    };
+    pe(p.clear(d, &span.blocks(), target))
 }
 
 /// Moves or resizes the painted run `from` to `to`; hand-painted blocks in the way are

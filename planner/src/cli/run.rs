@@ -228,7 +228,9 @@ fn clear(
             "cleared recorded time {} on {date} ({} entries touched)",
             c.range, c.count
         ),
-        ClearTarget::Plan => format!("cleared {} on {date} ({} planned blocks)", c.range, c.count),
+        ClearTarget::Plan | ClearTarget::Painted => {
+            format!("cleared {} on {date} ({} planned blocks)", c.range, c.count)
+        }
     });
     Ok(())
 }

@@ -43,6 +43,9 @@ pub struct Planned {
 pub enum ClearTarget {
     /// The plan of the blocks.
     Plan,
+    /// The plan of the blocks, refusing the whole clear when it meets a calendar event's
+    /// fixed block (a painting view's eraser).
+    Painted,
     /// Time recorded by hand over them.
     Actual,
 }
@@ -164,8 +167,11 @@ impl Planner {
                 let (s, e) = grid.instants(range.clone());
                 self.store.write(|t| t.cut_manual(s, e))?
             }
-            ClearTarget::Plan => self.store.write(|t| {
+            ClearTarget::Plan | ClearTarget::Painted => self.store.write(|t| {
                 let mut day = t.day_plan(date)?;
+                if target == ClearTarget::Painted {
+                    day.refuse_fixed(&grid, &range, &range)?;
+                }
                 let n = day.clear(&grid, range.clone(), now)?;
                 if n > 0 {
                     t.save_day_plan(&day)?;
@@ -414,6 +420,46 @@ mod tests {
         assert_eq!((cleared.range.as_str(), cleared.count), ("08:00-08:20", 2));
         assert_eq!(labels(p, d), "08:20-09:20 deep work, 11:00-11:30 standup");
         assert_eq!(p.revisions(d).unwrap().in_force, Some(1));
+    }
+
+    #[test]
+    fn a_stroke_replaces_hand_painted_blocks_and_never_a_calendar_block() {
+        let mut f = planner("UTC", "2026-03-05T07:00:00Z");
+        let p = &mut f.planner;
+        let d = date("2026-03-05");
+        import_standup(p, "1100", "1130");
+        let stroke = |range: &str, label: &str| PlanRequest {
+            conflict: Conflict::KeepFixed,
+            ..paint(d, blocks(range), label)
+        };
+        p.plan(&stroke("09:00-10:00", "deep work")).unwrap();
+        let over = p.plan(&stroke("09:30-10:30", "email")).unwrap();
+        assert_eq!(over.changed, 6);
+        assert_eq!(
+            labels(p, d),
+            "09:00-09:30 deep work, 09:30-10:30 email, 11:00-11:30 standup"
+        );
+        let e = p.plan(&stroke("10:20-11:20", "review")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "10:20-11:20 on 2026-03-05 meets `standup` at 11:00-11:20, a fixed block from a \
+             calendar event; change the event in its calendar and import it again, or pick \
+             other blocks"
+        );
+        let e = p
+            .clear(d, &blocks("10:00-11:10"), ClearTarget::Painted)
+            .unwrap_err();
+        assert!(matches!(e, PlannerError::FixedInTheWay { .. }), "{e}");
+        assert_eq!(
+            labels(p, d),
+            "09:00-09:30 deep work, 09:30-10:30 email, 11:00-11:30 standup",
+            "a refused stroke changes nothing"
+        );
+        let cleared = p
+            .clear(d, &Blocks::Index(12..15), ClearTarget::Painted)
+            .unwrap();
+        assert_eq!((cleared.range.as_str(), cleared.count), ("09:00-09:30", 3));
+        assert_eq!(labels(p, d), "09:30-10:30 email, 11:00-11:30 standup");
     }
 
     #[test]

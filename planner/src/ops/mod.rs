@@ -9,8 +9,6 @@
 //! - [`view`]: a day as a [`DayView`], its revisions, the block at an instant,
 //!   the labels and colours in use, what was recorded by hand;
 //! - [`edit`]: plan (paint), clear, move or resize, re-plan, record what was done;
-//! - [`paint`]: a painting view's strokes, which replace hand-painted blocks but never a
-//!   calendar's fixed ones;
 //! - [`templates`]: save, apply (to a date or weekday pattern), list,
 //!   remove, rename;
 //! - [`report`]: planned vs actual for a day or a week;
@@ -24,7 +22,6 @@
 pub mod config;
 pub mod edit;
 pub mod exchange;
-pub mod paint;
 pub mod report;
 pub mod templates;
 pub mod view;

@@ -88,6 +88,10 @@ pub enum Conflict {
     Refuse,
     /// Overwrite.
     Replace,
+    /// Overwrite what was planned by hand, but refuse the whole change when it meets a
+    /// calendar event's fixed block ([`PlannerError::FixedInTheWay`]): a painting view's
+    /// strokes.
+    KeepFixed,
 }
 
 static NO_CELLS: BTreeMap<WallTime, Cell> = BTreeMap::new();
@@ -269,8 +273,10 @@ impl DayPlan {
         in_the_way: impl Fn(&Cell) -> bool,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        if conflict == Conflict::Refuse {
-            self.refuse_overlap(grid, &range, in_the_way)?;
+        match conflict {
+            Conflict::Refuse => self.refuse_overlap(grid, &range, in_the_way)?,
+            Conflict::KeepFixed => self.refuse_fixed(grid, &range, &range)?,
+            Conflict::Replace => {}
         }
         let rev = self.editable(now);
         Ok(grid.blocks[range]
@@ -305,6 +311,30 @@ impl DayPlan {
             date: self.date.to_string(),
             clear_flag: "",
         })))
+    }
+
+    /// Refuses a change of `range` (`asked`, named in the message: a move names where it
+    /// goes) when `range` holds a calendar event's fixed block, naming the first run of it.
+    pub fn refuse_fixed(
+        &self,
+        grid: &Grid,
+        range: &Range<usize>,
+        asked: &Range<usize>,
+    ) -> Result<()> {
+        let cells = self.cells();
+        let at = |i: usize| cells.get(&grid.blocks[i].wall).filter(|c| c.is_fixed());
+        let Some((first, held)) = range.clone().find_map(|i| at(i).map(|c| (i, c))) else {
+            return Ok(());
+        };
+        let end = (first..range.end)
+            .find(|&i| at(i) != Some(held))
+            .unwrap_or(range.end);
+        Err(PlannerError::FixedInTheWay {
+            range: grid.describe(asked.clone()),
+            label: held.label.clone(),
+            at: grid.describe(first..end),
+            date: self.date.to_string(),
+        })
     }
 
     /// Clears the plan over `range`. Returns the number of blocks that held something.
@@ -355,22 +385,10 @@ impl DayPlan {
                 });
             }
         };
-        let fixed = |range: Range<usize>| {
-            let first = range.clone().find(|&i| at(i).is_some_and(Cell::is_fixed))?;
-            let held = at(first)?;
-            let end = (first..range.end)
-                .find(|&i| at(i) != Some(held))
-                .unwrap_or(range.end);
-            Some((held.label.clone(), first..end))
-        };
-        if let Some((label, run)) = fixed(from.clone()).or_else(|| fixed(to.clone())) {
-            return Err(PlannerError::FixedInTheWay {
-                range: grid.describe(if cell.is_fixed() { from } else { to }),
-                label,
-                at: grid.describe(run),
-                date: self.date.to_string(),
-            });
-        }
+        // A calendar event's blocks are neither moved nor covered.
+        let asked = if cell.is_fixed() { &from } else { &to };
+        self.refuse_fixed(grid, &from, asked)?;
+        self.refuse_fixed(grid, &to, asked)?;
         let mut moved = self.clone();
         moved.clear(grid, from, now)?;
         moved.assign(grid, to, &cell, conflict, now)?;
