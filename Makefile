@@ -32,8 +32,11 @@ test: setup lint unit e2e editors
 setup:
 	@scripts/setup
 
+# retrace-lsp-faults: retrace-lsp with the fault-injecting commands (feature debug-commands), for
+# the tests only; the shipped retrace-lsp is built without them.
 build: frontend
 	$(CARGO) build --workspace --all-targets
+	$(CARGO) build --quiet -p retrace-lsp --features debug-commands --bin retrace-lsp-faults
 
 lint: frontend
 	$(CARGO) fmt --all --check

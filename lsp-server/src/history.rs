@@ -4,10 +4,13 @@
 //! a visit is on disk before the next message is handled. This layer also owns the rules
 //! that need a session's recent past rather than the tree: which URIs are accepted, and
 //! the *arrival* after a move the server made (the editor reporting where we sent it is
-//! not a new visit).
+//! not a new visit). Its timing reads a [`Clock`], which tests replace.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -20,7 +23,54 @@ use crate::tree::{
 use crate::workspace::{UriError, Workspace, normalize_uri, path_for_uri, uri_for_path};
 
 /// How long after a move the editor's report of arriving there is still expected.
-const ARRIVAL_MS: i64 = 2_000;
+pub const ARRIVAL_WINDOW: Duration = Duration::from_secs(2);
+
+/// Where a history reads the time its timing rules need (the arrival window). Monotonic: a
+/// wall clock set back or forward changes nothing. The times recorded in the tree are the
+/// callers' (`now_ms` arguments), not this clock's.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The time since some fixed moment; never goes back.
+    fn elapsed(&self) -> Duration;
+}
+
+/// The machine's monotonic clock.
+#[derive(Debug)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Clock for SystemClock {
+    fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A clock that moves only when told to, for tests of timing rules without sleeping.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    nanos: AtomicU64,
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(by, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -28,10 +78,12 @@ pub struct Options {
     /// Record places outside the workspace root (e.g. a dependency's source) instead of
     /// refusing them.
     pub record_outside_workspace: bool,
-    /// The server moves the editor itself (`window/showDocument`), so the editor's reports
-    /// of getting there are expected and must not be recorded as visits. Clients that
+    /// The server moves the editor itself (`window/showDocument`) after every move, so the
+    /// editor's report of getting there is expected and is not a visit. Clients that
     /// navigate themselves (pull style) do not report their own moves.
     pub absorb_arrivals: bool,
+    /// The clock of the arrival window.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for Options {
@@ -40,6 +92,7 @@ impl Default for Options {
             limit: crate::tree::DEFAULT_LIMIT,
             record_outside_workspace: false,
             absorb_arrivals: false,
+            clock: Arc::new(SystemClock::default()),
         }
     }
 }
@@ -123,10 +176,11 @@ pub struct StatusView {
     pub sessions: usize,
 }
 
+/// Where the server sent the editor, and until when its report of arriving is expected.
 struct Arrival {
     uri: String,
     line: u32,
-    until_ms: i64,
+    until: Duration,
 }
 
 /// A damaged database that a writer moved aside to start a new history in its place.
@@ -283,16 +337,24 @@ impl History {
                 root: self.ws.root().display().to_string(),
             });
         }
-        if let Some(a) = &self.arrival {
-            if now_ms <= a.until_ms && a.uri == uri {
-                let there = precision == Precision::Line
-                    && a.line.abs_diff(line) <= crate::tree::LINE_WINDOW;
-                if there {
-                    self.arrival = None;
+        // The editor's report of arriving where the server sent it is not a visit. Only
+        // that report: any other place, even in the same file and at once, is the user's
+        // own jump (an editor that does not report the server's moves must not lose it).
+        if let Some(a) = self.arrival.take()
+            && self.options.clock.elapsed() <= a.until
+            && a.uri == uri
+        {
+            match precision {
+                // The file opened (`didOpen`): the line may still be reported.
+                Precision::File => {
+                    self.arrival = Some(a);
+                    return Ok(self.outcome(Status::Arrived, self.current(), "arrived"));
                 }
-                return Ok(self.outcome(Status::Arrived, self.current(), "arrived"));
+                Precision::Line if a.line.abs_diff(line) <= crate::tree::LINE_WINDOW => {
+                    return Ok(self.outcome(Status::Arrived, self.current(), "arrived"));
+                }
+                Precision::Line => {}
             }
-            self.arrival = None;
         }
         let place = Place {
             uri,
@@ -322,7 +384,7 @@ impl History {
             .store
             .write(&mut self.tree, |t| t.back(&session, now_ms))?;
         Ok(match out {
-            BackOutcome::Moved(n) => self.moved(n, now_ms),
+            BackOutcome::Moved(n) => self.moved(n),
             BackOutcome::AtRoot(n) => self.outcome(
                 Status::AtRoot,
                 Some(n),
@@ -343,7 +405,7 @@ impl History {
             t.forward(&session, choice, policy, now_ms)
         })??;
         Ok(match out {
-            ForwardOutcome::Moved(n) => self.moved(n, now_ms),
+            ForwardOutcome::Moved(n) => self.moved(n),
             ForwardOutcome::AtLeaf(n) => self.outcome(
                 Status::AtLeaf,
                 Some(n),
@@ -370,17 +432,18 @@ impl History {
         let n = self
             .store
             .write(&mut self.tree, |t| t.jump(&session, node, now_ms))??;
-        Ok(self.moved(n, now_ms))
+        Ok(self.moved(n))
     }
 
     /// The server is moving the editor to the cursor's node (whatever the options say):
-    /// the editor's report of arriving there is not a visit.
-    pub fn expect_arrival(&mut self, now_ms: i64) {
+    /// the editor's report of arriving there, within [`ARRIVAL_WINDOW`], is not a visit.
+    pub fn expect_arrival(&mut self) {
+        let until = self.options.clock.elapsed() + ARRIVAL_WINDOW;
         let node = self.current().and_then(|n| self.tree.node(n));
         self.arrival = node.map(|node| Arrival {
             uri: self.tree.uri_of(node).to_owned(),
             line: node.line,
-            until_ms: now_ms + ARRIVAL_MS,
+            until,
         });
     }
 
@@ -457,23 +520,29 @@ impl History {
     /// and their ancestors up to the workspace root (a renamed directory moves its files).
     pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
         let mut dirs = BTreeSet::new();
-        let root = self.ws.root();
         for f in self.tree.files().filter(|f| !f.gone) {
-            let Some(path) = path_for_uri(&f.uri) else {
-                continue;
-            };
-            if !path.starts_with(root) {
-                continue;
-            }
-            let mut dir = path.parent();
-            while let Some(d) = dir {
-                if !dirs.insert(d.to_owned()) || d == root {
-                    break;
-                }
-                dir = d.parent();
-            }
+            self.add_dirs_of(&f.uri, &mut dirs);
         }
         dirs
+    }
+
+    /// Adds to `dirs` what [`History::watched_dirs`] holds for one file (nothing for a file
+    /// outside the workspace), stopping at the first directory already there.
+    pub fn add_dirs_of(&self, uri: &str, dirs: &mut BTreeSet<PathBuf>) {
+        let root = self.ws.root();
+        let Some(path) = path_for_uri(uri) else {
+            return;
+        };
+        if !path.starts_with(root) {
+            return;
+        }
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if !dirs.insert(d.to_owned()) || d == root {
+                break;
+            }
+            dir = d.parent();
+        }
     }
 
     /// Replaces the in-memory tree with what the database holds (after an internal error).
@@ -515,7 +584,10 @@ impl History {
         })
     }
 
-    fn moved(&mut self, id: NodeId, now_ms: i64) -> Outcome {
+    /// The outcome of a move to `id`; the arrival there is expected when the server moves
+    /// the editor itself, and an earlier expectation is dropped otherwise.
+    fn moved(&mut self, id: NodeId) -> Outcome {
+        self.arrival = None;
         let Some(node) = self.tree.node(id) else {
             return self.empty();
         };
@@ -532,10 +604,10 @@ impl History {
         let label = format!(
             "{}:{}",
             self.ws.display(self.tree.uri_of(node)),
-            node.line + 1
+            crate::render::line_number(node.line)
         );
         if self.options.absorb_arrivals {
-            self.expect_arrival(now_ms);
+            self.expect_arrival();
         }
         let mut out = self.outcome(Status::Moved, Some(id), &label);
         out.target = self.target(id);

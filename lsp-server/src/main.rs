@@ -7,10 +7,11 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 
 use retrace_lsp::catalog;
-use retrace_lsp::render::{tree_text, tree_view};
+use retrace_lsp::render::{is_unprintable, printable, tree_text, tree_view};
 use retrace_lsp::rows::sanitize;
 use retrace_lsp::server::{self, Config};
 use retrace_lsp::store::{self, Store};
+use retrace_lsp::transport::Ended;
 use retrace_lsp::workspace::Workspace;
 
 /// Keeps your file-navigation history as a tree, per workspace, and serves it over LSP.
@@ -18,7 +19,8 @@ use retrace_lsp::workspace::Workspace;
 /// With no command (or with --stdio), speaks LSP on stdin/stdout; logs go to stderr.
 /// History lives in $XDG_DATA_HOME/retrace/history (by default ~/.local/share/...).
 ///
-/// Exit codes: 0 success; 1 the command failed (the message says why); 2 usage error.
+/// Exit codes: 0 success; 1 the command failed (the message says why), or the LSP client
+/// sent `exit` without `shutdown`; 2 usage error.
 #[derive(Parser, Debug)]
 #[command(name = "retrace-lsp", version, about, long_about)]
 struct Cli {
@@ -85,36 +87,58 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
-        None => serve(cli.db),
+        None => return serve(cli.db).unwrap_or_else(fail),
         Some(Command::Tree { workspace, json }) => print_tree(cli.db, workspace, json),
-        Some(Command::DbPath { workspace }) => {
-            database(cli.db, workspace).map(|(db, _)| println!("{}", db.display()))
-        }
+        Some(Command::DbPath { workspace }) => database(cli.db, workspace)
+            .map(|(db, _)| println!("{}", terminal(&db.display().to_string()))),
         Some(Command::Workspaces { json }) => print_workspaces(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("retrace-lsp: error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => fail(e),
     }
 }
 
-fn serve(db: Option<PathBuf>) -> Result<()> {
-    // Stdout carries the protocol: a panic message goes to the log (stderr) only.
-    std::panic::set_hook(Box::new(|info| {
-        tracing::error!("internal error (a bug in retrace-lsp, please report it): {info}");
-    }));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(server::serve_stdio(Config { db }));
-    // Stdin may be a terminal still open; do not wait on it at exit.
-    runtime.shutdown_background();
-    Ok(())
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("retrace-lsp: error: {}", terminal(&format!("{e:#}")));
+    ExitCode::from(1)
+}
+
+/// Text for a terminal: each line [`printable`] (the paths and names in it come from the
+/// user's files and clients).
+fn terminal(text: &str) -> String {
+    text.split('\n')
+        .map(|line| printable(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// JSON for a terminal: serde_json escapes the C0 controls in strings (those outside are
+/// its own white space); this escapes the rest of what [`printable`] would (DEL, C1,
+/// bidirectional overrides), which can only be inside strings.
+fn terminal_json(json: String) -> String {
+    let escape = |c: char| c >= '\u{7f}' && is_unprintable(c);
+    if !json.chars().any(escape) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Serves LSP; `exit` without `shutdown` is exit code 1, as LSP says.
+fn serve(db: Option<PathBuf>) -> Result<ExitCode> {
+    let ended = server::run_stdio(Config { db }).context("starting the async runtime")?;
+    Ok(match ended {
+        Ended::ExitWithoutShutdown => ExitCode::from(1),
+        Ended::Exit | Ended::EndOfInput => ExitCode::SUCCESS,
+    })
 }
 
 fn database(db: Option<PathBuf>, workspace: Option<PathBuf>) -> Result<(PathBuf, Workspace)> {
@@ -152,10 +176,8 @@ fn print_tree(db: Option<PathBuf>, workspace: Option<PathBuf>, json: bool) -> Re
     // The CLI has no cursor of its own: mark where the history was last.
     let current = tree.most_recent();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&tree_view(&tree, current, &ws))?
-        );
+        let json = serde_json::to_string_pretty(&tree_view(&tree, current, &ws))?;
+        println!("{}", terminal_json(json));
     } else {
         print!("{}", tree_text(&tree, current, &ws));
     }
@@ -167,13 +189,13 @@ fn print_workspaces(json: bool) -> Result<()> {
         .ok_or_else(|| anyhow!("cannot find a data directory: set XDG_DATA_HOME or HOME"))?;
     let list = catalog::workspaces(&dir)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", terminal_json(serde_json::to_string_pretty(&list)?));
         return Ok(());
     }
     if list.is_empty() {
         println!(
             "no history yet in {}: open a workspace in an editor with the retrace plugin",
-            dir.display()
+            terminal(&dir.display().to_string())
         );
     }
     let clean = |s: &str| sanitize(s, 200);

@@ -72,10 +72,7 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
     for c in text.chars() {
         let c = match c {
             '\t' => ' ',
-            c if c.is_control() => continue,
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => {
-                continue;
-            }
+            c if crate::render::is_unprintable(c) => continue,
             c => c,
         };
         if count == max_chars {

@@ -5,14 +5,15 @@
 //! whole tree (a `target/` of build output can hold tens of thousands).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notify::event::{ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
-use crate::history::FsChange;
+use crate::history::{FsChange, History};
+use crate::tree::FileId;
 
 /// Events closer together than this arrive as one batch (a save-by-rename is several).
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -20,6 +21,8 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 pub struct Watcher {
     debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
     watched: BTreeSet<PathBuf>,
+    /// Files from this id on are new since the watches were last set (file ids only grow).
+    next_file: i64,
 }
 
 impl Watcher {
@@ -51,7 +54,39 @@ impl Watcher {
         Ok(Watcher {
             debouncer,
             watched: BTreeSet::new(),
+            next_file: 0,
         })
+    }
+
+    /// After a visit: also watches what the files new since the last call need (recorded
+    /// here or synced from another process). Costs as much as the new files, not as the
+    /// history: a visit to a new file stays as fast at 100,000 files as at 10.
+    pub fn follow(&mut self, history: &History) {
+        let (_, next_file) = history.tree().next_ids();
+        if next_file <= self.next_file {
+            return;
+        }
+        let mut new = BTreeSet::new();
+        for id in self.next_file..next_file {
+            if let Some(file) = history.tree().file(FileId(id))
+                && !file.gone
+            {
+                let mut dirs = BTreeSet::new();
+                history.add_dirs_of(&file.uri, &mut dirs);
+                new.extend(dirs.into_iter().filter(|d| !self.watched.contains(d)));
+            }
+        }
+        self.next_file = next_file;
+        for dir in new {
+            watch(&mut self.debouncer, &dir);
+            self.watched.insert(dir);
+        }
+    }
+
+    /// Watches exactly what the history's files need (after files were renamed or deleted).
+    pub fn refollow(&mut self, history: &History) {
+        self.next_file = history.tree().next_ids().1;
+        self.watch_only(history.watched_dirs());
     }
 
     /// Watches exactly these directories from now on.
@@ -60,11 +95,15 @@ impl Watcher {
             let _ = self.debouncer.unwatch(gone);
         }
         for new in dirs.difference(&self.watched) {
-            if let Err(e) = self.debouncer.watch(new, RecursiveMode::NonRecursive) {
-                tracing::debug!("not watching {}: {e}", new.display());
-            }
+            watch(&mut self.debouncer, new);
         }
         self.watched = dirs;
+    }
+}
+
+fn watch(debouncer: &mut Debouncer<RecommendedWatcher, RecommendedCache>, dir: &Path) {
+    if let Err(e) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
+        tracing::debug!("not watching {}: {e}", dir.display());
     }
 }
 
@@ -85,5 +124,78 @@ fn fs_changes(kind: &EventKind, paths: &[PathBuf]) -> Vec<FsChange> {
             paths.iter().cloned().map(FsChange::Created).collect()
         }
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::history::Options;
+    use crate::store::SessionInfo;
+    use crate::tree::{Precision, Reason};
+    use crate::workspace::{Workspace, uri_for_path};
+
+    #[test]
+    fn the_directory_of_a_new_file_is_watched_after_its_visit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        for d in ["a", "b/c"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+            std::fs::write(root.join(d).join("f.rs"), "x\n").unwrap();
+        }
+        let session = SessionInfo {
+            id: Arc::from("s"),
+            pid: std::process::id(),
+            host: "test".into(),
+            client: "test".into(),
+            started_ms: 0,
+        };
+        let mut h = History::open(
+            &dir.path().join("h.sqlite3"),
+            Workspace::new(&root),
+            &session,
+            Options::default(),
+            0,
+        )
+        .unwrap();
+        let visit = |h: &mut History, rel: &str| {
+            let uri = uri_for_path(&root.join(rel));
+            h.visit(&uri, 0, 0, Reason::Jump, Precision::Line, 1)
+                .unwrap();
+        };
+        visit(&mut h, "a/f.rs");
+        let (tx, changes) = mpsc::channel();
+        let mut w = Watcher::new(move |c| {
+            let _ = tx.send(c);
+        })
+        .unwrap();
+        w.refollow(&h);
+        assert_eq!(w.watched, [root.clone(), root.join("a")].into());
+        visit(&mut h, "b/c/f.rs");
+        w.follow(&h);
+        assert_eq!(
+            w.watched,
+            [
+                root.clone(),
+                root.join("a"),
+                root.join("b"),
+                root.join("b/c")
+            ]
+            .into()
+        );
+        // A visit of a known file changes nothing; the watch on b/c is a real one.
+        visit(&mut h, "a/f.rs");
+        w.follow(&h);
+        assert_eq!(w.watched.len(), 4);
+        std::fs::remove_file(root.join("b/c/f.rs")).unwrap();
+        let got = changes.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            got.contains(&FsChange::Removed(root.join("b/c/f.rs"))),
+            "{got:?}"
+        );
     }
 }

@@ -74,6 +74,7 @@ async def start(
     show_document: bool = True,
     db: pathlib.Path | None = None,
     env: dict[str, str] | None = None,
+    binary_name: str = "retrace-lsp",
 ) -> Session:
     """Starts retrace-lsp for `workspace`, with its data under `data_home` and its control
     socket under `data_home/../run` (unless `env` names another XDG_RUNTIME_DIR)."""
@@ -81,7 +82,7 @@ async def start(
     run.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "XDG_DATA_HOME": str(data_home), "XDG_RUNTIME_DIR": str(run),
            "RETRACE_LOG": "info", **(env or {})}
-    cmd = [str(binary("retrace-lsp")), "--stdio"]
+    cmd = [str(binary(binary_name)), "--stdio"]
     if db is not None:
         cmd += ["--db", str(db)]
     client = await ClientServerConfig(server_command=cmd, server_env=env).start()
@@ -125,61 +126,150 @@ def raw_frame(message: dict | bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
-class RawServer:
-    """retrace-lsp on pipes, for bytes no well-behaved client library would send."""
+def request(id_: int, method: str, params: Any = None) -> dict:
+    message = {"jsonrpc": "2.0", "id": id_, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
 
-    def __init__(self, workspace: pathlib.Path, data_home: pathlib.Path, *args: str):
+
+def command_request(id_: int, name: str, *args) -> dict:
+    return request(id_, "workspace/executeCommand", {"command": name, "arguments": list(args)})
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A field of /proc/PID/status in KiB (VmRSS: resident now, VmHWM: the peak)."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process, in clock ticks."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_until_idle(pid: int, quiet: float = 1.0, timeout: float = 120.0):
+    """Waits until the process has used no CPU for `quiet` seconds: it has done what it
+    will do with what it was given (and is blocked, or waiting for more)."""
+    deadline = time.monotonic() + timeout
+    last, since = cpu_ticks(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_ticks(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError(f"process {pid} kept running for {timeout}s")
+
+
+class RawServer:
+    """retrace-lsp on pipes, for bytes no well-behaved client library would send. A thread
+    reads the server's output frame by frame, so a test can wait for a reply with a timeout
+    (and tell "no answer" from a hang)."""
+
+    def __init__(self, workspace: pathlib.Path, data_home: pathlib.Path, *args: str,
+                 initialize: bool = True, binary_name: str = "retrace-lsp"):
+        import queue
         import subprocess
+        import threading
 
         run = data_home.parent / "run"
         run.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, XDG_DATA_HOME=str(data_home), XDG_RUNTIME_DIR=str(run))
+        # The log goes to a file: a pipe nobody reads could fill and block the server.
+        import tempfile
+
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [str(binary("retrace-lsp")), *args],
+            [str(binary(binary_name)), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             env=env,
         )
-        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                   "params": {"capabilities": {}, "rootUri": uri(workspace)}})
-        reply = self.read()
+        self.messages: queue.Queue = queue.Queue()
+        # Cleared: the reader thread stops taking messages off the pipe (a client that does
+        # not read), at the next message.
+        self.reading = threading.Event()
+        self.reading.set()
+        self.reader = threading.Thread(target=self._read_all, daemon=True)
+        self.reader.start()
+        self.workspace = workspace
+        if initialize:
+            self.initialize({"capabilities": {}, "rootUri": uri(workspace)})
+
+    def initialize(self, params: dict) -> dict:
+        self.send(request(0, "initialize", params))
+        reply = self.reply_to(0)
         assert "result" in reply, reply
         self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        return reply
+
+    def _read_all(self):
+        out = self.proc.stdout
+        while True:
+            self.reading.wait()
+            length = None
+            while True:
+                line = out.readline()
+                if not line:
+                    self.messages.put(EOFError("retrace-lsp closed its output"))
+                    return
+                if line in (b"\r\n", b"\n"):
+                    break
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            self.messages.put(json.loads(out.read(length)))
 
     def send(self, message: dict | bytes):
-        self.proc.stdin.write(raw_frame(message))
+        self.send_bytes(raw_frame(message))
+
+    def send_bytes(self, data: bytes):
+        self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
-    def read(self) -> dict:
-        length = None
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise EOFError("retrace-lsp closed its output")
-            if line in (b"\r\n", b"\n"):
-                break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        return json.loads(self.proc.stdout.read(length))
+    def read(self, timeout: float = 15.0) -> dict:
+        import queue
 
-    def reply_to(self, id_: int | None) -> dict:
-        """Reads messages until the reply with this id (server notifications are skipped)."""
+        try:
+            m = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no message from retrace-lsp within {timeout}s") from None
+        if isinstance(m, Exception):
+            self.messages.put(m)
+            raise m
+        return m
+
+    def reply_to(self, id_: int | None, timeout: float = 15.0) -> dict:
+        """Reads messages until the reply with this id (server notifications and requests
+        are skipped)."""
         while True:
-            m = self.read()
+            m = self.read(timeout)
             if "method" not in m and m.get("id") == id_:
                 return m
 
     def command(self, id_: int, name: str, *args) -> dict:
-        self.send({"jsonrpc": "2.0", "id": id_, "method": "workspace/executeCommand",
-                   "params": {"command": name, "arguments": list(args)}})
+        self.send(command_request(id_, name, *args))
         return self.reply_to(id_)
 
     def close(self) -> bytes:
-        self.send({"jsonrpc": "2.0", "id": 99999, "method": "shutdown"})
+        self.send(request(99999, "shutdown"))
         self.reply_to(99999)
         self.send({"jsonrpc": "2.0", "method": "exit"})
         self.proc.stdin.close()
         self.proc.wait(timeout=20)
-        return self.proc.stderr.read()
+        return self.stderr()
+
+    def stderr(self) -> bytes:
+        self.log.seek(0)
+        return self.log.read()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=20)

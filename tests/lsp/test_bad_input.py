@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from pygls.exceptions import JsonRpcException
 
-from tests.conftest import binary
+from tests.conftest import bin_dir, binary
 
 from .harness import RawServer, start, uri, eventually
 
@@ -196,7 +196,13 @@ def test_a_full_disk_is_reported_and_nothing_is_half_written(workspace, tmp_path
 
 
 async def test_an_internal_error_is_reported_and_the_server_goes_on(workspace, tmp_path):
-    s = await start(workspace, tmp_path / "data", env={"RETRACE_LSP_TEST_FAULTS": "1"})
+    """A panic in a job, injected by the `retrace.debug.panic` command that only the test
+    build (`retrace-lsp-faults`, feature `debug-commands`) has."""
+    faults = bin_dir() / "retrace-lsp-faults"
+    if not faults.exists():
+        pytest.skip(f"{faults} is not built: `cargo build -p retrace-lsp --features debug-commands "
+                    "--bin retrace-lsp-faults` (make build does it)")
+    s = await start(workspace, tmp_path / "data", binary_name="retrace-lsp-faults")
     try:
         s.visit(workspace / "a.rs", 0)
         with pytest.raises(JsonRpcException):
@@ -208,3 +214,87 @@ async def test_an_internal_error_is_reported_and_the_server_goes_on(workspace, t
         assert status["nodes"] == 2 and status["node"]["path"] == "b.rs"
     finally:
         await s.close()
+
+
+async def test_the_shipped_binary_has_no_fault_injection(workspace, tmp_path):
+    """Whatever its environment says, `retrace-lsp` knows no debug command."""
+    s = await start(workspace, tmp_path / "data", env={"RETRACE_LSP_TEST_FAULTS": "1"})
+    try:
+        s.visit(workspace / "a.rs", 0)
+        await expect_error(s.command("retrace.debug.panic"), -32602, "unknown command `retrace.debug.panic`")
+        assert (await s.status())["nodes"] == 1
+        assert not any("internal error" in m.message for m in s.client.messages)
+    finally:
+        await s.close()
+
+
+def test_status_takes_no_arguments_as_back_does(workspace, tmp_path):
+    server = RawServer(workspace, tmp_path / "data")
+    try:
+        for i, args in enumerate([[1, 2], ["x"], [{"verbose": True}]], start=1):
+            reply = server.command(i, "retrace.status", *args)
+            assert reply["error"]["code"] == -32602, (args, reply)
+            assert "retrace.status takes no arguments" in reply["error"]["message"]
+        for i, args in enumerate([[], [None], [{}]], start=10):
+            assert server.command(i, "retrace.status", *args)["result"]["nodes"] == 0
+        server.close()
+    finally:
+        server.kill()
+
+
+def test_an_unusable_first_workspace_folder_falls_back_to_root_uri(workspace, tmp_path):
+    server = RawServer(workspace, tmp_path / "data", initialize=False)
+    try:
+        server.initialize({"capabilities": {}, "rootUri": uri(workspace),
+                           "workspaceFolders": [{"uri": "file://otherhost/x", "name": "x"}]})
+        ok = server.command(1, "retrace.visit", {"uri": uri(workspace / "a.rs"), "position": {"line": 0, "character": 0}})
+        assert ok["result"]["status"] == "added", ok
+        assert server.command(2, "retrace.status")["result"]["workspace"] == str(workspace)
+        server.close()
+    finally:
+        server.kill()
+    # Neither usable: the message says what was wrong with each.
+    server = RawServer(workspace, tmp_path / "data", initialize=False)
+    try:
+        server.initialize({"capabilities": {}, "rootUri": "untitled:x",
+                           "workspaceFolders": [{"uri": "file://otherhost/x", "name": "x"}]})
+        reply = server.command(1, "retrace.status")
+        message = reply["error"]["message"]
+        assert "otherhost" in message and "untitled" in message, message
+        server.close()
+    finally:
+        server.kill()
+
+
+def test_dot_segments_and_odd_spellings_name_the_real_file(workspace, tmp_path):
+    (workspace / "sub").mkdir()
+    server = RawServer(workspace, tmp_path / "data")
+    try:
+        def visit(id_, u, line=0):
+            return server.command(id_, "retrace.visit", {"uri": u, "position": {"line": line, "character": 0}})
+
+        root = uri(workspace)
+        for i, escape in enumerate(["/../../../etc/passwd", "/..%2F..%2F..%2Fetc/passwd", "/sub/../../x.rs"], start=1):
+            reply = visit(i, root + escape)
+            assert reply["error"]["code"] == -32602, reply
+            assert "outside the workspace" in reply["error"]["message"], reply
+        assert visit(10, root + "/a.rs")["result"]["status"] == "added"
+        # The same file by another road is the same node.
+        assert visit(11, root + "/sub/../a.rs", 2)["result"]["status"] == "unchanged"
+        assert visit(12, root + "/./a.rs", 1)["result"]["status"] == "unchanged"
+        for i, bad in enumerate([root + "/a%00.rs", "file://otherhost" + str(workspace) + "/a.rs"], start=20):
+            assert visit(i, bad)["error"]["code"] == -32602
+        # What clients send raw: a space, letters beyond ASCII.
+        added = visit(30, f"file://{workspace}/b c ö.rs")
+        assert added["result"]["node"]["path"] == "b c ö.rs", added
+        assert visit(31, root + "/b%20c%20%C3%B6.rs", 1)["result"]["status"] == "unchanged"
+        # The last line a u32 holds shows as itself, not as line 0.
+        last = visit(40, root + "/b.rs", 4294967295)
+        assert last["result"]["message"] == "recorded a new place", last
+        text = server.command(41, "retrace.tree", {"format": "text"})["result"]
+        assert "b.rs:4294967296 (other)" in text, text
+        tree = server.command(42, "retrace.tree", {"format": "json"})["result"]
+        assert [n["path"] for n in tree["nodes"]] == ["a.rs", "b c ö.rs", "b.rs"]
+        server.close()
+    finally:
+        server.kill()

@@ -58,3 +58,36 @@ def test_help_and_version(tmp_path):
     assert run("--version", data_home=tmp_path).stdout.startswith("retrace-lsp ")
     bad = run("--frobnicate", data_home=tmp_path, check=False)
     assert bad.returncode == 2 and "--frobnicate" in bad.stderr
+
+
+async def test_strings_from_files_and_clients_reach_the_terminal_escaped(tmp_path):
+    """A workspace and file names holding escape sequences, a new line and a bidi override:
+    `tree`, `workspaces`, `db-path` and error messages print them harmless."""
+    ws = tmp_path / "proj\x1b]0;owned\x07"
+    ws.mkdir()
+    evil = ws / "a\x1b[2J\nb\u202e\u009b.rs"
+    evil.write_text("x\n" * 10)
+    data = tmp_path / "data"
+    s = await start(ws, data)
+    s.visit(evil, 3)
+    await s.status()
+    await s.close()
+
+    def harmless(text: str):
+        for c in ["\x1b", "\x07", "\u202e", "\u009b"]:
+            assert c not in text, repr(text)
+
+    tree = run("tree", "--workspace", str(ws), data_home=data)
+    harmless(tree.stdout)
+    assert tree.stdout.splitlines() == ["#1 a\\u{1b}[2J\\u{a}b\\u{202e}\\u{9b}.rs:4 (definition)  <- current"]
+    tree_json = run("tree", "--json", "--workspace", str(ws), data_home=data)
+    harmless(tree_json.stdout)
+    assert json.loads(tree_json.stdout)["nodes"][0]["path"] == evil.name, "the JSON keeps the real name"
+    listing = run("workspaces", data_home=data)
+    harmless(listing.stdout)
+    assert "proj" in listing.stdout
+    harmless(run("workspaces", "--json", data_home=data).stdout)
+    harmless(run("db-path", "--workspace", str(ws), data_home=data).stdout)
+    missing = run("tree", "--workspace", str(ws / "nope\x1b[2J"), data_home=data, check=False)
+    assert missing.returncode == 1
+    harmless(missing.stderr)

@@ -111,13 +111,13 @@ async def test_a_jump_on_the_socket_moves_the_editor_and_the_cursor(workspace, d
         assert len(tree["nodes"]) == 3 and tree["current"] == a
         assert events(data_home)[-1] == ("jump", a)
         # The editor's report of arriving is absorbed, as for the server's own moves.
-        s.visit(workspace / "src" / "a.rs", 0, reason="switch")
         s.visit(workspace / "src" / "a.rs", 9, reason="switch")
         tree = await s.tree_json()
         assert len(tree["nodes"]) == 3 and tree["current"] == a
-        # The next real jump in the editor is a visit again.
+        # The next real jump in the editor is a visit again, in the same file too.
+        s.visit(workspace / "src" / "a.rs", 120)
         s.visit(workspace / "src" / "d.rs", 39)
-        assert len((await s.tree_json())["nodes"]) == 4
+        assert len((await s.tree_json())["nodes"]) == 5
     finally:
         if ctl:
             ctl.close()

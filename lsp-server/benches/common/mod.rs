@@ -1,6 +1,8 @@
 //! Builds a history database of a given size, shaped like real use: mostly chains, with a
 //! branch every few steps (go back a little, jump somewhere new).
 
+// Each benchmark uses a part of this.
+#![allow(dead_code)]
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,6 +51,39 @@ pub fn build(db: &Path, nodes: usize) {
                 }
                 t.visit(&s, &place(i), Reason::Definition, Precision::Line, i as i64);
                 i += 1;
+            }
+        })
+        .expect("write");
+    store.remove_session("builder").expect("end session");
+}
+
+/// The file of the `i`th node of [`build_files`]: one file per node, in 100 directories.
+pub fn file_place(root: &Path, i: u64) -> Place {
+    Place {
+        uri: uri_for_path(&root.join(format!("src/d{}/f{i}.rs", i % 100))),
+        line: 0,
+        character: 0,
+    }
+}
+
+/// Writes a chain of `files` nodes, each in a file of its own, into a new database at `db`
+/// (one transaction): a history that has seen many files.
+pub fn build_files(db: &Path, root: &Path, files: u64) {
+    let mut store = Store::open(db, root).expect("open");
+    let info = session("builder");
+    store.add_session(&info, 0).expect("session");
+    let mut tree = store.load(files as usize * 2).expect("load");
+    let s: SessionId = info.id.clone();
+    store
+        .write(&mut tree, |t| {
+            for i in 0..files {
+                t.visit(
+                    &s,
+                    &file_place(root, i),
+                    Reason::Definition,
+                    Precision::Line,
+                    i as i64,
+                );
             }
         })
         .expect("write");

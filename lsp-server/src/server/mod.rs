@@ -25,6 +25,7 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use crate::history::FsChange;
 use crate::protocol::{self, InitOptions, VisitArgs};
+use crate::transport::{Answer, Ended, Link};
 use crate::tree::Precision;
 use crate::workspace::{Workspace, path_for_uri};
 use owner::{Job, Owner};
@@ -33,6 +34,9 @@ mod control;
 mod owner;
 pub mod to_proto;
 
+/// LSP's request to move the editor.
+const SHOW_DOCUMENT: &str = "window/showDocument";
+
 /// Where the database lives when not derived from the workspace root.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -40,27 +44,48 @@ pub struct Config {
     pub db: Option<PathBuf>,
 }
 
-/// Serves LSP on stdin/stdout until the client exits or closes the stream.
-pub async fn serve_stdio(config: Config) {
+/// Runs the server on stdin/stdout in its own async runtime, until the client exits or
+/// closes the stream. A panic's message goes to the log (stderr) only: stdout carries the
+/// protocol.
+pub fn run_stdio(config: Config) -> std::io::Result<Ended> {
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("internal error (a bug in retrace-lsp, please report it): {info}");
+    }));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let ended = runtime.block_on(serve_stdio(config));
+    // Stdin may be a terminal still open; do not wait on it at exit.
+    runtime.shutdown_background();
+    Ok(ended)
+}
+
+/// Serves LSP on stdin/stdout until the client exits or closes the stream, and says how
+/// it ended (`exit` without `shutdown` is an error exit for LSP).
+pub async fn serve_stdio(config: Config) -> Ended {
+    let guarded = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
+    let link = guarded.link.clone();
     let (jobs, receiver) = mpsc::channel();
     let client_slot = Arc::new(OnceLock::new());
     let owner = std::thread::Builder::new()
         .name("history-owner".into())
         .spawn({
-            let owner = Owner::new(config, jobs.clone(), client_slot.clone());
+            let owner = Owner::new(config, jobs.clone(), client_slot.clone(), link.clone());
             move || owner.run(receiver)
         });
     let owner = match owner {
         Ok(owner) => owner,
         Err(e) => {
             tracing::error!("cannot start the history thread: {e}");
-            return;
+            return Ended::EndOfInput;
         }
     };
     let (service, socket) = LspService::build(|client| {
         let _ = client_slot.set(client.clone());
         Backend {
             client,
+            link: link.clone(),
             jobs: jobs.clone(),
             settings: OnceLock::new(),
             saw_visit: AtomicBool::new(false),
@@ -68,8 +93,7 @@ pub async fn serve_stdio(config: Config) {
     })
     .custom_method(protocol::VISIT_NOTIFICATION, Backend::visit_notification)
     .finish();
-    let (input, output) = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
-    Server::new(input, output, socket)
+    Server::new(guarded.input, guarded.output, socket)
         .concurrency_level(1)
         .serve(service)
         .await;
@@ -77,6 +101,7 @@ pub async fn serve_stdio(config: Config) {
     let _ = jobs.send(Job::Close);
     drop(jobs);
     let _ = tokio::task::spawn_blocking(move || owner.join()).await;
+    link.ended()
 }
 
 #[derive(Clone, Debug, Default)]
@@ -87,6 +112,8 @@ struct Settings {
 
 struct Backend {
     client: Client,
+    /// The server's own requests to the client, in order with its replies.
+    link: Link,
     jobs: mpsc::Sender<Job>,
     /// Set once, by `initialize`.
     settings: OnceLock<Settings>,
@@ -136,18 +163,27 @@ impl Backend {
         }
     }
 
-    fn show_document(&self, location: Location) {
+    /// Sends `window/showDocument` before the command's reply (both go through one queue,
+    /// in order), without waiting for the editor's answer.
+    async fn show_document(&self, location: Location) {
         let settings = self.settings();
         if !(settings.options.show_document && settings.client_shows_documents) {
             return;
         }
-        let client = self.client.clone();
+        let Ok(params) = serde_json::to_value(to_proto::show_document(location)) else {
+            return;
+        };
+        let Ok(answer) = self.link.request(SHOW_DOCUMENT, params).await else {
+            return;
+        };
         tokio::spawn(async move {
-            if let Err(e) = client
-                .show_document(to_proto::show_document(location))
-                .await
-            {
-                tracing::warn!("window/showDocument failed: {e}");
+            match answer.await {
+                Ok(Answer::Result(r)) if r["success"] == true => {}
+                Ok(Answer::Result(r)) => tracing::info!("the editor declined to show it: {r}"),
+                Ok(Answer::Error { message, .. }) => {
+                    tracing::warn!("window/showDocument failed: {message}")
+                }
+                Err(_) => tracing::info!("window/showDocument got no answer"),
             }
         });
     }
@@ -180,11 +216,17 @@ impl LanguageServer for Backend {
             options: options.clone(),
             client_shows_documents: shows,
         });
-        let root = workspace_root(&params);
+        let (root, passed_over) = workspace_root(&params);
+        let warning = options_error.into_iter().chain(
+            passed_over
+                .into_iter()
+                .map(|why| format!("retrace: {why}; using the next root the editor named")),
+        );
         let client_name = params
             .client_info
             .as_ref()
             .map(|c| format!("{} {}", c.name, c.version.clone().unwrap_or_default()))
+            .map(|name| crate::rows::sanitize(&name, 128))
             .unwrap_or_else(|| "unknown client".into());
         let editor = params
             .client_info
@@ -199,7 +241,7 @@ impl LanguageServer for Backend {
             client_shows_documents: shows,
             server_moves_editor: options.show_document && shows,
             options,
-            warning: options_error,
+            warnings: warning.collect(),
         })?;
         let file_ops = FileOperationRegistrationOptions {
             filters: vec![FileOperationFilter {
@@ -301,23 +343,44 @@ impl LanguageServer for Backend {
             failed("retrace-lsp could not answer (an internal error; see its log)")
         })??;
         if let Some(location) = show.as_ref().and_then(to_proto::location) {
-            self.show_document(location);
+            self.show_document(location).await;
         }
         Ok(Some(value))
     }
 }
 
 /// The workspace root the client names: its first workspace folder, else `rootUri`,
-/// else the deprecated `rootPath`.
+/// else the deprecated `rootPath`; one that cannot be used gives way to the next. Also
+/// what was passed over, for the user; when none can be used, why each was refused.
 #[allow(deprecated)]
-fn workspace_root(params: &InitializeParams) -> Option<Workspace> {
+fn workspace_root(
+    params: &InitializeParams,
+) -> (std::result::Result<Workspace, String>, Vec<String>) {
+    let mut refused = Vec::new();
     if let Some(folder) = params.workspace_folders.as_ref().and_then(|f| f.first()) {
-        return Workspace::from_uri(folder.uri.as_str()).ok();
+        match Workspace::from_uri(folder.uri.as_str()) {
+            Ok(ws) => return (Ok(ws), refused),
+            Err(e) => refused.push(format!("the first workspace folder: {e}")),
+        }
     }
     if let Some(uri) = &params.root_uri {
-        return Workspace::from_uri(uri.as_str()).ok();
+        match Workspace::from_uri(uri.as_str()) {
+            Ok(ws) => return (Ok(ws), refused),
+            Err(e) => refused.push(format!("rootUri: {e}")),
+        }
     }
-    params.root_path.as_ref().map(Workspace::new)
+    if let Some(path) = &params.root_path {
+        return (Ok(Workspace::new(path)), refused);
+    }
+    if refused.is_empty() {
+        let why = "no workspace folder: the client sent neither workspaceFolders nor rootUri; start the editor in your project (or open a folder) so retrace knows which history to use";
+        return (Err(why.into()), refused);
+    }
+    let why = format!(
+        "no usable workspace folder ({}); open a folder on this machine so retrace knows which history to use",
+        refused.join("; ")
+    );
+    (Err(why), Vec::new())
 }
 
 fn failed(message: impl Into<String>) -> Error {

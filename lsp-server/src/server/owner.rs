@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock, mpsc};
 
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot, watch};
 use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::MessageType;
@@ -19,9 +19,14 @@ use crate::control::{
 use crate::history::{self, FsChange, History, HistoryError, Outcome, Status, Target};
 use crate::protocol::{self, InitOptions, TreeChanged, VisitArgs};
 use crate::store::{self, Endpoint, SessionInfo};
+use crate::transport::{Answer, Link};
 use crate::tree::{NodeId, Precision, Reason};
 use crate::watch::Watcher;
 use crate::workspace::Workspace;
+
+/// Messages to the client (`window/showMessage`, `window/logMessage`) that may wait for it
+/// to read at once.
+const NOTICES_IN_FLIGHT: usize = 32;
 
 /// How long the owner waits without a job before doing housekeeping.
 const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -31,14 +36,15 @@ pub(super) type CommandReply = Result<(Value, Option<Target>)>;
 
 pub(super) enum Job {
     Open {
-        root: Option<Workspace>,
+        /// The workspace, or why there is none.
+        root: std::result::Result<Workspace, String>,
         client: String,
         /// The editor's name (`clientInfo.name`), for the app.
         editor: String,
         client_shows_documents: bool,
         server_moves_editor: bool,
         options: InitOptions,
-        warning: Option<String>,
+        warnings: Vec<String>,
     },
     Visit {
         args: VisitArgs,
@@ -69,9 +75,14 @@ pub(super) struct Owner {
     jobs: mpsc::Sender<Job>,
     runtime: tokio::runtime::Handle,
     client: Arc<OnceLock<Client>>,
+    /// The server's own requests to the client (`window/showDocument`).
+    link: Link,
+    /// Room for notifications waiting for the client ([`NOTICES_IN_FLIGHT`]).
+    notices: Arc<Semaphore>,
+    /// The latest `retrace/treeChanged`, for the task that sends them.
+    tree_changed: OnceLock<watch::Sender<TreeChanged>>,
     history: std::result::Result<History, String>,
     watcher: Option<Watcher>,
-    watched_files: usize,
     notify_changes: bool,
     /// The client announced `window.showDocument.support`.
     client_shows_documents: bool,
@@ -85,15 +96,18 @@ impl Owner {
         config: Config,
         jobs: mpsc::Sender<Job>,
         client: Arc<OnceLock<Client>>,
+        link: Link,
     ) -> Owner {
         Owner {
             config,
             jobs,
             runtime: tokio::runtime::Handle::current(),
             client,
+            link,
+            notices: Arc::new(Semaphore::new(NOTICES_IN_FLIGHT)),
+            tree_changed: OnceLock::new(),
             history: Err("the client has not sent `initialize` yet".into()),
             watcher: None,
-            watched_files: usize::MAX,
             notify_changes: false,
             client_shows_documents: false,
             editor: String::new(),
@@ -142,9 +156,9 @@ impl Owner {
                 client_shows_documents,
                 server_moves_editor,
                 options,
-                warning,
+                warnings,
             } => {
-                if let Some(w) = warning {
+                for w in warnings {
                     self.show(MessageType::WARNING, w);
                 }
                 self.client_shows_documents = client_shows_documents;
@@ -194,15 +208,26 @@ impl Owner {
         self.show(MessageType::ERROR, message);
     }
 
-    /// Sends something to the client from this thread, without waiting for it.
+    /// Sends something to the client from this thread, without waiting for it. A client
+    /// that does not read has at most [`NOTICES_IN_FLIGHT`] of them waiting; more are
+    /// only logged.
     fn with_client<F, Fut>(&self, f: F)
     where
         F: FnOnce(Client) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        if let Some(client) = self.client.get() {
-            self.runtime.spawn(f(client.clone()));
-        }
+        let Some(client) = self.client.get() else {
+            return;
+        };
+        let Ok(permit) = self.notices.clone().try_acquire_owned() else {
+            tracing::warn!("the client is not reading its messages: one was dropped");
+            return;
+        };
+        let sent = f(client.clone());
+        self.runtime.spawn(async move {
+            sent.await;
+            drop(permit);
+        });
     }
 
     fn show(&self, kind: MessageType, message: String) {
@@ -217,16 +242,19 @@ impl Owner {
 
     fn open(
         &mut self,
-        root: Option<Workspace>,
+        root: std::result::Result<Workspace, String>,
         client: String,
         options: InitOptions,
         server_moves_editor: bool,
     ) {
         self.notify_changes = options.notify_changes;
-        let Some(ws) = root else {
-            self.history = Err("no workspace folder: the client sent neither workspaceFolders nor rootUri; start the editor in your project (or open a folder) so retrace knows which history to use".into());
-            self.show(MessageType::ERROR, self.unavailable());
-            return;
+        let ws = match root {
+            Ok(ws) => ws,
+            Err(why) => {
+                self.history = Err(why);
+                self.show(MessageType::ERROR, self.unavailable());
+                return;
+            }
         };
         let db = match &self.config.db {
             Some(db) => db.clone(),
@@ -244,6 +272,7 @@ impl Owner {
             limit: options.node_limit.unwrap_or(crate::tree::DEFAULT_LIMIT),
             record_outside_workspace: options.record_outside_workspace,
             absorb_arrivals: server_moves_editor,
+            ..history::Options::default()
         };
         let control = self.start_control();
         let endpoint = Endpoint {
@@ -279,7 +308,7 @@ impl Owner {
                 }
                 self.history = Ok(h);
                 self.control = control;
-                self.update_watches();
+                self.rewatch();
             }
             Err(e) => {
                 self.history = Err(e.to_string());
@@ -333,12 +362,7 @@ impl Owner {
         let now = now_ms();
         let outcome = match name {
             BACK => {
-                if !matches!(arguments, [] | [Value::Null]) && arguments != [json!({})] {
-                    return Err(invalid_params(format!(
-                        "retrace.back takes no arguments, got {}",
-                        Value::Array(arguments.to_vec())
-                    )));
-                }
+                no_arguments(name, arguments)?;
                 self.history()?.back(now)
             }
             FORWARD => {
@@ -368,13 +392,14 @@ impl Owner {
                 return value.map(|v| (v, None)).map_err(history_error);
             }
             STATUS => {
+                no_arguments(name, arguments)?;
                 let status = self.history()?.status().map_err(history_error)?;
                 return Ok((json!(status), None));
             }
-            // A fault the real server cannot be made to produce, for the recovery test.
-            "retrace.debug.panic" if std::env::var_os("RETRACE_LSP_TEST_FAULTS").is_some() => {
-                panic!("fault injected by retrace.debug.panic")
-            }
+            // A fault the real server cannot be made to produce, for the recovery test; only
+            // in the test binary (feature `debug-commands`).
+            #[cfg(feature = "debug-commands")]
+            "retrace.debug.panic" => panic!("fault injected by retrace.debug.panic"),
             other => {
                 return Err(Error {
                     code: ErrorCode::InvalidParams,
@@ -399,25 +424,25 @@ impl Owner {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!("followed {n} renamed or deleted files");
-                self.watched_files = usize::MAX; // paths changed: recompute the watches
-                self.update_watches();
+                self.rewatch(); // paths changed: recompute the watches
                 self.notify_tree_changed();
             }
             Err(e) => self.log(MessageType::WARNING, e.to_string()),
         }
     }
 
-    /// Keeps the watcher on the directories of the recorded files.
+    /// Keeps the watcher on the directories of the recorded files, after a visit.
     fn update_watches(&mut self) {
-        let (Some(w), Ok(h)) = (&mut self.watcher, &self.history) else {
-            return;
-        };
-        let files = h.tree().files().count();
-        if files == self.watched_files {
-            return;
+        if let (Some(w), Ok(h)) = (&mut self.watcher, &self.history) {
+            w.follow(h);
         }
-        self.watched_files = files;
-        w.watch_only(h.watched_dirs());
+    }
+
+    /// Watches the directories of the recorded files anew (after renames and deletions).
+    fn rewatch(&mut self) {
+        if let (Some(w), Ok(h)) = (&mut self.watcher, &self.history) {
+            w.refollow(h);
+        }
     }
 
     fn changed(&self, outcome: &Outcome) {
@@ -438,9 +463,26 @@ impl Owner {
             current: h.current().map(|n| n.0),
             nodes: h.tree().len(),
         };
-        self.with_client(|c| async move {
-            c.send_notification::<TreeChangedNotification>(params).await
+        let Some(client) = self.client.get() else {
+            return;
+        };
+        // Only the latest state matters: one notification in flight, and what changed
+        // meanwhile is sent as one (a client that does not read holds up one, not one
+        // per change).
+        let latest = self.tree_changed.get_or_init(|| {
+            let (latest, mut changes) = watch::channel(params.clone());
+            let client = client.clone();
+            self.runtime.spawn(async move {
+                while changes.changed().await.is_ok() {
+                    let params = changes.borrow_and_update().clone();
+                    client
+                        .send_notification::<TreeChangedNotification>(params)
+                        .await;
+                }
+            });
+            latest
         });
+        latest.send_replace(params);
     }
 
     /// Listens on this process's control socket; without one (no safe directory) the
@@ -584,27 +626,31 @@ impl Owner {
             }
             e => unavailable(e),
         })?;
-        h.expect_arrival(now);
+        h.expect_arrival();
         self.changed(&outcome);
-        let location = outcome.target.as_ref().and_then(to_proto::location);
-        let (Some(location), Some(client)) = (location, self.client.get()) else {
+        let params = outcome
+            .target
+            .as_ref()
+            .and_then(to_proto::location)
+            .and_then(|l| serde_json::to_value(to_proto::show_document(l)).ok());
+        let Some(params) = params else {
             return Err(WireError::new(
                 Code::Internal,
                 "the cursor moved, but the editor could not be sent there",
             ));
         };
         let (tell, shown) = mpsc::channel();
-        let client = client.clone();
+        let link = self.link.clone();
         self.runtime.spawn(async move {
-            let answer = match client
-                .show_document(to_proto::show_document(location))
-                .await
-            {
-                Ok(true) => EditorAnswer::Shown,
-                Ok(false) => EditorAnswer::Declined,
-                Err(e) => EditorAnswer::Failed {
-                    message: e.message.to_string(),
-                },
+            let Ok(answer) = link.request(super::SHOW_DOCUMENT, params).await else {
+                return;
+            };
+            let answer = match answer.await {
+                Ok(Answer::Result(r)) if r["success"] == true => EditorAnswer::Shown,
+                Ok(Answer::Result(_)) => EditorAnswer::Declined,
+                Ok(Answer::Error { message, .. }) => EditorAnswer::Failed { message },
+                // Given up (the editor never answered): the connection's wait says so.
+                Err(_) => return,
             };
             let _ = tell.send(answer);
         });
@@ -639,6 +685,20 @@ enum TreeChangedNotification {}
 impl Notification for TreeChangedNotification {
     type Params = TreeChanged;
     const METHOD: &'static str = protocol::TREE_CHANGED_NOTIFICATION;
+}
+
+/// Commands without arguments accept none, `null` or `{}`, and refuse anything else.
+fn no_arguments(command: &str, arguments: &[Value]) -> Result<()> {
+    if matches!(arguments, [] | [Value::Null]) || arguments == [json!({})] {
+        return Ok(());
+    }
+    let mut shown = Value::Array(arguments.to_vec()).to_string();
+    if shown.len() > 200 {
+        shown = format!("{}…", crate::rows::sanitize(&shown, 200));
+    }
+    Err(invalid_params(format!(
+        "{command} takes no arguments, got {shown}"
+    )))
 }
 
 fn history_error(e: HistoryError) -> Error {

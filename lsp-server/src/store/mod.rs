@@ -354,23 +354,14 @@ impl Store {
         }
         // WAL: readers never block the writer. synchronous=NORMAL: a commit survives the
         // process being killed (kill -9); only a power cut can lose the last commits.
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-            .map_err(sqlite)?;
+        use_wal(&conn).map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sqlite)?;
         // Checkpoints (copying the WAL back, with fsyncs) run when the server is idle, see
         // `checkpoint`; this is only the backstop for a server that is never idle.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
             .map_err(sqlite)?;
-        MIGRATIONS.to_latest(&mut conn).map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => {
-                StoreError::from_sqlite(path, err)
-            }
-            other => StoreError::Other {
-                path: path.to_owned(),
-                detail: other.to_string(),
-            },
-        })?;
+        migrate(&mut conn, path)?;
         let root = workspace_root.display().to_string();
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('workspace_root', ?1)",
@@ -693,6 +684,59 @@ pub struct Event {
     pub node: NodeId,
     pub uri: String,
     pub line: u32,
+}
+
+/// Switches the database to WAL. SQLite answers BUSY at once, without waiting for the busy
+/// timeout, when another connection holds a lock at that moment (as when several processes
+/// create the database together): so this waits and tries again, up to the busy timeout.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Brings the schema up to date, safely when other processes open the same new database at
+/// the same moment. The migration runs in an IMMEDIATE transaction (a second process waits
+/// for the first one's commit, up to the busy timeout, instead of failing at once), but
+/// `rusqlite_migration` reads the schema version before it takes the lock: so when a
+/// migration fails, the version is read again. If another process brought it up to date
+/// meanwhile, there is nothing left to do; if it got part of the way, the migration goes on
+/// from there; if nobody moved it, the failure is real.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let sqlite = |e| StoreError::from_sqlite(path, e);
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    let mut outcome = Ok(());
+    for _ in 0..=SCHEMA_VERSION {
+        let before = schema_version(conn).map_err(sqlite)?;
+        outcome = MIGRATIONS.to_latest(conn);
+        let Err(e) = &outcome else { break };
+        let now = schema_version(conn).map_err(sqlite)?;
+        if now >= SCHEMA_VERSION {
+            tracing::debug!("another process brought the schema up to date first ({e})");
+            outcome = Ok(());
+            break;
+        }
+        if now == before {
+            break;
+        }
+    }
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Deferred);
+    outcome.map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::from_sqlite(path, err),
+        other => StoreError::Other {
+            path: path.to_owned(),
+            detail: other.to_string(),
+        },
+    })
 }
 
 /// A read-only connection that leaves nothing beside the database: `immutable` when no

@@ -161,3 +161,27 @@ fn a_read_only_store_reads_an_older_schema_without_migrating_it() {
     let conn = Connection::open(&db).unwrap();
     assert_eq!(schema_version(&conn).unwrap(), 1, "not migrated");
 }
+
+#[test]
+fn stores_opening_a_new_database_at_once_all_get_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    for trial in 0..40 {
+        let db = dir.path().join(format!("h{trial}.sqlite3"));
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (db, start) = (db.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::open(&db, Path::new("/ws")).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().unwrap();
+            assert!(opened.is_ok(), "trial {trial}: {}", opened.unwrap_err());
+        }
+        let conn = Connection::open(&db).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+}
