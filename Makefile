@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export RETRACE_BIN_DIR := $(CARGO_TARGET_DIR)/debug
 PYTEST := .venv/bin/python -m pytest
 
-.PHONY: demo demo-lsp demo-snaprun test setup build lint unit e2e bench fmt clean app frontend
+.PHONY: demo demo-lsp demo-snaprun test setup build lint unit e2e bench bench-desktop fmt clean app frontend
 
 demo: demo-snaprun
 
@@ -50,11 +50,17 @@ unit: frontend
 e2e: build
 	$(PYTEST) -q tests
 
-bench:
+bench: bench-desktop
 	$(CARGO) bench -p retrace-lsp
 	$(CARGO) bench -p snaprun
 	$(MAKE) build
 	$(PYTEST) -q -s tests/desktop/bench_today.py
+
+# The app's Navigation view through the real app (release build) in a real webview: cold
+# start, live visits, a 10,000-node tree, idle CPU, click to the editor's move. Prints numbers.
+bench-desktop: frontend
+	$(CARGO) build --release -p retrace-desktop -p retrace-lsp
+	RETRACE_BIN_DIR=$(CARGO_TARGET_DIR)/release .venv/bin/python -m tests.desktop.bench
 
 fmt:
 	$(CARGO) fmt --all
