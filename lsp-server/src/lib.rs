@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod reader;
 pub mod render;
 pub mod rows;
+pub mod safe_text;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 
 use retrace_lsp::catalog;
-use retrace_lsp::render::{is_unprintable, printable, tree_text, tree_view};
-use retrace_lsp::rows::sanitize;
+use retrace_lsp::render::{tree_text, tree_view};
+use retrace_lsp::safe_text::{is_unprintable, printable, sanitize};
 use retrace_lsp::server::{self, Config};
 use retrace_lsp::store::{self, Store};
 use retrace_lsp::transport::Ended;

@@ -14,10 +14,9 @@
 //! Lines are one-based here (what an editor shows); JSON keeps LSP's zero-based lines. The
 //! text form is for people, on terminals too: paths are shown [`printable`].
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 
+use crate::safe_text::printable;
 use crate::tree::{Node, NodeId, Tree};
 use crate::workspace::Workspace;
 
@@ -88,31 +87,6 @@ pub fn line_number(line: u32) -> u64 {
     u64::from(line) + 1
 }
 
-/// Text from a client or a file as the text form shows it, safe on a terminal: control
-/// characters (escape sequences, new lines) and the bidirectional overrides that could
-/// make it read as something else are written as `\u{..}` escapes.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unprintable) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_unprintable(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Whether a character must not reach a terminal as it is: a control character (C0, DEL,
-/// C1: escape sequences, new lines) or a bidirectional override.
-pub fn is_unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
 /// One line of the text form, without its tree prefix.
 pub fn node_label(tree: &Tree, node: &Node, ws: &Workspace) -> String {
     let gone = if tree.is_gone(node) { " [deleted]" } else { "" };
@@ -172,13 +146,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_numbers_hold_every_line_and_text_is_made_printable() {
+    fn line_numbers_hold_every_line() {
         assert_eq!(line_number(0), 1);
         assert_eq!(line_number(u32::MAX), 4_294_967_296);
-        assert_eq!(printable("src/a.rs"), Cow::Borrowed("src/a.rs"));
-        assert_eq!(
-            printable("a\u{1b}]0;x\u{7}\u{1b}[2Jb\nc\u{202E}d\u{9b}"),
-            "a\\u{1b}]0;x\\u{7}\\u{1b}[2Jb\\u{a}c\\u{202e}d\\u{9b}"
-        );
     }
 }

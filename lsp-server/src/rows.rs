@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::render::NodeView;
+use crate::safe_text::sanitize;
 use crate::tree::{Node, Tree};
 use crate::workspace::{Workspace, path_for_uri};
 
@@ -61,30 +62,6 @@ impl NodeRow {
             cursors,
         }
     }
-}
-
-/// Makes text from a file or a client safe to show: control characters (C0, DEL, C1) and
-/// the bidirectional overrides that could make it read as something else are dropped, a
-/// tab becomes a space, trailing white space goes, and it is cut to `max_chars` (`…`).
-pub fn sanitize(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
-    let mut count = 0;
-    for c in text.chars() {
-        let c = match c {
-            '\t' => ' ',
-            c if crate::render::is_unprintable(c) => continue,
-            c => c,
-        };
-        if count == max_chars {
-            out.truncate(out.trim_end().len());
-            out.push('…');
-            return out;
-        }
-        out.push(c);
-        count += 1;
-    }
-    out.truncate(out.trim_end().len());
-    out
 }
 
 /// Line texts, read once per file and again when its size or modification time changes.
@@ -160,16 +137,6 @@ fn read_lines(path: &Path) -> (Option<(u64, SystemTime)>, Vec<Box<str>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_characters_and_bidi_overrides_are_dropped_and_long_lines_cut() {
-        assert_eq!(sanitize("\tfn main() {\r", 200), " fn main() {");
-        assert_eq!(sanitize("a\u{1b}[31mred\u{7}\u{9b}", 200), "a[31mred");
-        assert_eq!(sanitize("x\u{202E}gnp.exe", 200), "xgnp.exe");
-        assert_eq!(sanitize("abcdef", 3), "abc…");
-        assert_eq!(sanitize("ab  cdef", 3), "ab…");
-        assert_eq!(sanitize("abc", 3), "abc");
-    }
 
     #[test]
     fn line_texts_follow_the_file_and_a_missing_file_has_none() {

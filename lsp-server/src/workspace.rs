@@ -103,7 +103,7 @@ fn file_uri_path(uri: &str) -> Result<PathBuf, UriError> {
         if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
             return Err(UriError::OtherHost {
                 uri: shown(uri),
-                host: crate::rows::sanitize(host, 100),
+                host: crate::safe_text::sanitize(host, 100),
             });
         }
     }
@@ -174,7 +174,7 @@ fn escape_raw(uri: &str) -> Cow<'_, str> {
 
 /// A client's URI as an error message shows it: cleaned, and cut.
 fn shown(uri: &str) -> String {
-    crate::rows::sanitize(uri, 200)
+    crate::safe_text::sanitize(uri, 200)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -185,7 +185,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (Value, WireError)> {
                     ErrorCode::UnknownMethod,
                     format!(
                         "unknown method `{}`; this server knows {}",
-                        crate::rows::sanitize(other, 64),
+                        crate::safe_text::sanitize(other, 64),
                         METHODS.join(", ")
                     ),
                 ),

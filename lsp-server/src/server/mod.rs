@@ -226,12 +226,12 @@ impl LanguageServer for Backend {
             .client_info
             .as_ref()
             .map(|c| format!("{} {}", c.name, c.version.clone().unwrap_or_default()))
-            .map(|name| crate::rows::sanitize(&name, 128))
+            .map(|name| crate::safe_text::sanitize(&name, 128))
             .unwrap_or_else(|| "unknown client".into());
         let editor = params
             .client_info
             .as_ref()
-            .map(|c| crate::rows::sanitize(&c.name, 64))
+            .map(|c| crate::safe_text::sanitize(&c.name, 64))
             .unwrap_or_default();
         // The history loads in the background; the reply does not wait for it.
         self.send(Job::Open {

@@ -694,7 +694,7 @@ fn no_arguments(command: &str, arguments: &[Value]) -> Result<()> {
     }
     let mut shown = Value::Array(arguments.to_vec()).to_string();
     if shown.len() > 200 {
-        shown = format!("{}…", crate::rows::sanitize(&shown, 200));
+        shown = format!("{}…", crate::safe_text::sanitize(&shown, 200));
     }
     Err(invalid_params(format!(
         "{command} takes no arguments, got {shown}"
