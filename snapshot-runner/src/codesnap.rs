@@ -699,9 +699,21 @@ mod tests {
         assert!(!excluded.entries.contains_key("src/main.c"));
     }
 
+    /// Issue 15: without git this test passed without a word.
+    #[test]
+    fn without_git_the_git_test_is_skipped_visibly() {
+        crate::testenv::assert_skips_visibly(
+            "codesnap::tests::git_ignored_files_are_left_out_unless_included",
+            &[("PATH", "/nonexistent")],
+        );
+    }
+
     #[test]
     fn git_ignored_files_are_left_out_unless_included() {
-        if !tools::exists("git") {
+        if !crate::testenv::require(
+            tools::exists("git"),
+            "git (`apt-get install git`, or scripts/setup)",
+        ) {
             return;
         }
         let (dir, store) = workspace();

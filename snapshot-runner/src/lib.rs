@@ -37,6 +37,8 @@ pub mod repro;
 pub mod results;
 pub mod stats;
 pub mod store;
+#[doc(hidden)]
+pub mod testenv;
 pub mod tools;
 pub mod warm;
 #[cfg(feature = "watch")]

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::*;
 use snaprun::store::Store;
+use snaprun::testenv::{assert_skips_visibly, require};
 
 fn qcow2(dir: &std::path::Path, name: &str, data_mib: u64) -> std::path::PathBuf {
     let raw = dir.join(format!("{name}.raw"));
@@ -225,7 +226,7 @@ fn ctrl_c_during_the_build_step_is_an_interruption() {
 }
 
 /// A real small file system (tmpfs, size-limited) that fills up: the store on it reports a
-/// full disk as such. Needs root to mount; skipped (with a note) otherwise.
+/// full disk as such. Needs root to mount; skipped visibly otherwise (see `snaprun::testenv`).
 #[test]
 fn a_full_store_disk_is_reported_as_a_full_disk() {
     let t = TestStore::empty();
@@ -236,8 +237,7 @@ fn a_full_store_disk_is_reported_as_a_full_disk() {
         .arg(&mnt)
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+    if !require(ok, "root, to mount a small tmpfs (run the tests as root)") {
         return;
     }
     struct Unmount(std::path::PathBuf);
@@ -284,6 +284,15 @@ fn a_full_store_disk_is_reported_as_a_full_disk() {
     ])
     .expect_code(2)
     .expect_stderr("no space left on device");
+}
+
+/// Issue 15: where a tmpfs could not be mounted, the test above passed without a word.
+#[test]
+fn without_a_mount_the_full_disk_test_is_skipped_visibly() {
+    assert_skips_visibly(
+        "a_full_store_disk_is_reported_as_a_full_disk",
+        &[("PATH", "/nonexistent")],
+    );
 }
 
 #[test]
