@@ -6,6 +6,7 @@ mod image;
 mod progress;
 mod report;
 mod run;
+mod terminal;
 mod text;
 
 use std::path::PathBuf;
@@ -70,16 +71,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
-    /// Print the output an iteration produced
-    Logs { batch: String, iteration: u32 },
-    /// Re-run one iteration from the same image, code snapshot and seed
+    /// Print the output an iteration produced (control characters shown as \xNN, colours
+    /// dropped; --raw for the bytes as they are)
+    Logs {
+        batch: String,
+        iteration: u32,
+        /// Print the output byte for byte, escape sequences and all: only to a terminal you
+        /// trust it with, or to a file
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Re-run one iteration from the same image, code snapshot and seed (its output is shown
+    /// as `logs` shows it; --raw for the bytes as they are)
     #[command(after_help = EXIT_CODES)]
     Repro {
         batch: String,
         iteration: u32,
         /// Boot that state with a shell on this terminal instead of running the command
-        #[arg(long)]
+        #[arg(long, conflicts_with = "raw")]
         shell: bool,
+        /// Print the command's output byte for byte, escape sequences and all
+        #[arg(long)]
+        raw: bool,
     },
     /// Manage frozen images
     #[command(subcommand)]
@@ -293,12 +306,17 @@ pub fn main() -> Result<i32> {
         Command::Show { batch, json, junit } => {
             report::show(&store()?, &batch, json, junit.as_deref())
         }
-        Command::Logs { batch, iteration } => report::logs(&store()?, &batch, iteration),
+        Command::Logs {
+            batch,
+            iteration,
+            raw,
+        } => report::logs(&store()?, &batch, iteration, raw),
         Command::Repro {
             batch,
             iteration,
             shell,
-        } => run::repro(&store()?, &batch, iteration, shell),
+            raw,
+        } => run::repro(&store()?, &batch, iteration, shell, raw),
         Command::Image(cmd) => image::image(&store()?, cmd),
         Command::Watch(args) => run::watch(&store()?, args),
         Command::Compare { a, b, json, db } => {
@@ -324,14 +342,16 @@ pub fn main() -> Result<i32> {
 /// Prints the error that ended snaprun and returns the exit code for it: 130 when it was
 /// interrupted, else 2.
 pub fn report(e: &anyhow::Error) -> i32 {
+    // The message can quote anything: a batch id as typed, a path, a tool's stderr.
+    let message = terminal::text(&format!("{e:#}"));
     if matches!(
         e.downcast_ref::<snaprun::Error>(),
         Some(snaprun::Error::Interrupted(_))
     ) {
-        eprintln!("snaprun: {e:#}");
+        eprintln!("snaprun: {message}");
         EXIT_INTERRUPTED
     } else {
-        eprintln!("snaprun: error: {e:#}");
+        eprintln!("snaprun: error: {message}");
         EXIT_ERROR
     }
 }
