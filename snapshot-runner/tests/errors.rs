@@ -454,6 +454,10 @@ fn escape_sequences_in_results_and_images_never_reach_the_terminal() {
         assert_inert(what, &out.0.stdout);
         assert_inert(what, &out.0.stderr);
     }
+    // --json stays JSON, with the same strings.
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["show", a, "--json"]).stdout()).unwrap();
+    assert_eq!(json["batch"]["command"], format!("./stress.sh {HOSTILE}"));
     // What is shown instead: the escapes, visibly; colours are dropped from output.
     t.run(&["show", a])
         .expect_stdout(r"./stress.sh \x1b]0;pwned\x07\x1b[2J\x9b31m\r\u{202e}");

@@ -46,12 +46,15 @@ pub fn text(s: &str) -> String {
 /// JSON as serde_json writes it, with the controls it leaves as they are (C1, DEL, bidi
 /// controls) written as `\uXXXX` escapes: the same JSON value, inert on a terminal.
 pub fn json(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    // Below DEL, serde_json has escaped every control in strings already, and what is left is
+    // the layout's white space.
+    let left = |c: char| needs_escape(c) && c >= '\x7f';
+    if !s.chars().any(left) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
-        if needs_escape(c) {
+        if left(c) {
             let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
@@ -168,15 +171,19 @@ mod tests {
 
     #[test]
     fn json_keeps_its_value_and_loses_its_raw_controls() {
-        let v = serde_json::json!({ "command": HOSTILE });
-        let printed = serde_json::to_string(&v).unwrap();
-        assert!(!controls(&printed).is_empty(), "serde_json leaves some");
+        let v = serde_json::json!({ "command": HOSTILE, "n": [1, 2] });
+        let printed = serde_json::to_string_pretty(&v).unwrap();
+        assert!(controls(&printed).len() > 4, "serde_json leaves some");
         let shown = json(&printed);
-        assert!(controls(&shown).is_empty(), "{shown}");
+        assert!(
+            controls(&shown).iter().all(|c| *c == '\n'),
+            "only the layout's line breaks: {shown}"
+        );
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&shown).unwrap(),
             v
         );
+        assert!(matches!(json("{\n  \"a\": 1\n}"), Cow::Borrowed(_)));
     }
 
     #[test]
