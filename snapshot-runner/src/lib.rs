@@ -24,6 +24,7 @@ pub mod compare;
 pub mod debian;
 pub mod driver;
 pub mod error;
+pub mod ext4;
 pub mod image_build;
 pub mod iteration;
 #[cfg(feature = "junit")]

@@ -79,3 +79,68 @@ fn twenty_processes_on_a_new_store_all_succeed() {
         assert_eq!(results.revision().unwrap(), 1, "round {round}");
     }
 }
+
+/// The image hash of `default` in the store at `store`.
+fn default_hash(store: &Path) -> String {
+    let m = snaprun::store::Store::at(store.to_path_buf())
+        .manifest("default")
+        .unwrap();
+    m.hash
+}
+
+/// Issue 14: two stores that each built the built-in image got different root disks from the
+/// same kernel, busybox and agent (file system UUID, hash seed, times), so `merge` refused the
+/// slices CI jobs ran. Now the same inputs make the same bytes: here in two stores a second
+/// apart, one of them on another file system (tmpfs) where the host has one.
+#[test]
+fn two_stores_build_the_same_default_image() {
+    let t = TestStore::empty();
+    let shm = Path::new("/dev/shm");
+    let other = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("snaprun-test-")
+            .tempdir_in(shm)
+            .unwrap()
+    } else {
+        tempfile::Builder::new()
+            .prefix("snaprun-test-")
+            .tempdir()
+            .unwrap()
+    };
+    let stores = [t.dir.path().join("a"), other.path().join("b")];
+    for store in &stores {
+        Run(Command::new(SNAPRUN)
+            .arg("--store")
+            .arg(store)
+            .args(["image", "build-default"])
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap())
+        .expect_code(0)
+        .expect_stderr("built");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let (a, b) = (default_hash(&stores[0]), default_hash(&stores[1]));
+    assert_eq!(a, b, "two builds of the same inputs differ");
+    let disk = |s: &Path| {
+        snaprun::store::Store::at(s.to_path_buf())
+            .image("default", true)
+            .unwrap()
+            .manifest
+            .disk
+            .sha256
+    };
+    assert_eq!(disk(&stores[0]), disk(&stores[1]));
+
+    // SOURCE_DATE_EPOCH is an input too: another time, another image (rebuilt, not cached).
+    let third = t.dir.path().join("c");
+    Run(Command::new(SNAPRUN)
+        .arg("--store")
+        .arg(&third)
+        .args(["image", "build-default"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap())
+    .expect_code(0);
+    assert_ne!(default_hash(&third), a);
+}
