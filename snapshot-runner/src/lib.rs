@@ -25,6 +25,7 @@ pub mod debian;
 pub mod driver;
 pub mod error;
 pub mod ext4;
+pub mod gc;
 pub mod image_build;
 pub mod iteration;
 #[cfg(feature = "junit")]

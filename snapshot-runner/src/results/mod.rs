@@ -414,6 +414,50 @@ impl Results {
             .map_err(|e| self.err(e))
     }
 
+    /// Every batch, newest first.
+    pub fn all_batches(&self) -> Result<Vec<Batch>> {
+        self.select_batches("ORDER BY start_ms DESC, id DESC", [])
+    }
+
+    /// Every kept overlay: the batch and the overlay's path.
+    pub fn kept_overlays(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT batch_id, kept_overlay FROM iterations WHERE kept_overlay IS NOT NULL
+                 ORDER BY batch_id, iteration",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    PathBuf::from(r.get::<_, String>(1)?),
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records that the kept overlays of `batches` are gone (`gc` let them go), in one
+    /// transaction; how many iterations had one.
+    pub fn forget_kept_overlays(&self, batches: &[String]) -> Result<usize> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let mut n = 0;
+        for id in batches {
+            n += tx
+                .execute(
+                    "UPDATE iterations SET kept_overlay = NULL
+                     WHERE batch_id = ?1 AND kept_overlay IS NOT NULL",
+                    [id],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
     /// Batches still marked running (by this or another snaprun, alive or not).
     pub fn running_batches(&self) -> Result<Vec<Batch>> {
         self.select_batches(
