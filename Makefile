@@ -27,6 +27,9 @@ demo-lsp: setup
 	$(CARGO) build --quiet -p retrace-lsp
 	.venv/bin/python scripts/demo-lsp.py
 
+# Every test must run: one that finds something missing on this machine fails instead of being
+# skipped (snaprun's tests: snapshot-runner/src/testenv.rs). Plain `cargo test` skips visibly.
+test: export RETRACE_REQUIRE_ALL := 1
 test: setup lint unit e2e editors
 
 setup:

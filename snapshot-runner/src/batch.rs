@@ -235,6 +235,9 @@ pub fn run(
         });
         tools::run_shell(build, &opts.workspace).map_err(stopped)?;
     }
+    // Held until the batch is recorded as running with its code slot: `gc` then keeps what it
+    // uses, and does not run in between (see `store::StoreLock`).
+    let setting_up = store.lock_shared()?;
     let image = store.image(&opts.image, opts.verify)?;
     let accel = qemu::choose_accel(opts.accel, &store.kvm_probe_cache())?;
     let warm = choose_start(&image, accel, opts.start, &mut |message| {
@@ -280,6 +283,7 @@ pub fn run(
         results.finish_batch(&batch.id, BatchStatus::Aborted, now_ms())?;
         return Err(e);
     }
+    drop(setting_up);
     on_event(BatchEvent::Snapshotted {
         batch: batch.clone(),
         code: CodeSnapshot::of(&tree),

@@ -25,6 +25,8 @@ use crate::tools;
 
 /// The label the guest agent looks for to find the code disk.
 pub const CODE_LABEL: &str = "snaprun-code";
+/// How the code disk of snapshot `<hash>` is named in `code/disks/` (`<hash>.v2.ext4`).
+pub const DISK_SUFFIX: &str = ".v2.ext4";
 
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -318,6 +320,17 @@ fn short_hash(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))[..16].to_string()
 }
 
+/// The blobs snapshot `tree` is made of.
+pub fn blob_paths(store: &Store, tree: &Tree) -> Vec<PathBuf> {
+    tree.entries
+        .values()
+        .filter_map(|e| match e {
+            Entry::File { sha256, exec, .. } => Some(blob_path(store, sha256, *exec)),
+            Entry::Link { .. } => None,
+        })
+        .collect()
+}
+
 fn blob_path(store: &Store, sha256: &str, exec: bool) -> PathBuf {
     let name = if exec {
         format!("{sha256}.x")
@@ -539,7 +552,7 @@ pub fn disk(store: &Store, tree: &Tree) -> Result<PathBuf> {
     let dest = store
         .code_dir()
         .join("disks")
-        .join(format!("{}.v2.ext4", tree.hash));
+        .join(format!("{}{DISK_SUFFIX}", tree.hash));
     if dest.exists() {
         return Ok(dest);
     }
@@ -699,9 +712,21 @@ mod tests {
         assert!(!excluded.entries.contains_key("src/main.c"));
     }
 
+    /// Issue 15: without git this test passed without a word.
+    #[test]
+    fn without_git_the_git_test_is_skipped_visibly() {
+        crate::testenv::assert_skips_visibly(
+            "codesnap::tests::git_ignored_files_are_left_out_unless_included",
+            &[("PATH", "/nonexistent")],
+        );
+    }
+
     #[test]
     fn git_ignored_files_are_left_out_unless_included() {
-        if !tools::exists("git") {
+        if !crate::testenv::require(
+            tools::exists("git"),
+            "git (`apt-get install git`, or scripts/setup)",
+        ) {
             return;
         }
         let (dir, store) = workspace();

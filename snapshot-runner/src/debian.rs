@@ -6,6 +6,13 @@
 //! root for that, and mounts /proc and /sys inside the target only while it runs), `mke2fs -d`
 //! turns the directory into an ext4 image, and `qemu-img convert` makes that a qcow2. The kernel
 //! and initrd are the ones `linux-image-amd64` installed into the root.
+//!
+//! As reproducible as debootstrap allows: the file system is made as [`crate::ext4`] says, at
+//! `SOURCE_DATE_EPOCH` or [`DEBIAN_EPOCH`], which debootstrap's package scripts see too (so
+//! mkinitramfs writes the initrd with that time); what the installation stamps with the time
+//! or the machine is removed or set to the epoch ([`make_reproducible`]). Two builds are the
+//! same bytes only if they saw the same archive (the packages' versions): for that, point
+//! `--mirror` at a snapshot (`https://snapshot.debian.org/archive/debian/20250101T000000Z/`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -18,7 +25,29 @@ use crate::tools;
 
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// Bump when what the recipe puts into the image changes, so cached images are rebuilt.
-const RECIPE: &str = "debian v1";
+const RECIPE: &str = "debian v2";
+/// The time of a Debian image's files when `SOURCE_DATE_EPOCH` is not set (2025-01-01): the
+/// archive's own time is only known once debootstrap has run, after its scripts have used one.
+pub const DEBIAN_EPOCH: u64 = 1_735_689_600;
+/// What the installation leaves that records when or where it ran, not what was installed:
+/// logs, caches, backups of files it edited, a catalog rebuilt at boot.
+const STAMPED: &[&str] = &[
+    "var/log",
+    "var/cache/ldconfig/aux-cache",
+    "var/cache/apt/pkgcache.bin",
+    "var/cache/apt/srcpkgcache.bin",
+    "var/cache/debconf/config.dat-old",
+    "var/cache/debconf/templates.dat-old",
+    "var/lib/dpkg/status-old",
+    "var/lib/dpkg/diversions-old",
+    "var/lib/systemd/catalog/database",
+    "etc/passwd-",
+    "etc/group-",
+    "etc/shadow-",
+    "etc/gshadow-",
+    "etc/subuid-",
+    "etc/subgid-",
+];
 /// Always installed: an init, udev (which starts qemu-guest-agent when its port appears), the
 /// agent and a kernel (its initrd is made in the root by initramfs-tools).
 const BASE_PACKAGES: &[&str] = &[
@@ -83,11 +112,12 @@ impl DebianSpec {
     /// What decides the image's content (the archive changes over time; this is what was asked).
     pub fn origin(&self) -> String {
         format!(
-            "{RECIPE}; suite {}; packages {}; mirror {}; size {}",
+            "{RECIPE}; suite {}; packages {}; mirror {}; size {}; epoch {}",
             self.suite,
             self.include().join(","),
             self.mirror,
-            self.size
+            self.size,
+            epoch()
         )
     }
 
@@ -174,6 +204,11 @@ pub fn build(
     result
 }
 
+/// The time of the image's files: `SOURCE_DATE_EPOCH`, else [`DEBIAN_EPOCH`].
+fn epoch() -> u64 {
+    crate::ext4::source_date_epoch().unwrap_or(DEBIAN_EPOCH)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build_in(
     store: &Store,
@@ -200,7 +235,9 @@ fn build_in(
         root.into(),
         spec.mirror.clone().into(),
     ];
-    match tools::run_cancellable("debootstrap", &args, &log, cancelled)? {
+    let epoch = epoch().to_string();
+    let env = [("SOURCE_DATE_EPOCH", epoch.as_str())];
+    match tools::run_cancellable("debootstrap", &args, &env, &log, cancelled)? {
         None => {
             return Err(Error::Interrupted(
                 "debootstrap was stopped and its directory removed".into(),
@@ -231,6 +268,7 @@ fn build_in(
     unmount_under(work);
     progress("configuring the root (fstab, qemu-guest-agent, console)");
     configure_root(root)?;
+    make_reproducible(root, self::epoch())?;
     let (kernel, initrd) = kernel_and_initrd(root)?;
     // Outside the root, so the file system image does not hold them twice over.
     let kernel_copy = work.join("vmlinuz");
@@ -238,7 +276,8 @@ fn build_in(
     fs::copy(&kernel, &kernel_copy).ctx("copying the kernel", &kernel)?;
     fs::copy(&initrd, &initrd_copy).ctx("copying the initrd", &initrd)?;
     progress("making the ext4 root and converting it to qcow2");
-    let disk = crate::image_build::root_disk(root, &spec.size, work)?;
+    let id = crate::ext4::Identity::derived(origin, self::epoch());
+    let disk = crate::image_build::root_disk(root, &spec.size, work, &id)?;
     let image = ImageSpec {
         disk,
         kernel: Some(kernel_copy),
@@ -316,6 +355,53 @@ pub fn configure_root(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes or evens out what the installation stamped with its time or machine ([`STAMPED`];
+/// log directories are kept, empty), empties `/etc/machine-id` (systemd makes one at boot), and
+/// sets the password-change day of every account to the `epoch`'s.
+pub fn make_reproducible(root: &Path, epoch: u64) -> Result<()> {
+    for rel in STAMPED {
+        let p = root.join(rel);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => empty_files_under(&p)?,
+            Ok(_) => fs::remove_file(&p).ctx("tidying the image", &p)?,
+            Err(_) => {}
+        }
+    }
+    let machine_id = root.join("etc/machine-id");
+    if machine_id.exists() {
+        fs::write(&machine_id, "").ctx("tidying the image", &machine_id)?;
+    }
+    let shadow = root.join("etc/shadow");
+    if let Ok(text) = fs::read_to_string(&shadow) {
+        let day = (epoch / 86_400).to_string();
+        let text: String = text
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(':').collect();
+                if f.len() > 2 && !f[2].is_empty() {
+                    f[2] = &day;
+                }
+                format!("{}\n", f.join(":"))
+            })
+            .collect();
+        fs::write(&shadow, text).ctx("tidying the image", &shadow)?;
+    }
+    Ok(())
+}
+
+/// Removes every file under `dir`, keeping the directories (a package may expect its log
+/// directory to be there).
+fn empty_files_under(dir: &Path) -> Result<()> {
+    for e in fs::read_dir(dir).ctx("tidying the image", dir)? {
+        let p = e.ctx("tidying the image", dir)?.path();
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => empty_files_under(&p)?,
+            _ => fs::remove_file(&p).ctx("tidying the image", &p)?,
+        }
+    }
+    Ok(())
+}
+
 /// The newest `boot/vmlinuz-*` and its `boot/initrd.img-*` in the root.
 fn kernel_and_initrd(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let boot = root.join("boot");
@@ -387,6 +473,32 @@ mod tests {
         s.packages.push("a b".into());
         assert!(s.validate().is_err());
         assert!(DebianSpec::new("../x").validate().is_err());
+    }
+
+    #[test]
+    fn what_records_when_and_where_the_root_was_made_is_evened_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("var/log/apt/history.log"), "Start-Date: today\n").unwrap();
+        write(&root.join("var/log/dpkg.log"), "today\n").unwrap();
+        write(&root.join("var/cache/ldconfig/aux-cache"), "inodes").unwrap();
+        write(&root.join("etc/passwd-"), "old").unwrap();
+        write(&root.join("etc/machine-id"), "0123abcd\n").unwrap();
+        write(
+            &root.join("etc/shadow"),
+            "root::20100:0:99999:7:::\nnobody:*:20101::::::\nnew:!:::::::\n",
+        )
+        .unwrap();
+        make_reproducible(root, 86_400 * 20_000 + 5).unwrap();
+        assert!(root.join("var/log/apt").is_dir() && !root.join("var/log/dpkg.log").exists());
+        assert!(!root.join("var/log/apt/history.log").exists());
+        assert!(!root.join("var/cache/ldconfig/aux-cache").exists());
+        assert!(!root.join("etc/passwd-").exists());
+        assert_eq!(fs::read_to_string(root.join("etc/machine-id")).unwrap(), "");
+        assert_eq!(
+            fs::read_to_string(root.join("etc/shadow")).unwrap(),
+            "root::20000:0:99999:7:::\nnobody:*:20000::::::\nnew:!:::::::\n"
+        );
     }
 
     #[test]

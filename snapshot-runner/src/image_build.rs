@@ -6,6 +6,10 @@
 //! - root disk: an ext4 file system made with `mke2fs -d` from a staging directory (no mounts,
 //!   no loop devices, no root needed) holding busybox, the host's glibc loader and libraries (so
 //!   binaries built on the host run in the guest) and the agent, converted to qcow2.
+//!
+//! The same ingredients make the same bytes on any machine (see [`crate::ext4`]; the initramfs
+//! carries no times, owners or inode numbers of the host), so CI jobs that each build the image
+//! agree on its hash.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -13,11 +17,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+use crate::ext4::{self, Identity};
 pub use crate::store::DEFAULT_IMAGE;
 use crate::store::{ImageSpec, Manifest, Store, sha256_file};
 use crate::tools;
 /// Bump when what the recipe puts into the image changes, so cached images are rebuilt.
-const RECIPE: &str = "build-default v2";
+const RECIPE: &str = "build-default v3";
 pub const ROOT_LABEL: &str = "snaprun-root";
 /// Kernel command line of the built-in image. `panic=-1` reboots at once on a panic, which with
 /// QEMU's `-no-reboot` ends the VM; `init_on_free=1` zeroes freed memory, so a saved warm state
@@ -122,6 +127,22 @@ impl Ingredients {
         })
     }
 
+    /// The time the image's files and file system carry: `SOURCE_DATE_EPOCH`, or the newest
+    /// modification time of the kernel and busybox. They come from Debian packages, which keep
+    /// their files' times, so machines with the same packages agree; the agent's time is when it
+    /// was built, so it is left out.
+    pub fn epoch(&self) -> Result<u64> {
+        if let Some(e) = ext4::source_date_epoch() {
+            return Ok(e);
+        }
+        let mut newest = 0;
+        for p in [&self.kernel, &self.busybox] {
+            let meta = fs::metadata(p).ctx("reading", p)?;
+            newest = newest.max(crate::store::mtime_ns(&meta) / 1_000_000_000);
+        }
+        Ok(newest.max(1) as u64)
+    }
+
     /// A fingerprint of everything the image is made from: equal fingerprints, equal images.
     /// File hashes are cached in `cache` by path, size and mtime, so checking that `default`
     /// is up to date before every batch costs a few `stat`s.
@@ -145,7 +166,7 @@ impl Ingredients {
             Ok(h)
         };
         let origin = format!(
-            "{RECIPE}; kernel {} {}; busybox {}; agent {}",
+            "{RECIPE}; kernel {} {}; busybox {}; agent {}; epoch {}",
             self.modules
                 .file_name()
                 .unwrap_or_default()
@@ -153,6 +174,7 @@ impl Ingredients {
             hash(&self.kernel)?,
             hash(&self.busybox)?,
             hash(&self.agent)?,
+            self.epoch()?,
         );
         if known != before {
             // Only a cache: if it cannot be written, the next check hashes again.
@@ -229,7 +251,8 @@ pub fn build_default(
     let root = work.path().join("root");
     stage_root(&ing, &root)?;
     next("making the root disk")?;
-    let disk = root_disk(&root, ROOT_SIZE, work.path())?;
+    let id = Identity::derived(&origin, ing.epoch()?);
+    let disk = root_disk(&root, ROOT_SIZE, work.path(), &id)?;
     next("storing the image")?;
     let spec = ImageSpec {
         disk,
@@ -245,42 +268,13 @@ pub fn build_default(
 }
 
 /// The root file system `root` as a qcow2 disk in `work`: an ext4 of `size` labelled
-/// [`ROOT_LABEL`], made with `mke2fs -d` (no mounts, no loop devices), then converted.
-pub(crate) fn root_disk(root: &Path, size: &str, work: &Path) -> Result<PathBuf> {
+/// [`ROOT_LABEL`], made with `mke2fs -d` (no mounts, no loop devices) as `id` says, then
+/// converted.
+pub(crate) fn root_disk(root: &Path, size: &str, work: &Path, id: &Identity) -> Result<PathBuf> {
     let raw = work.join("root.ext4");
-    tools::run(
-        "mke2fs",
-        [
-            "-q".as_ref(),
-            "-F".as_ref(),
-            "-t".as_ref(),
-            "ext4".as_ref(),
-            "-L".as_ref(),
-            ROOT_LABEL.as_ref(),
-            "-E".as_ref(),
-            "root_owner=0:0".as_ref(),
-            "-d".as_ref(),
-            root.as_os_str(),
-            raw.as_os_str(),
-            size.as_ref(),
-        ],
-        Some(&raw),
-    )?;
+    ext4::make(root, &raw, size, ROOT_LABEL, id)?;
     let disk = work.join("root.qcow2");
-    tools::run(
-        "qemu-img",
-        [
-            "convert".as_ref(),
-            "-q".as_ref(),
-            "-f".as_ref(),
-            "raw".as_ref(),
-            "-O".as_ref(),
-            "qcow2".as_ref(),
-            raw.as_os_str(),
-            disk.as_os_str(),
-        ],
-        Some(&disk),
-    )?;
+    ext4::to_qcow2(&raw, &disk)?;
     // The qcow2 holds it all now; the raw image is as big as the file system.
     let _ = fs::remove_file(&raw);
     Ok(disk)

@@ -24,6 +24,8 @@ pub mod compare;
 pub mod debian;
 pub mod driver;
 pub mod error;
+pub mod ext4;
+pub mod gc;
 pub mod image_build;
 pub mod iteration;
 #[cfg(feature = "junit")]
@@ -37,6 +39,8 @@ pub mod repro;
 pub mod results;
 pub mod stats;
 pub mod store;
+#[doc(hidden)]
+pub mod testenv;
 pub mod tools;
 pub mod warm;
 #[cfg(feature = "watch")]

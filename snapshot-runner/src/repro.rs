@@ -15,7 +15,7 @@ use crate::iteration::{IterationContext, IterationFiles, run_iteration_named};
 use crate::overlay;
 use crate::qemu::{self, Accel, Console, VmSpec};
 use crate::results::{Batch, Iteration, Results, now_ms};
-use crate::store::{Image, Store};
+use crate::store::{Image, Store, StoreLock};
 use crate::warm::{Start, choose_start};
 
 /// Finds the image a batch ran on by its content hash (the name may point elsewhere now).
@@ -32,7 +32,8 @@ pub fn image_of(store: &Store, batch: &Batch) -> Result<Image> {
 }
 
 /// What repro needs ready: the image, the accelerator, and the code slot in the batch's run
-/// directory (removed when this is dropped).
+/// directory (removed when this is dropped), with the store held shared until then (`gc`
+/// waits rather than take the code disk or the image away under the VM).
 struct Prepared {
     image: Image,
     accel: Accel,
@@ -40,9 +41,13 @@ struct Prepared {
     name: String,
     slot: RemoveOnDrop,
     original: Iteration,
+    // Last: let go once the slot is removed.
+    _lock: StoreLock,
 }
 
+/// The files it makes are named after this process, so `gc` leaves them alone while it lives.
 fn prepare(store: &Store, batch: &Batch, n: u32, warm: bool) -> Result<Prepared> {
+    let lock = store.lock_shared()?;
     let results = Results::open(&store.results_db())?;
     let original = results.iteration(&batch.id, n)?;
     let mut image = image_of(store, batch)?;
@@ -56,7 +61,14 @@ fn prepare(store: &Store, batch: &Batch, n: u32, warm: bool) -> Result<Prepared>
     {
         image = store.image(&m.name, false)?;
     }
-    let tree = codesnap::load_tree(store, &batch.code_hash)?;
+    let tree = codesnap::load_tree(store, &batch.code_hash).map_err(|e| {
+        Error::Usage(format!(
+            "the code snapshot batch {} ran on ({}) is no longer in the store (`snaprun gc` \
+             lets go of the files of batches it does not keep), so it cannot be reproduced: {e}",
+            batch.id,
+            &batch.code_hash[..12.min(batch.code_hash.len())]
+        ))
+    })?;
     let code_disk = codesnap::disk(store, &tree)?;
     let accel = qemu::choose_accel(
         Some(batch.accel.parse().unwrap_or(Accel::Tcg)),
@@ -65,7 +77,7 @@ fn prepare(store: &Store, batch: &Batch, n: u32, warm: bool) -> Result<Prepared>
     .or_else(|_| qemu::choose_accel(None, &store.kvm_probe_cache()))?;
     let run_dir = store.runs_dir().join(&batch.id);
     fs::create_dir_all(&run_dir).ctx("creating the run directory", &run_dir)?;
-    let name = format!("repro-{n}-{}", now_ms());
+    let name = format!("repro-{n}-{}-{}", std::process::id(), now_ms());
     let slot = run_dir.join(format!("{name}.code.qcow2"));
     overlay::code_slot(&code_disk, &slot)?;
     Ok(Prepared {
@@ -75,6 +87,7 @@ fn prepare(store: &Store, batch: &Batch, n: u32, warm: bool) -> Result<Prepared>
         name,
         slot: RemoveOnDrop(slot),
         original,
+        _lock: lock,
     })
 }
 

@@ -28,11 +28,30 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_with_env(tool, args, &[], writes_to)
+}
+
+/// [`run`] with `env` added to the tool's environment.
+pub fn run_with_env<I, S>(
+    tool: &str,
+    args: I,
+    env: &[(&str, &str)],
+    writes_to: Option<&Path>,
+) -> Result<Vec<u8>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<_> = args
         .into_iter()
         .map(|a| a.as_ref().to_os_string())
         .collect();
-    let output = output_of(Command::new(tool).args(&args).stdin(Stdio::null()), tool)?;
+    let mut cmd = Command::new(tool);
+    cmd.args(&args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = output_of(&mut cmd, tool)?;
     if output.status.success() {
         return Ok(output.stdout);
     }
@@ -79,6 +98,7 @@ pub(crate) fn start_failed(tool: &str, e: std::io::Error) -> Error {
 pub fn run_cancellable(
     tool: &str,
     args: &[std::ffi::OsString],
+    env: &[(&str, &str)],
     log: &Path,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<std::process::ExitStatus>> {
@@ -89,6 +109,9 @@ pub fn run_cancellable(
         .map_err(|e| Error::io("creating a log", log, e))?;
     let mut cmd = Command::new(tool);
     cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

@@ -151,6 +151,9 @@ pub fn watch(
             std::thread::sleep(DEBOUNCE * 2);
             changed.store(false, Ordering::SeqCst);
         }
+        // Held until the batch has recorded itself (its Snapshotted event): `gc` must not
+        // take the new snapshot's blobs away before that.
+        let mut snapshotting = Some(store.lock_shared()?);
         let tree = codesnap::snapshot(store, &root, &opts.selection)?;
         if last.as_ref().is_some_and(|l| l.hash == tree.hash) {
             report(WatchEvent::Unchanged);
@@ -184,6 +187,9 @@ pub fn watch(
                 }
             });
             let r = batch::run(store, &batch_opts, &stop, &mut |e| {
+                if matches!(e, BatchEvent::Snapshotted { .. }) {
+                    snapshotting = None;
+                }
                 report(WatchEvent::Batch(e))
             });
             done.store(true, Ordering::SeqCst);

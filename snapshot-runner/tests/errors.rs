@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::*;
 use snaprun::store::Store;
+use snaprun::testenv::{assert_skips_visibly, require};
 
 fn qcow2(dir: &std::path::Path, name: &str, data_mib: u64) -> std::path::PathBuf {
     let raw = dir.join(format!("{name}.raw"));
@@ -225,7 +226,7 @@ fn ctrl_c_during_the_build_step_is_an_interruption() {
 }
 
 /// A real small file system (tmpfs, size-limited) that fills up: the store on it reports a
-/// full disk as such. Needs root to mount; skipped (with a note) otherwise.
+/// full disk as such. Needs root to mount; skipped visibly otherwise (see `snaprun::testenv`).
 #[test]
 fn a_full_store_disk_is_reported_as_a_full_disk() {
     let t = TestStore::empty();
@@ -236,8 +237,7 @@ fn a_full_store_disk_is_reported_as_a_full_disk() {
         .arg(&mnt)
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+    if !require(ok, "root, to mount a small tmpfs (run the tests as root)") {
         return;
     }
     struct Unmount(std::path::PathBuf);
@@ -284,6 +284,15 @@ fn a_full_store_disk_is_reported_as_a_full_disk() {
     ])
     .expect_code(2)
     .expect_stderr("no space left on device");
+}
+
+/// Issue 15: where a tmpfs could not be mounted, the test above passed without a word.
+#[test]
+fn without_a_mount_the_full_disk_test_is_skipped_visibly() {
+    assert_skips_visibly(
+        "a_full_store_disk_is_reported_as_a_full_disk",
+        &[("PATH", "/nonexistent")],
+    );
 }
 
 #[test]
@@ -347,4 +356,122 @@ fn a_replaced_image_with_kept_failures_stays_reproducible() {
         store.image("a", false).unwrap().manifest.hash,
         old.manifest.hash
     );
+}
+
+/// What a results file, a workspace or a guest can put in a string to drive a terminal: set
+/// the window title, clear the screen, a C1 CSI, a carriage return, a bidi override.
+const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m\r\u{202e}";
+
+/// Bytes that would be obeyed rather than shown: C0 controls but line feed and tab, DEL, and
+/// C1 controls (UTF-8 `c2 80` to `c2 9f`), and the bidi override.
+#[track_caller]
+fn assert_inert(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| (c.is_control() && *c != '\n' && *c != '\t') || *c == '\u{202e}')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what} printed {bad:?} raw:\n{}",
+        text.escape_debug()
+    );
+}
+
+/// Issue 15: commands, details, output, paths and image names were printed raw by `ls`,
+/// `show`, `logs`, `compare`, `merge`, `image ls` and error messages.
+#[test]
+fn escape_sequences_in_results_and_images_never_reach_the_terminal() {
+    use snaprun::results::{Batch, Iteration, Status};
+    let t = TestStore::empty();
+    fs::create_dir_all(t.path()).unwrap();
+    let results = t.results();
+    let hostile_batch = |id: &str| Batch {
+        command: format!("./stress.sh {HOSTILE}"),
+        image_name: format!("img{HOSTILE}"),
+        image_hash: format!("{HOSTILE}0123456789abcdef"),
+        workspace: format!("/ws/{HOSTILE}").into(),
+        accel: format!("tcg{HOSTILE}"),
+        host: format!("host{HOSTILE}"),
+        iterations: 2,
+        ..batch(id)
+    };
+    let hostile_iteration = |id: &str, n: u32| Iteration {
+        detail: Some(format!("guest said {HOSTILE}")),
+        output: format!("out {HOSTILE}\n\x1b[31mred\x1b[0m\n").into_bytes(),
+        kept_overlay: Some(format!("/kept/{HOSTILE}.qcow2").into()),
+        ..iteration(id, n, Status::Fail)
+    };
+    let (a, b) = ("20260101-000000-00000a", "20260101-000001-00000b");
+    for (id, start) in [(a, 10), (b, 20)] {
+        results
+            .insert_batch(&Batch {
+                start_ms: start,
+                ..hostile_batch(id)
+            })
+            .unwrap();
+        results.insert_iteration(&hostile_iteration(id, 1)).unwrap();
+        results
+            .insert_iteration(&iteration(id, 2, Status::Pass))
+            .unwrap();
+    }
+    let file = t.dir.path().join("artifact.db");
+    let exported = Batch {
+        partition: Some("1/1".into()),
+        ..hostile_batch("20260101-000002-00000c")
+    };
+    snaprun::results::export(
+        &file,
+        &exported,
+        &[hostile_iteration("20260101-000002-00000c", 1)],
+    )
+    .unwrap();
+    // An image whose manifest was edited to carry the same.
+    let disk = qcow2(t.dir.path(), "disk", 1);
+    t.run(&["image", "add", "mine", disk.to_str().unwrap()])
+        .expect_code(0);
+    let manifest = t.path().join("images/mine.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    m["name"] = format!("mine{HOSTILE}").into();
+    m["created"] = HOSTILE.into();
+    fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+
+    let file = file.to_str().unwrap();
+    let evil_arg = format!("nope{HOSTILE}");
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        ("ls", vec!["ls"]),
+        ("show", vec!["show", a]),
+        ("show --json", vec!["show", a, "--json"]),
+        ("logs", vec!["logs", a, "1"]),
+        ("compare", vec!["compare", a, b]),
+        ("merge", vec!["merge", file]),
+        ("image ls", vec!["image", "ls"]),
+        ("an unknown batch", vec!["show", &evil_arg]),
+    ];
+    for (what, args) in runs {
+        let out = t.run(&args);
+        assert!(out.code() <= 2, "{what}: {}", out.stderr());
+        assert_inert(what, &out.0.stdout);
+        assert_inert(what, &out.0.stderr);
+    }
+    // --json stays JSON, with the same strings.
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["show", a, "--json"]).stdout()).unwrap();
+    assert_eq!(json["batch"]["command"], format!("./stress.sh {HOSTILE}"));
+    // What is shown instead: the escapes, visibly; colours are dropped from output.
+    t.run(&["show", a])
+        .expect_stdout(r"./stress.sh \x1b]0;pwned\x07\x1b[2J\x9b31m\r\u{202e}");
+    t.run(&["logs", a, "1"])
+        .expect_stdout("out \\x1b]0;pwned\\x07")
+        .expect_stdout("\nred\n");
+    // --raw is the one way to get the bytes as they are.
+    let raw = t.run(&["logs", a, "1", "--raw"]);
+    raw.expect_code(0);
+    assert!(
+        raw.0
+            .stdout
+            .starts_with(format!("out {HOSTILE}").as_bytes())
+    );
+    assert_inert("logs --raw (its header)", &raw.0.stderr);
+    t.run(&["logs", "--help"]).expect_stdout("--raw");
 }

@@ -443,3 +443,132 @@ fn watch_restart_stops_a_running_batch_for_newer_code() {
         .collect();
     assert_eq!(statuses, [BatchStatus::Interrupted, BatchStatus::Finished]);
 }
+
+/// Issue 14: `gc` while a batch runs takes only what no kept batch needs (here, with
+/// `--keep 0`, the older batches' files) and the batch finishes as if nothing happened; its
+/// code snapshot stays, so it can be reproduced.
+#[test]
+fn gc_during_a_batch_leaves_the_batch_alone() {
+    let t = TestStore::with_warm_image();
+    let ws = t.workspace(&[("data.txt", "one\n", false)]);
+    let ws = ws.to_str().unwrap();
+    t.run(&run_args(ws, &["-n", "1"], "exit 3")).expect_code(1);
+    let old_overlay = t.last_iteration(1).kept_overlay.expect("a kept failure");
+    fs::write(std::path::Path::new(ws).join("data.txt"), "two\n").unwrap();
+
+    let child = t.spawn(&run_args(ws, &["-n", "6"], "sleep 1; cat data.txt"));
+    let started = wait_until(Duration::from_secs(120), || {
+        let results = t.results();
+        let b = results.batch("last").unwrap();
+        b.status == BatchStatus::Running && !results.iterations(&b.id).unwrap().is_empty()
+    });
+    assert!(started, "the batch never got going");
+    let running = t.results().batch("last").unwrap();
+    t.run(&["gc", "--keep", "0"])
+        .expect_code(0)
+        .expect_stdout("kept the files of 1 batch")
+        .expect_stdout("let go of those of 1 older one(s)");
+    assert!(!old_overlay.exists(), "the older batch's kept overlay goes");
+    let out = wait_child(child);
+    out.expect_code(0)
+        .expect_stdout("6 iterations: passed 6, failed 0");
+    let results = t.results();
+    for it in results.iterations(&running.id).unwrap() {
+        assert_eq!(String::from_utf8_lossy(&it.output), "two\n");
+    }
+    t.run(&["repro", &running.id, "3"])
+        .expect_code(0)
+        .expect_stdout("two");
+    t.assert_nothing_left();
+}
+
+/// Issue 14: CI jobs that each build the built-in image in their own store run slices of one
+/// batch: eight slices of uneven sizes (2, 2, 2, 1, 1, 1, 1, 1 of 11 iterations), half run in
+/// one store and half in another, merge into exactly the batch run at once with the same seed.
+#[test]
+fn eight_uneven_slices_from_two_stores_merge_into_the_whole_batch() {
+    let t = TestStore::empty();
+    let stores = [t.dir.path().join("job-a"), t.dir.path().join("job-b")];
+    let snaprun = |store: &std::path::Path, args: &[&str]| {
+        Run(std::process::Command::new(SNAPRUN)
+            .arg("--store")
+            .arg(store)
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    for store in &stores {
+        snaprun(store, &["image", "build-default"]).expect_code(0);
+        snaprun(store, &["image", "warm", "default", "--accel", "tcg"]).expect_code(0);
+    }
+    let hash = |store: &std::path::Path| {
+        Store::open(Some(store))
+            .unwrap()
+            .manifest("default")
+            .unwrap()
+            .hash
+    };
+    assert_eq!(hash(&stores[0]), hash(&stores[1]), "two builds, one image");
+    let ws = t.workspace(&[("x", "", false)]);
+    let cmd = r#"echo seed=$SNAPRUN_SEED; [ $((SNAPRUN_ITERATION % 3)) -ne 0 ] || exit 4"#;
+    let db = |name: &str| t.dir.path().join(name).to_str().unwrap().to_string();
+    let run = |store: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["run", "-C", ws.to_str().unwrap(), "--accel", "tcg"];
+        args.extend_from_slice(&["-n", "11", "--seed", "7"]);
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", cmd]);
+        snaprun(store, &args)
+    };
+    let mut slices = Vec::new();
+    for k in 1..=8 {
+        let (part, file) = (format!("{k}/8"), db(&format!("part{k}.db")));
+        let out = run(
+            &stores[(k + 1) % 2],
+            &["--partition", &part, "--results", &file],
+        );
+        // Slices 1, 3 and 6 hold iterations 9, 3 and 6: the failing ones.
+        out.expect_code(if [1, 3, 6].contains(&k) { 1 } else { 0 })
+            .expect_stdout(&format!("partition {k}/8"));
+        slices.push(file);
+    }
+    let whole_db = db("whole.db");
+    run(&stores[0], &["--results", &whole_db]).expect_code(1);
+
+    let merged_db = db("merged.db");
+    let mut merge = vec!["merge"];
+    merge.extend(slices.iter().map(String::as_str));
+    merge.extend_from_slice(&["--into", &merged_db]);
+    snaprun(&stores[1], &merge)
+        .expect_code(1)
+        .expect_stdout("11 iterations: passed 8, failed 3");
+    let read = |file: &str| {
+        let r = snaprun::results::Results::open(std::path::Path::new(file)).unwrap();
+        let b = r.batch("last").unwrap();
+        let its: Vec<_> = r
+            .iterations(&b.id)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.iteration, i.seed, i.status, i.exit_code, i.output))
+            .collect();
+        (b, its)
+    };
+    let (merged, merged_its) = read(&merged_db);
+    let (whole, whole_its) = read(&whole_db);
+    assert_eq!(merged_its.len(), 11);
+    assert_eq!(merged_its, whole_its);
+    assert_eq!(merged.partition, None, "all eight slices are there");
+    assert_eq!(
+        (
+            merged.seed,
+            merged.image_hash,
+            merged.code_hash,
+            merged.iterations
+        ),
+        (
+            whole.seed,
+            whole.image_hash,
+            whole.code_hash,
+            whole.iterations
+        )
+    );
+}

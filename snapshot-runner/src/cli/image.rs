@@ -8,7 +8,7 @@ use snaprun::store::{ImageSpec, Store};
 use snaprun::warm::{WarmOptions, Warmed};
 
 use super::report::print_json;
-use super::text::{human_bytes, secs, short};
+use super::text::{human_bytes, line, secs, short};
 use super::{EXIT_PASSED, ImageCommand, agent_path, interrupt_token};
 
 pub fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
@@ -51,7 +51,7 @@ pub fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 agent,
             };
             let m = ops::add_image(store, &name, &spec)?;
-            println!("added image `{}` ({})", m.name, short(&m.hash));
+            println!("added image `{}` ({})", line(&m.name), short(&m.hash));
         }
         ImageCommand::Ls { json } => {
             let list = ops::images(store)?;
@@ -67,16 +67,16 @@ pub fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 for m in &list.images {
                     println!(
                         "{:<16} {:<13} {:>10} {:>6} {:>5}  {:<20} {:<8} {:<18} {}",
-                        m.name,
+                        line(&m.name),
                         short(&m.hash),
                         human_bytes(m.disk.size),
                         format!("{}M", m.memory_mib),
                         m.cpus,
-                        m.created,
+                        line(&m.created),
                         m.agent.as_str(),
                         m.warm
                             .as_ref()
-                            .map(|w| format!("{} {}", w.accel, human_bytes(w.state.size)))
+                            .map(|w| format!("{} {}", line(&w.accel), human_bytes(w.state.size)))
                             .unwrap_or_else(|| "-".into()),
                         if m.kernel.is_some() {
                             "yes"
@@ -109,10 +109,10 @@ pub fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                 boot_timeout,
                 force,
             };
-            let target = opts.target().to_string();
+            let target = line(opts.target()).into_owned();
             eprintln!(
                 "snaprun: booting image `{}` to save its running state...",
-                opts.image
+                line(&opts.image)
             );
             match ops::warm_image(store, &opts, &cancel, &mut |_| {})? {
                 Warmed::Cached { manifest } => println!(
@@ -154,9 +154,10 @@ pub fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
             };
             let built = ops::build_debian(store, &name, &spec, force, &cancel, &mut |e| {
                 if let ImageEvent::Step { message, .. } = e {
-                    eprintln!("snaprun: {message}")
+                    eprintln!("snaprun: {}", line(&message))
                 }
             })?;
+            let name = line(&name);
             match built {
                 Built::Cached(m) => println!(
                     "image `{name}` is up to date ({}); --force rebuilds it",
@@ -166,17 +167,17 @@ pub fn image(store: &Store, cmd: ImageCommand) -> Result<i32> {
                     "built image `{name}` ({}, {}): Debian {}, driven through qemu-guest-agent",
                     short(&m.hash),
                     human_bytes(m.disk.size),
-                    spec.suite
+                    line(&spec.suite)
                 ),
             }
         }
         ImageCommand::Verify { name } => {
             let m = ops::verify_image(store, &name)?;
-            println!("image `{name}` is intact ({})", short(&m.hash));
+            println!("image `{}` is intact ({})", line(&name), short(&m.hash));
         }
         ImageCommand::Rm { name } => {
             ops::remove_image(store, &name)?;
-            println!("removed image `{name}`");
+            println!("removed image `{}`", line(&name));
         }
     }
     Ok(EXIT_PASSED)

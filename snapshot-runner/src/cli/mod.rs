@@ -6,6 +6,8 @@ mod image;
 mod progress;
 mod report;
 mod run;
+mod space;
+mod terminal;
 mod text;
 
 use std::path::PathBuf;
@@ -35,6 +37,14 @@ Exit codes:
   2    usage or infrastructure error (the message says which), including any
        iteration recorded as infra-error
   130  interrupted (Ctrl-C or SIGTERM); the batch is recorded as interrupted";
+
+const GC_HELP: &str = "\
+Kept batches (all, or --keep N, or those younger than --older-than AGE, and every running one)
+keep their code snapshot, code disk, kept overlays and the image they ran on while they have
+kept failures. The others lose those files but keep their results: ls, show, logs and compare
+still know them; repro and their overlays are gone. Image files, retired images, code blobs
+and disks that nothing kept needs go too, and so do leftovers: the store's scratch space, files
+of killed runs, and the socket directories killed snaprun processes left in $TMPDIR.";
 
 /// Re-runs a stress test many times, each iteration in a fresh QEMU VM booted from a frozen
 /// image, against a frozen snapshot of your workspace, so you can keep editing meanwhile.
@@ -70,16 +80,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
-    /// Print the output an iteration produced
-    Logs { batch: String, iteration: u32 },
-    /// Re-run one iteration from the same image, code snapshot and seed
+    /// Print the output an iteration produced (control characters shown as \xNN, colours
+    /// dropped; --raw for the bytes as they are)
+    Logs {
+        batch: String,
+        iteration: u32,
+        /// Print the output byte for byte, escape sequences and all: only to a terminal you
+        /// trust it with, or to a file
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Re-run one iteration from the same image, code snapshot and seed (its output is shown
+    /// as `logs` shows it; --raw for the bytes as they are)
     #[command(after_help = EXIT_CODES)]
     Repro {
         batch: String,
         iteration: u32,
         /// Boot that state with a shell on this terminal instead of running the command
-        #[arg(long)]
+        #[arg(long, conflicts_with = "raw")]
         shell: bool,
+        /// Print the command's output byte for byte, escape sequences and all
+        #[arg(long)]
+        raw: bool,
     },
     /// Manage frozen images
     #[command(subcommand)]
@@ -98,6 +120,27 @@ enum Command {
         /// Read the batches from this results database instead of the store's
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+    },
+    /// Remove what no kept batch needs: code snapshots and disks, kept overlays, retired
+    /// images, leftovers of killed runs (safe while batches run)
+    #[command(after_help = GC_HELP)]
+    Gc {
+        /// Say what would go, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep the files of the newest N batches only
+        #[arg(long, value_name = "N", conflicts_with = "older_than")]
+        keep: Option<u32>,
+        /// Let go of the files of batches started longer ago than AGE (30d, 12h, ...)
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where the store's disk space goes, and what `gc` would free
+    Store {
+        #[arg(long)]
+        json: bool,
     },
     /// Join the results files of a partitioned batch (`run --partition K/N --results FILE`)
     #[command(after_help = EXIT_CODES)]
@@ -293,17 +336,29 @@ pub fn main() -> Result<i32> {
         Command::Show { batch, json, junit } => {
             report::show(&store()?, &batch, json, junit.as_deref())
         }
-        Command::Logs { batch, iteration } => report::logs(&store()?, &batch, iteration),
+        Command::Logs {
+            batch,
+            iteration,
+            raw,
+        } => report::logs(&store()?, &batch, iteration, raw),
         Command::Repro {
             batch,
             iteration,
             shell,
-        } => run::repro(&store()?, &batch, iteration, shell),
+            raw,
+        } => run::repro(&store()?, &batch, iteration, shell, raw),
         Command::Image(cmd) => image::image(&store()?, cmd),
         Command::Watch(args) => run::watch(&store()?, args),
         Command::Compare { a, b, json, db } => {
             report::compare(&store()?, &a, &b, json, db.as_deref())
         }
+        Command::Gc {
+            dry_run,
+            keep,
+            older_than,
+            json,
+        } => space::gc(&store()?, dry_run, keep, older_than, json),
+        Command::Store { json } => space::usage(&store()?, json),
         Command::Merge {
             files,
             into,
@@ -324,14 +379,16 @@ pub fn main() -> Result<i32> {
 /// Prints the error that ended snaprun and returns the exit code for it: 130 when it was
 /// interrupted, else 2.
 pub fn report(e: &anyhow::Error) -> i32 {
+    // The message can quote anything: a batch id as typed, a path, a tool's stderr.
+    let message = terminal::text(&format!("{e:#}"));
     if matches!(
         e.downcast_ref::<snaprun::Error>(),
         Some(snaprun::Error::Interrupted(_))
     ) {
-        eprintln!("snaprun: {e:#}");
+        eprintln!("snaprun: {message}");
         EXIT_INTERRUPTED
     } else {
-        eprintln!("snaprun: error: {e:#}");
+        eprintln!("snaprun: error: {message}");
         EXIT_ERROR
     }
 }

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use snaprun::ops::BatchEvent;
 use snaprun::results::Status;
 
-use super::text::{human_bytes, secs, short};
+use super::text::{human_bytes, line, secs, short};
 
 pub struct Reporter {
     bar: Option<ProgressBar>,
@@ -34,8 +34,10 @@ impl Reporter {
 
     pub fn on(&mut self, e: BatchEvent) {
         match e {
-            BatchEvent::Building { command } => eprintln!("snaprun: build step: {command}"),
-            BatchEvent::Note { message } => eprintln!("snaprun: {message}"),
+            BatchEvent::Building { command } => {
+                eprintln!("snaprun: build step: {}", line(&command))
+            }
+            BatchEvent::Note { message } => eprintln!("snaprun: {}", line(&message)),
             BatchEvent::Snapshotted {
                 batch,
                 code,
@@ -45,12 +47,12 @@ impl Reporter {
                 if !self.quiet {
                     eprintln!(
                         "snaprun: batch {} | image {} | code {} ({} files, {}) | {} {} | -j {}{}",
-                        batch.id,
-                        batch.image_name,
+                        line(&batch.id),
+                        line(&batch.image_name),
                         short(&code.hash),
                         code.files,
                         human_bytes(code.bytes),
-                        batch.accel,
+                        line(&batch.accel),
                         if batch.warm_hash.is_some() {
                             "warm restore"
                         } else {
@@ -64,7 +66,10 @@ impl Reporter {
                             .unwrap_or_default()
                     );
                     for l in &code.skipped_links {
-                        eprintln!("snaprun: left out symlink {l}: it points out of the workspace");
+                        eprintln!(
+                            "snaprun: left out symlink {}: it points out of the workspace",
+                            line(l)
+                        );
                     }
                 }
                 if std::io::stderr().is_terminal() {

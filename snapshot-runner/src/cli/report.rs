@@ -11,7 +11,8 @@ use snaprun::ops::{self, Verdict};
 use snaprun::results::{BatchReport, Iteration, Status};
 use snaprun::store::Store;
 
-use super::text::{describe_detail, describe_exit, describe_rate, pct, secs, short};
+use super::terminal;
+use super::text::{describe_detail, describe_exit, describe_rate, line, pct, secs, short};
 use super::{EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 
 pub fn write_junit(path: &Path, report: &BatchReport) -> Result<()> {
@@ -23,7 +24,7 @@ pub fn write_junit(path: &Path, report: &BatchReport) -> Result<()> {
 }
 
 pub fn print_json(value: &impl Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", terminal::json(&serde_json::to_string_pretty(value)?));
     Ok(())
 }
 
@@ -34,13 +35,17 @@ pub fn exit_code(verdict: &Verdict, batch_id: &str) -> i32 {
         Verdict::Failed => EXIT_FAILED,
         Verdict::Interrupted => EXIT_INTERRUPTED,
         Verdict::Aborted { why } => {
-            eprintln!("snaprun: error: the batch was stopped by infrastructure errors: {why}");
+            eprintln!(
+                "snaprun: error: the batch was stopped by infrastructure errors: {}",
+                line(why)
+            );
             EXIT_ERROR
         }
         Verdict::InfraErrors { count } => {
             eprintln!(
                 "snaprun: error: {count} iteration(s) hit infrastructure errors (see `snaprun \
-                 show {batch_id}`)"
+                 show {}`)",
+                line(batch_id)
             );
             EXIT_ERROR
         }
@@ -79,19 +84,21 @@ pub fn exit_code(verdict: &Verdict, batch_id: &str) -> i32 {
 
 pub fn print_summary(report: &BatchReport) {
     let (batch, s) = (&report.batch, &report.summary);
+    let id = line(&batch.id);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "batch {} ({}): `{}`",
-        batch.id, batch.status, batch.command
+        "batch {id} ({}): `{}`",
+        batch.status,
+        line(&batch.command)
     );
     let _ = writeln!(
         out,
         "  image {} {} | code {} | accel {} {} | seed {}{} | workspace {}",
-        batch.image_name,
+        line(&batch.image_name),
         short(&batch.image_hash),
         short(&batch.code_hash),
-        batch.accel,
+        line(&batch.accel),
         if batch.warm_hash.is_some() {
             "(warm restore)"
         } else {
@@ -101,9 +108,9 @@ pub fn print_summary(report: &BatchReport) {
         batch
             .partition
             .as_deref()
-            .map(|p| format!(" | partition {p}"))
+            .map(|p| format!(" | partition {}", line(p)))
             .unwrap_or_default(),
-        batch.workspace.display()
+        line(&batch.workspace.to_string_lossy())
     );
     let _ = writeln!(
         out,
@@ -141,18 +148,13 @@ pub fn print_summary(report: &BatchReport) {
         );
     }
     if bad.len() > 10 {
-        let _ = writeln!(
-            out,
-            "  ... and {} more (snaprun show {})",
-            bad.len() - 10,
-            batch.id
-        );
+        let _ = writeln!(out, "  ... and {} more (snaprun show {id})", bad.len() - 10);
     }
     if let Some(first) = bad.first() {
+        let n = first.iteration;
         let _ = writeln!(
             out,
-            "  output: snaprun logs {} {}   reproduce: snaprun repro {} {}",
-            batch.id, first.iteration, batch.id, first.iteration
+            "  output: snaprun logs {id} {n}   reproduce: snaprun repro {id} {n}"
         );
     }
 }
@@ -161,7 +163,8 @@ pub fn ls(store: &Store, limit: u32, json: bool) -> Result<i32> {
     let listing = ops::ls(store, limit)?;
     for id in &listing.reaped {
         eprintln!(
-            "snaprun: batch {id} was abandoned (its snaprun was killed); cleaned up its overlays"
+            "snaprun: batch {} was abandoned (its snaprun was killed); cleaned up its overlays",
+            line(id)
         );
     }
     if json {
@@ -188,14 +191,14 @@ pub fn ls(store: &Store, limit: u32, json: bool) -> Result<i32> {
         );
         println!(
             "{:<23} {:<11} {:<20} {:>5} {:>5} {:>5}  {:<8} {}",
-            b.id,
+            line(&b.id),
             status,
             started.to_string(),
             s.total,
             s.passed,
             s.test_failures(),
-            b.image_name,
-            b.command
+            line(&b.image_name),
+            line(&b.command)
         );
     }
     Ok(EXIT_PASSED)
@@ -229,19 +232,21 @@ pub fn show(store: &Store, id: &str, json: bool, junit: Option<&Path>) -> Result
             it.seed,
             it.kept_overlay
                 .as_ref()
-                .map(|p| p.display().to_string())
+                .map(|p| line(&p.to_string_lossy()).into_owned())
                 .unwrap_or_default()
         );
     }
     Ok(EXIT_PASSED)
 }
 
-pub fn logs(store: &Store, id: &str, n: u32) -> Result<i32> {
+/// The output iteration `n` produced: cleaned for the terminal (see [`terminal::text`]), or
+/// byte for byte with `raw`.
+pub fn logs(store: &Store, id: &str, n: u32, raw: bool) -> Result<i32> {
     let logs = ops::iteration_logs(store, id, n)?;
     let it = &logs.iteration;
     eprintln!(
         "snaprun: batch {} iteration {}: {}{} seed {} in {}{}",
-        logs.batch.id,
+        line(&logs.batch.id),
         n,
         it.status.as_str(),
         describe_exit(it),
@@ -249,7 +254,11 @@ pub fn logs(store: &Store, id: &str, n: u32) -> Result<i32> {
         secs(it.duration_ms),
         describe_detail(it)
     );
-    std::io::stdout().write_all(&it.output)?;
+    if raw {
+        std::io::stdout().write_all(&it.output)?;
+    } else {
+        std::io::stdout().write_all(terminal::text_bytes(&it.output).as_bytes())?;
+    }
     Ok(EXIT_PASSED)
 }
 
@@ -262,7 +271,7 @@ pub fn compare(store: &Store, a: &str, b: &str, json: bool, db: Option<&Path>) -
     for (label, s) in [("A", &c.a), ("B", &c.b)] {
         println!(
             "{label} {} code {}: {}; duration median {} p90 {} ({} runs)",
-            s.batch_id,
+            line(&s.batch_id),
             short(&s.code_hash),
             describe_rate(&s.failure_rate),
             s.median_ms.map(secs).unwrap_or_else(|| "-".into()),
@@ -271,7 +280,7 @@ pub fn compare(store: &Store, a: &str, b: &str, json: bool, db: Option<&Path>) -
         );
     }
     for v in &c.verdict {
-        println!("{v}");
+        println!("{}", line(v));
     }
     Ok(EXIT_PASSED)
 }
@@ -288,7 +297,7 @@ pub fn merge(
     if !merged.complete {
         eprintln!(
             "snaprun: warning: only partitions {} of {} are here; the merged batch is incomplete",
-            merged.partitions.join(", "),
+            line(&merged.partitions.join(", ")),
             merged.of
         );
     }

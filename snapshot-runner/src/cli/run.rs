@@ -13,7 +13,10 @@ use snaprun::warm::Start;
 
 use super::progress::Reporter;
 use super::report::{exit_code, print_json, print_summary, write_junit};
-use super::text::{describe_changes, describe_detail, describe_exit, describe_rate, secs, short};
+use super::terminal::{self, Lines};
+use super::text::{
+    describe_changes, describe_detail, describe_exit, describe_rate, line, secs, short,
+};
 use super::{
     EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, RunArgs, WatchArgs, agent_path,
     interrupt_token, shell_command,
@@ -65,12 +68,13 @@ fn on_default_image(e: ImageEvent) {
     match e {
         ImageEvent::Built { image, hash } => {
             eprintln!(
-                "snaprun: built the built-in image `{image}` ({})",
+                "snaprun: built the built-in image `{}` ({})",
+                line(&image),
                 short(&hash)
             )
         }
         ImageEvent::Warming { image } => {
-            eprintln!("snaprun: saving a new warm state of `{image}`...")
+            eprintln!("snaprun: saving a new warm state of `{}`...", line(&image))
         }
         ImageEvent::Step { .. } => {}
     }
@@ -116,7 +120,7 @@ pub fn watch(store: &Store, args: WatchArgs) -> Result<i32> {
     ops::watch(store, &opts, args.on_change, &cancel, &mut |e| match e {
         WatchEvent::Watching { root } => eprintln!(
             "snaprun: watching {} for changes (Ctrl-C stops)",
-            root.display()
+            line(&root.to_string_lossy())
         ),
         WatchEvent::Unchanged => {
             eprintln!("snaprun: the change left the code snapshot as it was; still watching")
@@ -137,14 +141,16 @@ pub fn watch(store: &Store, args: WatchArgs) -> Result<i32> {
                 );
             }
         }
-        WatchEvent::Batch(BatchEvent::Note { message }) => eprintln!("snaprun: {message}"),
+        WatchEvent::Batch(BatchEvent::Note { message }) => {
+            eprintln!("snaprun: {}", line(&message))
+        }
         WatchEvent::Batch(BatchEvent::Building { command }) => {
-            eprintln!("snaprun: build step: {command}")
+            eprintln!("snaprun: build step: {}", line(&command))
         }
         WatchEvent::Batch(_) => {}
         WatchEvent::Finished(w) => {
             let line = if quiet {
-                serde_json::to_string(&w).unwrap_or_default()
+                terminal::json(&serde_json::to_string(&w).unwrap_or_default()).into_owned()
             } else {
                 watch_line(&w)
             };
@@ -174,24 +180,26 @@ fn watch_line(w: &WatchedBatch) -> String {
     };
     format!(
         "batch {} code {} ({}) {}{status}",
-        w.batch.id,
+        line(&w.batch.id),
         short(&w.code),
         describe_changes(&w.changed),
         rate
     )
 }
 
-pub fn repro(store: &Store, id: &str, n: u32, shell: bool) -> Result<i32> {
+/// Runs iteration `n` of batch `id` again, printing its output as it comes (cleaned for the
+/// terminal as `logs` does, or byte for byte with `raw`).
+pub fn repro(store: &Store, id: &str, n: u32, shell: bool, raw: bool) -> Result<i32> {
     let cancel = interrupt_token()?;
     let logs = ops::iteration_logs(store, id, n)?;
     let (batch, original) = (&logs.batch, &logs.iteration);
     eprintln!(
         "snaprun: reproducing batch {} iteration {} (was {}), seed {}, image {} {}, code {}",
-        batch.id,
+        line(&batch.id),
         n,
         original.status.as_str(),
         original.seed,
-        batch.image_name,
+        line(&batch.image_name),
         short(&batch.image_hash),
         short(&batch.code_hash)
     );
@@ -199,15 +207,31 @@ pub fn repro(store: &Store, id: &str, n: u32, shell: bool) -> Result<i32> {
         ops::repro_shell(store, &batch.id, n, &cancel)?;
         return Ok(EXIT_PASSED);
     }
-    let echo = |stream: Stream, bytes: &[u8]| {
+    let streams = std::sync::Mutex::new((Lines::default(), Lines::default()));
+    let write = |stream: Stream, bytes: &[u8]| {
         let _ = match stream {
             Stream::Stdout => std::io::stdout().write_all(bytes),
             Stream::Stderr => std::io::stderr().write_all(bytes),
         };
     };
-    let it = ops::repro(store, &batch.id, n, &cancel, Some(&echo), &mut |note| {
-        eprintln!("snaprun: {note}")
-    })?;
+    let echo = |stream: Stream, bytes: &[u8]| {
+        if raw {
+            return write(stream, bytes);
+        }
+        let mut lines = streams.lock().unwrap_or_else(|p| p.into_inner());
+        let shown = match stream {
+            Stream::Stdout => lines.0.feed(bytes),
+            Stream::Stderr => lines.1.feed(bytes),
+        };
+        write(stream, shown.as_bytes());
+    };
+    let ran = ops::repro(store, &batch.id, n, &cancel, Some(&echo), &mut |note| {
+        eprintln!("snaprun: {}", line(&note))
+    });
+    let mut lines = streams.lock().unwrap_or_else(|p| p.into_inner());
+    write(Stream::Stdout, lines.0.finish().as_bytes());
+    write(Stream::Stderr, lines.1.finish().as_bytes());
+    let it = ran?;
     eprintln!(
         "snaprun: reproduced: {}{} in {}{}",
         it.status.as_str(),
@@ -216,7 +240,10 @@ pub fn repro(store: &Store, id: &str, n: u32, shell: bool) -> Result<i32> {
         describe_detail(&it)
     );
     if let Some(p) = &it.kept_overlay {
-        eprintln!("snaprun: its disk is kept at {}", p.display());
+        eprintln!(
+            "snaprun: its disk is kept at {}",
+            line(&p.to_string_lossy())
+        );
     }
     Ok(match it.status {
         Status::Pass => EXIT_PASSED,
@@ -224,4 +251,34 @@ pub fn repro(store: &Store, id: &str, n: u32, shell: bool) -> Result<i32> {
         Status::InfraError => EXIT_ERROR,
         _ => EXIT_FAILED,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use snaprun::codesnap::Change;
+    use snaprun::results::{Summary, fixtures};
+    use snaprun::watch::WatchedBatch;
+
+    use super::watch_line;
+
+    /// Issue 15: file names from the workspace reached the terminal raw in watch lines.
+    #[test]
+    fn a_watch_line_shows_control_characters_in_file_names() {
+        let w = WatchedBatch {
+            batch: fixtures::batch("20260101-000000-00000a"),
+            changed: vec![
+                Change::Modified("src/\x1b[2Jlib.rs".into()),
+                Change::Added("new\n\u{202e}.txt".into()),
+            ],
+            code: "3fa2c1d4e5f6a7b8".into(),
+            summary: Summary::of(&[]),
+            superseded: false,
+        };
+        let line = watch_line(&w);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.contains(r"src/\x1b[2Jlib.rs, +new\n\u{202e}.txt"),
+            "{line}"
+        );
+    }
 }

@@ -1,11 +1,18 @@
-//! How numbers, hashes and outcomes read on a terminal.
+//! How numbers, hashes and outcomes read on a terminal. Strings that come from users, files or
+//! guests pass through [`terminal`](super::terminal) here.
+
+use std::borrow::Cow;
 
 use snaprun::codesnap::Change;
 use snaprun::results::{Iteration, Status};
 use snaprun::stats::Rate;
 
-pub fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
+pub use super::terminal::line;
+
+/// The first 12 characters of a hash (a hash read from a results file can be anything).
+pub fn short(hash: &str) -> Cow<'_, str> {
+    let end = hash.char_indices().nth(12).map_or(hash.len(), |(i, _)| i);
+    line(&hash[..end])
 }
 
 pub fn secs(ms: u64) -> String {
@@ -50,7 +57,7 @@ pub fn describe_exit(it: &Iteration) -> String {
 pub fn describe_detail(it: &Iteration) -> String {
     it.detail
         .as_deref()
-        .map(|d| format!(" ({d})"))
+        .map(|d| format!(" ({})", line(d)))
         .unwrap_or_default()
 }
 
@@ -59,7 +66,11 @@ pub fn describe_changes(changed: &[Change]) -> String {
     if changed.is_empty() {
         return "first snapshot".into();
     }
-    let shown: Vec<String> = changed.iter().take(5).map(|c| c.to_string()).collect();
+    let shown: Vec<String> = changed
+        .iter()
+        .take(5)
+        .map(|c| line(&c.to_string()).into_owned())
+        .collect();
     let more = if changed.len() > 5 {
         format!(", and {} more", changed.len() - 5)
     } else {

@@ -1,5 +1,6 @@
 //! Images: build the built-in one or a Debian one, add one, save a warm state, list, remove,
-//! verify. Building and warming report [`ImageEvent`]s and stop when cancelled.
+//! verify. Building and warming report [`ImageEvent`]s and stop when cancelled. What adds to
+//! the store holds it shared meanwhile (see [`crate::store::StoreLock`]).
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +8,7 @@ use serde::Serialize;
 
 use crate::cancel::Cancel;
 use crate::debian::{self, DebianSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image_build::{self, Built};
 use crate::results::images_to_retain;
 use crate::store::{DEFAULT_IMAGE, ImageSpec, Manifest, Store};
@@ -52,6 +53,7 @@ pub fn build_default(
     cancel: &Cancel,
     on_event: &mut dyn FnMut(ImageEvent),
 ) -> Result<Built> {
+    let _lock = store.lock_shared()?;
     let built = image_build::build_default(
         store,
         agent,
@@ -64,7 +66,13 @@ pub fn build_default(
             })
         },
         &|| cancel.is_cancelled(),
-    )?;
+    )
+    // Ctrl-C reaches the tools the build runs too: whatever they ended with, it was that.
+    .map_err(|e| match e {
+        Error::Interrupted(_) => e,
+        _ if cancel.is_cancelled() => Error::Interrupted("the built-in image was not built".into()),
+        _ => e,
+    })?;
     if let Built::Fresh(m) = &built {
         on_event(ImageEvent::Built {
             image: m.name.clone(),
@@ -84,6 +92,7 @@ pub fn build_debian(
     cancel: &Cancel,
     on_event: &mut dyn FnMut(ImageEvent),
 ) -> Result<Built> {
+    let _lock = store.lock_shared()?;
     debian::build(
         store,
         name,
@@ -103,6 +112,7 @@ pub fn build_debian(
 /// Copies a qcow2 disk (and a kernel and initrd) into the store as image `name`, replacing an
 /// image of that name (kept, by hash, while failures that ran on it await `repro`).
 pub fn add_image(store: &Store, name: &str, spec: &ImageSpec) -> Result<Manifest> {
+    let _lock = store.lock_shared()?;
     store.add(name, spec, &images_to_retain(&store.results_db()))
 }
 
@@ -113,6 +123,7 @@ pub fn warm_image(
     cancel: &Cancel,
     on_event: &mut dyn FnMut(ImageEvent),
 ) -> Result<Warmed> {
+    let _lock = store.lock_shared()?;
     let target = opts.target().to_string();
     warm::warm(
         store,

@@ -9,11 +9,13 @@
 //! - what the results say ([`ls`], [`show`], [`iteration_logs`], [`compare`], [`merge`],
 //!   [`workspaces`], [`batch_list`], [`changes`], [`repro_command`]);
 //! - images ([`build_default`], [`build_debian`], [`add_image`], [`warm_image`], [`images`],
-//!   [`remove_image`], [`verify_image`]).
+//!   [`remove_image`], [`verify_image`]);
+//! - the store's space ([`store_usage`], [`gc`]).
 
 mod image;
 mod query;
 mod run;
+mod space;
 
 pub use self::image::{
     ImageEvent, ImageList, add_image, agent_beside, build_debian, build_default, images,
@@ -28,6 +30,10 @@ pub use self::query::{
 pub use self::run::watch;
 pub use self::run::{
     RunningBatch, Stopped, ensure_default, repro, repro_shell, run_batch, start_batch, stop,
+};
+pub use self::space::{
+    GcOptions, GcReport, Keep, Kind, KindTotal, Part, PartUsage, Removed, StoreUsage, gc,
+    store_usage,
 };
 pub use crate::batch::{BatchEvent, CodeSnapshot, Options, Outcome};
 pub use crate::ci::{Verdict, verdict};

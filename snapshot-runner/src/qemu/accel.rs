@@ -138,13 +138,24 @@ mod tests {
 
     #[test]
     fn the_kvm_probe_answers_within_its_timeout() {
-        if !tools::exists(QEMU) {
-            eprintln!("skipped: {QEMU} is not installed");
+        if !crate::testenv::require(
+            tools::exists(QEMU),
+            "QEMU (`apt-get install qemu-system-x86`, or scripts/setup)",
+        ) {
             return;
         }
         let started = Instant::now();
         probe_kvm(Duration::from_secs(3)).expect("the probe starts");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Issue 15: without QEMU this test passed without a word.
+    #[test]
+    fn without_qemu_the_probe_test_is_skipped_visibly() {
+        crate::testenv::assert_skips_visibly(
+            "qemu::accel::tests::the_kvm_probe_answers_within_its_timeout",
+            &[("PATH", "/nonexistent")],
+        );
     }
 
     #[test]

@@ -158,9 +158,11 @@ impl Vm {
     /// [`VmSpec::incoming`], it has been restored from the saved state and is running again.
     pub fn start(spec: &VmSpec, connect_timeout: Duration) -> Result<Vm> {
         // Unix socket paths are limited to 108 bytes, so they live in a short temporary
-        // directory rather than in the (possibly deep) store.
+        // directory rather than in the (possibly deep) store; named after this process, so
+        // `gc` can tell when its owner is gone.
+        let prefix = format!("snaprun-{}-", std::process::id());
         let sockets = tempfile::Builder::new()
-            .prefix("snaprun-")
+            .prefix(&prefix)
             .tempdir()
             .map_err(|e| Error::io("creating a socket directory", std::env::temp_dir(), e))?;
         let qmp_path = sockets.path().join("qmp");

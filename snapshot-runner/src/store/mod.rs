@@ -8,9 +8,13 @@
 //! <root>/runs/<batch>/             per-iteration overlays; only kept failures outlive a batch
 //! <root>/results.db                batches and iterations (see `results`)
 //! <root>/kvm-probe                 whether KVM works here, per host boot (see `qemu::choose_accel`)
+//! <root>/store.lock                held shared by work that adds to the store, exclusive by gc
+//! <root>/tmp/                      scratch space of work in progress (gc empties it)
 //! ```
 
+mod lock;
 mod manifest;
+mod usage;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -20,11 +24,13 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+pub use self::lock::StoreLock;
 use self::manifest::validate_name;
 pub use self::manifest::{
     AgentKind, DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY_MIB, Image, ImageSpec, Manifest, Object,
     SavedState, Warm, WarmFiles, hex, image_hash, warm_hash,
 };
+pub use self::usage::{Part, PartUsage, allocated};
 use crate::error::{Error, IoContext, Result};
 use crate::tools;
 
@@ -73,7 +79,7 @@ impl Store {
     pub fn root(&self) -> &Path {
         &self.root
     }
-    fn images_dir(&self) -> PathBuf {
+    pub(crate) fn images_dir(&self) -> PathBuf {
         self.root.join("images")
     }
     fn objects_dir(&self) -> PathBuf {
@@ -102,8 +108,37 @@ impl Store {
     fn manifest_path(&self, name: &str) -> PathBuf {
         self.images_dir().join(format!("{name}.json"))
     }
-    fn object_path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn object_path(&self, sha256: &str) -> PathBuf {
         self.objects_dir().join(sha256)
+    }
+
+    /// The files in the object store, by name (their content hash, for those snaprun stored).
+    pub fn objects(&self) -> Result<Vec<(String, PathBuf)>> {
+        let dir = self.objects_dir();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).ctx("listing image files", &dir)? {
+            let e = e.ctx("listing image files", &dir)?;
+            out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The replaced images kept by hash, each with its manifest's path (see [`Store::retired`]).
+    pub fn retired_files(&self) -> Result<Vec<(Manifest, PathBuf)>> {
+        let dir = self.retired_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.ctx("listing retired images", &dir)?.path();
+            let bytes = fs::read(&path).ctx("reading a retired image", &path)?;
+            let m =
+                serde_json::from_slice::<Manifest>(&bytes).map_err(|e| Error::ImageCorrupt {
+                    name: path.display().to_string(),
+                    detail: format!("its manifest is not valid: {e}"),
+                })?;
+            out.push((m, path));
+        }
+        Ok(out)
     }
 
     /// Registers `spec` as image `name`: copies its files in by content hash, read-only.
@@ -477,7 +512,8 @@ fn manifest_json(m: &Manifest) -> Result<Vec<u8>> {
     })
 }
 
-fn objects_of(m: &Manifest) -> Vec<&Object> {
+/// The objects image `m` is made of: disk, kernel, initrd, warm state and layer.
+pub fn objects_of(m: &Manifest) -> Vec<&Object> {
     std::iter::once(&m.disk)
         .chain(m.kernel.as_ref())
         .chain(m.initrd.as_ref())
