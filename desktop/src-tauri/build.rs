@@ -5,6 +5,7 @@
 /// `-`) in `capabilities/default.json`. A command missing here is refused at run time.
 const COMMANDS: &[&str] = &[
     "app_info",
+    "app_painted",
     "prefs_get",
     "prefs_set",
     "nav_workspaces",

@@ -46,6 +46,24 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     }
 }
 
+/// The frontend's word that its first view is painted. Logged once, with the time since the
+/// app started, so a slow start shows in the log (the start-up benchmark reads that line).
+#[tauri::command]
+pub fn app_painted(view: String) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let view: String = view
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(32)
+            .collect();
+        log::info!(
+            "first view painted ({view}) {} ms after start",
+            crate::started().elapsed().as_millis()
+        );
+    });
+}
+
 #[tauri::command]
 pub fn prefs_get(state: State<'_, AppState>) -> prefs::Prefs {
     state.prefs.lock().map(|p| p.clone()).unwrap_or_default()

@@ -87,6 +87,7 @@ impl AppState {
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
         commands::app_info,
+        commands::app_painted,
         commands::prefs_get,
         commands::prefs_set,
         commands::nav_workspaces,
@@ -110,7 +111,16 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
 }
 
 /// Runs the app; returns the process exit code.
+/// When the app started: the first thing [`run`] does (the process itself started a few
+/// milliseconds earlier, loading its libraries).
+pub fn started() -> std::time::Instant {
+    *STARTED.get_or_init(std::time::Instant::now)
+}
+
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 pub fn run() -> i32 {
+    started();
     let log = tauri_plugin_log::Builder::new()
         .level(log::LevelFilter::Info)
         .targets([
