@@ -16,6 +16,7 @@
 pub mod activity;
 pub mod agent;
 pub mod batch;
+pub mod bisect;
 pub mod cancel;
 pub mod ci;
 pub mod classify;

@@ -43,6 +43,48 @@ impl std::str::FromStr for Partition {
     }
 }
 
+/// The variable a Kubernetes Indexed Job sets in each pod: the pod's index, 0-based.
+pub const COMPLETION_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
+/// The number of partitions, which Kubernetes does not export: the Job's manifest sets it to
+/// its `spec.completions` (examples/k8s/).
+pub const COMPLETIONS_VAR: &str = "JOB_COMPLETIONS";
+
+impl Partition {
+    /// `--partition auto`: this pod's slice of an Indexed Job, from the values of
+    /// [`COMPLETION_INDEX_VAR`] (0-based) and [`COMPLETIONS_VAR`], as `lookup` gives them;
+    /// refuses, naming the variables, when either is missing or not a number that fits.
+    pub fn from_job_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Partition> {
+        let help = format!(
+            "`--partition auto` reads the pod's slice of a Kubernetes Indexed Job from \
+             {COMPLETION_INDEX_VAR} (set by Kubernetes, 0-based) and {COMPLETIONS_VAR} (set it \
+             to the Job's spec.completions in the pod's env); or give the slice as \
+             `--partition K/N`"
+        );
+        let read = |var: &str| -> Result<u32> {
+            let value =
+                lookup(var).ok_or_else(|| Error::Usage(format!("{var} is not set: {help}")))?;
+            value.trim().parse::<u32>().map_err(|_| {
+                Error::Usage(format!(
+                    "{var}={:?} is not a whole number: {help}",
+                    value.chars().take(40).collect::<String>()
+                ))
+            })
+        };
+        let (index, count) = (read(COMPLETION_INDEX_VAR)?, read(COMPLETIONS_VAR)?);
+        if count == 0 || index >= count {
+            return Err(Error::Usage(format!(
+                "{COMPLETION_INDEX_VAR}={index} is not an index of {COMPLETIONS_VAR}={count} \
+                 partitions (0 to {}): {help}",
+                count.saturating_sub(1)
+            )));
+        }
+        Ok(Partition {
+            index: index + 1,
+            count,
+        })
+    }
+}
+
 /// The iteration numbers a batch of `total` runs in `partition` (all of them without one).
 pub fn iteration_numbers(total: u32, partition: Option<Partition>) -> Vec<u32> {
     (1..=total)
@@ -121,6 +163,40 @@ mod tests {
             "20261127-075630-12abcd"
         );
         assert!(batch_id_at(1_000, 1) < batch_id_at(2_000, 0));
+    }
+
+    #[test]
+    fn partition_auto_is_the_pods_slice_of_an_indexed_job_or_a_clear_refusal() {
+        let env = |index: Option<&str>, count: Option<&str>| {
+            let (index, count) = (index.map(String::from), count.map(String::from));
+            Partition::from_job_env(move |var| match var {
+                COMPLETION_INDEX_VAR => index.clone(),
+                COMPLETIONS_VAR => count.clone(),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            env(Some("0"), Some("4")).unwrap(),
+            Partition { index: 1, count: 4 }
+        );
+        assert_eq!(env(Some("3"), Some(" 4\n")).unwrap().to_string(), "4/4");
+        let refused = |index, count, says: &[&str]| {
+            let e = env(index, count).unwrap_err().to_string();
+            for s in says {
+                assert!(e.contains(s), "{e:?} should say {s:?}");
+            }
+            // Every refusal says what to set, and the way around it.
+            for s in [COMPLETION_INDEX_VAR, COMPLETIONS_VAR, "--partition K/N"] {
+                assert!(e.contains(s), "{e:?} should name {s:?}");
+            }
+        };
+        refused(None, Some("4"), &["JOB_COMPLETION_INDEX is not set"]);
+        refused(Some("1"), None, &["JOB_COMPLETIONS is not set"]);
+        refused(Some("-1"), Some("4"), &["\"-1\" is not a whole number"]);
+        refused(Some("1"), Some("four"), &["JOB_COMPLETIONS=\"four\""]);
+        refused(Some("\u{1b}[2J"), Some("4"), &["\"\\u{1b}[2J\""]);
+        refused(Some("4"), Some("4"), &["=4 is not an index of", "(0 to 3)"]);
+        refused(Some("0"), Some("0"), &["JOB_COMPLETIONS=0 partitions"]);
     }
 
     #[test]

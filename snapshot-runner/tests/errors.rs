@@ -195,6 +195,47 @@ fn unknown_batches_and_bad_usage_exit_2() {
 }
 
 #[test]
+fn partition_auto_outside_an_indexed_job_names_the_variables() {
+    let t = TestStore::empty();
+    let ws = t.workspace(&[("x", "", false)]);
+    let ws = ws.to_str().unwrap();
+    let args = [
+        "run",
+        "-C",
+        ws,
+        "--image",
+        "nope",
+        "--seed",
+        "7",
+        "--partition",
+        "auto",
+        "--",
+        "true",
+    ];
+    let with_env = |vars: &[(&str, &str)]| {
+        let mut c = t.command(&args);
+        c.env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("JOB_COMPLETIONS")
+            .envs(vars.iter().copied());
+        Run(c.output().unwrap())
+    };
+    with_env(&[])
+        .expect_code(2)
+        .expect_stderr("JOB_COMPLETION_INDEX is not set")
+        .expect_stderr("JOB_COMPLETIONS");
+    with_env(&[("JOB_COMPLETION_INDEX", "2"), ("JOB_COMPLETIONS", "x")])
+        .expect_code(2)
+        .expect_stderr("JOB_COMPLETIONS=\"x\" is not a whole number");
+    with_env(&[("JOB_COMPLETION_INDEX", "2"), ("JOB_COMPLETIONS", "2")])
+        .expect_code(2)
+        .expect_stderr("not an index of JOB_COMPLETIONS=2 partitions");
+    // In a pod of the Job it is a slice like any other: the run gets past the arguments.
+    with_env(&[("JOB_COMPLETION_INDEX", "2"), ("JOB_COMPLETIONS", "3")])
+        .expect_code(2)
+        .expect_stderr("image `nope` not found");
+}
+
+#[test]
 fn ctrl_c_during_the_build_step_is_an_interruption() {
     use std::os::unix::process::CommandExt;
     let t = TestStore::empty();

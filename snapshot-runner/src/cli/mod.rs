@@ -305,8 +305,9 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Run only slice K of N of the batch's iterations (needs --seed, so the slices are parts
-    /// of one batch); join the slices with `snaprun merge`
-    #[arg(long, value_name = "K/N", requires = "seed")]
+    /// of one batch); join the slices with `snaprun merge`. `auto`: this pod's slice of a
+    /// Kubernetes Indexed Job, from JOB_COMPLETION_INDEX (0-based) and JOB_COMPLETIONS
+    #[arg(long, value_name = "K/N|auto", requires = "seed", value_parser = parse_partition)]
     partition: Option<Partition>,
     /// Also write this batch's results to FILE as a results database of its own (a CI artifact)
     #[arg(long, value_name = "FILE")]
@@ -325,6 +326,15 @@ struct RunArgs {
     /// and SNAPRUN_SEED set
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
+}
+
+/// `--partition K/N`, or `auto` from the environment of a Kubernetes Indexed Job's pod.
+fn parse_partition(s: &str) -> std::result::Result<Partition, String> {
+    if s.trim() == "auto" {
+        Partition::from_job_env(|var| std::env::var(var).ok()).map_err(|e| e.to_string())
+    } else {
+        s.parse()
+    }
 }
 
 pub fn main() -> Result<i32> {
