@@ -129,7 +129,6 @@ fn fs_changes(kind: &EventKind, paths: &[PathBuf]) -> Vec<FsChange> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -147,13 +146,7 @@ mod tests {
             std::fs::create_dir_all(root.join(d)).unwrap();
             std::fs::write(root.join(d).join("f.rs"), "x\n").unwrap();
         }
-        let session = SessionInfo {
-            id: Arc::from("s"),
-            pid: std::process::id(),
-            host: "test".into(),
-            client: "test".into(),
-            started_ms: 0,
-        };
+        let session = SessionInfo::named("s", "test");
         let mut h = History::open(
             &dir.path().join("h.sqlite3"),
             Workspace::new(&root),

@@ -27,13 +27,7 @@ fn moved_back() -> Fixture {
         clock: clock.clone(),
         ..Options::default()
     };
-    let session = SessionInfo {
-        id: Arc::from("s"),
-        pid: std::process::id(),
-        host: "test".into(),
-        client: "test".into(),
-        started_ms: 0,
-    };
+    let session = SessionInfo::named("s", "test");
     let history = History::open(
         &dir.path().join("h.sqlite3"),
         Workspace::new(WS),
@@ -125,13 +119,7 @@ fn a_move_the_editor_makes_itself_drops_an_earlier_expectation() {
     // editor then makes itself (absorb_arrivals off) must not leave it armed.
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::default());
-    let session = SessionInfo {
-        id: Arc::from("s"),
-        pid: std::process::id(),
-        host: "test".into(),
-        client: "test".into(),
-        started_ms: 0,
-    };
+    let session = SessionInfo::named("s", "test");
     let mut h = History::open(
         &dir.path().join("h.sqlite3"),
         Workspace::new(WS),

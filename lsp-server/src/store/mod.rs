@@ -249,6 +249,18 @@ impl SessionInfo {
         }
     }
 
+    /// A session of this process with a chosen id and client name, started at time 0: for
+    /// tests and tools that name their sessions themselves.
+    pub fn named(id: &str, client: &str) -> SessionInfo {
+        SessionInfo {
+            id: Arc::from(id),
+            pid: std::process::id(),
+            host: this_host(),
+            client: client.to_owned(),
+            started_ms: 0,
+        }
+    }
+
     /// Whether the session's process still runs (as far as this host can tell: a session
     /// of another host counts as alive).
     pub fn is_alive(&self) -> bool {
