@@ -4,6 +4,7 @@ import {
   changedText,
   duration,
   durationsText,
+  folderName,
   gridOf,
   intervalText,
   mergeBatches,
@@ -123,5 +124,13 @@ describe("words and numbers", () => {
   it("output is shown without terminal escapes or control characters", () => {
     expect(plainText("\x1b[31mred\x1b[0m ok\r\nnext\rline\x07\x00\ttab")).toBe("red ok\nnext\nline\ttab");
     expect(plainText("\x1b]0;title\x07text")).toBe("text");
+  });
+});
+
+describe("folderName", () => {
+  it("is the last component, trailing slashes ignored", () => {
+    expect(folderName("/home/me/proj")).toBe("proj");
+    expect(folderName("/home/me/proj/")).toBe("proj");
+    expect(folderName("/")).toBe("/");
   });
 });

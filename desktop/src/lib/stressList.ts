@@ -183,3 +183,8 @@ export function plainText(s: string): string {
       .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "")
   );
 }
+
+/** A folder's last path component (the path itself if it has none). */
+export function folderName(path: string): string {
+  return path.split("/").filter(Boolean).pop() ?? path;
+}
