@@ -54,7 +54,7 @@ bench:
 	$(CARGO) bench -p retrace-lsp
 	$(CARGO) bench -p snaprun
 	$(MAKE) build
-	$(PYTEST) -q -s tests/desktop/bench_today.py
+	$(PYTEST) -q -s tests/desktop/bench_today.py tests/desktop/bench_stress.py
 
 fmt:
 	$(CARGO) fmt --all
