@@ -2,6 +2,8 @@
 //! the mock runtime, over a real snaprun store whose results are written through snaprun's
 //! library. Batches in real VMs are tests/desktop/test_stress.py's.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -12,8 +14,8 @@ use serde_json::{Value, json};
 use snaprun::results::{BatchStatus, Results, Status, fixtures};
 use snaprun::store::{ImageSpec, Store};
 use tauri::Listener;
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
-use tauri::webview::{InvokeRequest, WebviewWindow};
+use tauri::test::{MockRuntime, mock_builder};
+use tauri::webview::WebviewWindow;
 
 const STRESS_COMMANDS: &[&str] = &[
     "stress_open",
@@ -50,19 +52,7 @@ fn app(store: &Path) -> TestApp {
 }
 
 fn invoke(app: &TestApp, cmd: &str, args: Value) -> Result<Value, Value> {
-    get_ipc_response(
-        &app.window,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: tauri::ipc::CallbackFn(0),
-            error: tauri::ipc::CallbackFn(1),
-            url: "tauri://localhost".parse().expect("a url"),
-            body: tauri::ipc::InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|body| body.deserialize::<Value>().expect("a JSON reply"))
+    common::invoke(&app.window, cmd, args)
 }
 
 /// A store with the batches `(id, start_ms, statuses)` of workspace `ws`, written through
