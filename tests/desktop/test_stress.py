@@ -44,6 +44,18 @@ def cache():
     return image_cache()
 
 
+@pytest.fixture
+def flaky(start_app, dirs, cache, tmp_path):
+    """The store filled from the cache, a copy of examples/flaky, and the app open on it:
+    (app, store, workspace)."""
+    store = fill_store(dirs, cache)
+    ws = flaky_workspace(tmp_path)
+    app = start_app(**app_env())
+    open_view(app)
+    open_folder(app, ws)
+    return app, store, ws
+
+
 def rows(app) -> list[dict]:
     return [
         {"id": r.get_attribute("data-batch"), "status": r.get_attribute("data-status")}
@@ -56,12 +68,8 @@ def text(app, css: str) -> str:
     return " ".join((app.one(css).get_attribute("textContent") or "").split())
 
 
-def test_a_batch_started_from_the_app_fills_its_cells_as_snaprun_records_them(start_app, dirs, cache, tmp_path):
-    fill_store(dirs, cache)
-    ws = flaky_workspace(tmp_path)
-    app = start_app(**app_env())
-    open_view(app)
-    open_folder(app, ws)
+def test_a_batch_started_from_the_app_fills_its_cells_as_snaprun_records_them(flaky, dirs, tmp_path):
+    app, store, ws = flaky
     start_batch(app, "./stress.sh")
     app.wait(lambda: len(cell_states(app)) == 4, 120, "four cells")
     app.wait(lambda: any(s != "waiting" for s in cell_states(app)), 120, "a cell running or done")
@@ -111,12 +119,8 @@ def test_a_batch_started_from_the_app_fills_its_cells_as_snaprun_records_them(st
     assert qemu_pids(store_of(dirs)) == []
 
 
-def test_stopping_a_running_batch_leaves_no_vm_and_no_overlay(start_app, dirs, cache, tmp_path):
-    store = fill_store(dirs, cache)
-    ws = flaky_workspace(tmp_path)
-    app = start_app(**app_env())
-    open_view(app)
-    open_folder(app, ws)
+def test_stopping_a_running_batch_leaves_no_vm_and_no_overlay(flaky, dirs, tmp_path):
+    app, store, ws = flaky
     start_batch(app, "sleep 600")
     app.wait(lambda: cell_states(app).count("running") == 2, 180, "two iterations running")
     wait_for(lambda: len(qemu_pids(store)) == 2, 120, "two QEMUs")
@@ -132,12 +136,8 @@ def test_stopping_a_running_batch_leaves_no_vm_and_no_overlay(start_app, dirs, c
     assert cell_states(app) == ["interrupted", "interrupted", "waiting", "waiting"]
 
 
-def test_a_batch_started_by_the_cli_shows_live(start_app, dirs, cache, tmp_path):
-    store = fill_store(dirs, cache)
-    ws = flaky_workspace(tmp_path)
-    app = start_app(**app_env())
-    open_view(app)
-    open_folder(app, ws)
+def test_a_batch_started_by_the_cli_shows_live(flaky, dirs, tmp_path):
+    app, store, ws = flaky
     app.one("[data-testid=stress-list-empty]")
     cli = subprocess.Popen(
         [str(binary("snaprun")), "run", "-n", "4", "-j", "2", "--accel", "tcg", "--warm", "-C", str(ws), "--", "./stress.sh"],
@@ -191,12 +191,8 @@ def test_an_empty_store_leads_to_building_the_default_image(start_app, dirs):
     assert row
 
 
-def test_a_command_missing_in_the_guest_fails_with_the_guest_s_message(start_app, dirs, cache, tmp_path):
-    fill_store(dirs, cache)
-    ws = flaky_workspace(tmp_path)
-    app = start_app(**app_env())
-    open_view(app)
-    open_folder(app, ws)
+def test_a_command_missing_in_the_guest_fails_with_the_guest_s_message(flaky, dirs, tmp_path):
+    app, store, ws = flaky
     start_batch(app, "no-such-command --now", iterations=2)
     assert wait_cells_done(app, 2, 300) == ["fail", "fail"]
     app.wait(lambda: app.find("[data-testid=stress-iteration]"), 30, "the first failure opened")
@@ -263,12 +259,8 @@ def test_a_corrupt_results_database_is_shown_left_alone_and_recovered_from(start
     assert aside.read_bytes() == junk
 
 
-def test_watch_mode_runs_a_batch_per_change_and_says_if_it_got_better_or_worse(start_app, dirs, cache, tmp_path):
-    store = fill_store(dirs, cache)
-    ws = flaky_workspace(tmp_path)
-    app = start_app(**app_env())
-    open_view(app)
-    open_folder(app, ws)
+def test_watch_mode_runs_a_batch_per_change_and_says_if_it_got_better_or_worse(flaky, dirs, tmp_path):
+    app, store, ws = flaky
     fill_form(app, "./stress.sh", iterations=2)
     app.one("[data-testid=stress-watch-start]").click()
     app.one("[data-testid=stress-watch-panel]", timeout=30)
