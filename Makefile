@@ -57,7 +57,7 @@ bench: bench-desktop
 	$(CARGO) bench -p retrace-lsp
 	$(CARGO) bench -p snaprun
 	$(MAKE) build
-	$(PYTEST) -q -s tests/desktop/bench_today.py
+	$(PYTEST) -q -s tests/desktop/bench_today.py tests/desktop/bench_stress.py
 
 # The app's Navigation view through the real app (release build) in a real webview: cold
 # start, live visits, a 10,000-node tree, idle CPU, click to the editor's move. Prints numbers.

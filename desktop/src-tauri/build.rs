@@ -25,6 +25,21 @@ const COMMANDS: &[&str] = &[
     "today_week",
     "today_export",
     "today_import",
+    "stress_open",
+    "stress_close",
+    "stress_batches",
+    "stress_batch",
+    "stress_iteration",
+    "stress_compare",
+    "stress_images",
+    "stress_start",
+    "stress_stop",
+    "stress_watch_start",
+    "stress_watch_stop",
+    "stress_prepare_image",
+    "stress_cancel_image",
+    "stress_pick_folder",
+    "stress_open_terminal",
 ];
 
 fn main() {

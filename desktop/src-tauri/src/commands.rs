@@ -13,9 +13,10 @@ use retrace_planner::ops::templates::{TemplateApplied, TemplateSaved};
 use retrace_planner::ops::view::Palette;
 use retrace_planner::store::TemplateInfo;
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Runtime, State};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
 use crate::error::{AppError, ErrorKind, Result};
+use crate::stress::{self, StressState};
 use crate::today::{self, Edited, Span, Stroke, TodayDay};
 use crate::{AppState, live, nav, prefs};
 
@@ -348,4 +349,212 @@ pub async fn today_import(
             .today
             .with(|p| today::edit(p, &date, |p| today::import(p, &path, replace))),
     )
+}
+
+// --- The Stress tests view: snaprun's batches, through `snaprun::ops` (see `stress`) ---------
+// Async, so reads of a long history and waits for a batch to start stay off the main thread.
+
+/// Opens the view: follows the results live (`stress:changed`) and lists the workspaces.
+#[tauri::command]
+pub async fn stress_open<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, StressState>,
+) -> Result<stress::Overview> {
+    logged("stress_open", state.open(app))
+}
+
+/// The view was left: stop following the results.
+#[tauri::command]
+pub fn stress_close(state: State<'_, StressState>) {
+    state.close();
+}
+
+/// A workspace's batches, newest first; its changes follow as `stress:changed`.
+#[tauri::command]
+pub async fn stress_batches(
+    state: State<'_, StressState>,
+    workspace: String,
+) -> Result<stress::BatchPage> {
+    logged("stress_batches", state.batches(&workspace))
+}
+
+#[tauri::command]
+pub async fn stress_batch(
+    state: State<'_, StressState>,
+    id: String,
+) -> Result<stress::BatchDetail> {
+    logged(
+        "stress_batch",
+        state.store().and_then(|s| stress::batch(&s, &id)),
+    )
+}
+
+#[tauri::command]
+pub async fn stress_iteration(
+    state: State<'_, StressState>,
+    batch: String,
+    iteration: u32,
+) -> Result<stress::IterationDetail> {
+    let result = state
+        .store()
+        .and_then(|s| stress::iteration(&s, &batch, iteration));
+    logged("stress_iteration", result)
+}
+
+/// Batch `a` (the earlier) against batch `b`.
+#[tauri::command]
+pub async fn stress_compare(
+    state: State<'_, StressState>,
+    a: String,
+    b: String,
+) -> Result<snaprun::compare::Comparison> {
+    logged(
+        "stress_compare",
+        state.store().and_then(|s| stress::compare(&s, &a, &b)),
+    )
+}
+
+#[tauri::command]
+pub async fn stress_images(state: State<'_, StressState>) -> Result<snaprun::ops::ImageList> {
+    logged(
+        "stress_images",
+        state.store().and_then(|s| stress::images(&s)),
+    )
+}
+
+/// Starts a batch; answers once it runs (`stress:batch` events follow) or with why it did not.
+#[tauri::command]
+pub async fn stress_start<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, StressState>,
+    request: stress::request::StartRequest,
+) -> Result<stress::work::Started> {
+    let begun = (|| {
+        let (store, opts) = (state.store()?, request.options()?);
+        state
+            .work
+            .start_batch(app, store, opts, state.agent().to_path_buf())
+    })();
+    let result = match begun {
+        Ok(rx) => waited(tauri::async_runtime::spawn_blocking(move || rx.recv()).await),
+        Err(e) => Err(e),
+    };
+    logged("stress_start", result)
+}
+
+/// The answer of long work waited for off the async runtime's threads.
+fn waited<T>(
+    answer: std::result::Result<
+        std::result::Result<Result<T>, std::sync::mpsc::RecvError>,
+        tauri::Error,
+    >,
+) -> Result<T> {
+    match answer {
+        Ok(Ok(result)) => result,
+        _ => Err(AppError::failed(
+            "the work ended without an answer; see the app's log",
+        )),
+    }
+}
+
+/// Stops a batch wherever it runs on this host (this app, or a `snaprun` in a terminal).
+#[tauri::command]
+pub async fn stress_stop(
+    state: State<'_, StressState>,
+    batch: String,
+) -> Result<snaprun::ops::Stopped> {
+    let result = state
+        .store()
+        .and_then(|s| snaprun::ops::stop(&s, &batch).map_err(stress::app_error));
+    logged("stress_stop", result)
+}
+
+/// Turns watch mode on (`stress:watch` events, `stress:watch-ended` at the end).
+#[tauri::command]
+pub async fn stress_watch_start<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, StressState>,
+    request: stress::request::StartRequest,
+) -> Result<()> {
+    let result = (|| {
+        let (store, opts) = (state.store()?, request.options()?);
+        state
+            .work
+            .start_watch(app, store, opts, state.agent().to_path_buf())
+    })();
+    logged("stress_watch_start", result)
+}
+
+/// Turns watch mode off; false if it was off.
+#[tauri::command]
+pub fn stress_watch_stop(state: State<'_, StressState>) -> bool {
+    state.work.stop_watch()
+}
+
+/// Builds the default image if needed and saves a warm state of `image`, reporting
+/// `stress:image` events; answers with the images as they are after.
+#[tauri::command]
+pub async fn stress_prepare_image<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, StressState>,
+    image: String,
+) -> Result<snaprun::ops::ImageList> {
+    let begun = state.store().and_then(|store| {
+        state
+            .work
+            .prepare_image(app, store, image, state.agent().to_path_buf())
+    });
+    let result = match begun {
+        Ok(rx) => waited(tauri::async_runtime::spawn_blocking(move || rx.recv()).await),
+        Err(e) => Err(e),
+    };
+    logged("stress_prepare_image", result)
+}
+
+#[tauri::command]
+pub fn stress_cancel_image(state: State<'_, StressState>) -> bool {
+    state.work.cancel_image()
+}
+
+/// The native folder picker; `None` when cancelled.
+#[tauri::command]
+pub async fn stress_pick_folder<R: Runtime>(app: AppHandle<R>) -> Result<Option<String>> {
+    use tauri_plugin_dialog::DialogExt;
+    if app.try_state::<tauri_plugin_dialog::Dialog<R>>().is_none() {
+        return Err(AppError::failed(
+            "the folder picker is not available; type the folder's path instead",
+        ));
+    }
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        app.dialog()
+            .file()
+            .set_title("Choose a workspace folder")
+            .blocking_pick_folder()
+    })
+    .await
+    .map_err(|e| AppError::failed(format!("the folder picker failed: {e}")))?;
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// Opens iteration `iteration` of `batch`'s repro command in the terminal the preferences name.
+#[tauri::command]
+pub async fn stress_open_terminal(
+    app_state: State<'_, AppState>,
+    state: State<'_, StressState>,
+    batch: String,
+    iteration: u32,
+) -> Result<()> {
+    let setting = app_state
+        .prefs
+        .lock()
+        .ok()
+        .and_then(|p| p.terminal.clone())
+        .unwrap_or_default();
+    let result = state
+        .store()
+        .and_then(|s| stress::iteration(&s, &batch, iteration))
+        .and_then(|detail| stress::terminal::open(&setting, &detail.repro));
+    logged("stress_open_terminal", result)
 }

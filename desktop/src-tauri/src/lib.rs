@@ -5,7 +5,7 @@
 //! Modules: [`error`] (what a failed command returns), [`prefs`] (what survives a restart),
 //! [`nav`] (the Navigation view over retrace-lsp), [`today`] (the Today view over the
 //! planner's ops), [`current`] (the current block: window title, notifications, redraws),
-//! [`live`] (file watches behind live views).
+//! [`live`] (file watches behind live views), [`stress`] (the Stress tests view over snaprun).
 
 pub mod commands;
 pub mod current;
@@ -13,17 +13,20 @@ pub mod error;
 pub mod live;
 pub mod nav;
 pub mod prefs;
+pub mod stress;
 pub mod today;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use tauri::{Manager, Runtime, WindowEvent};
+use tauri::{Manager, RunEvent, Runtime, WindowEvent};
 use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
 /// How long a resize or move must rest before the window's state is written.
 const WINDOW_SAVE_QUIET: Duration = Duration::from_millis(400);
+/// How long the app waits at exit for its batches to stop their VMs and clean up.
+const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// Where things are, fixed at start.
 #[derive(Clone, Debug)]
@@ -107,6 +110,21 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::today_week,
         commands::today_export,
         commands::today_import,
+        commands::stress_open,
+        commands::stress_close,
+        commands::stress_batches,
+        commands::stress_batch,
+        commands::stress_iteration,
+        commands::stress_compare,
+        commands::stress_images,
+        commands::stress_start,
+        commands::stress_stop,
+        commands::stress_watch_start,
+        commands::stress_watch_stop,
+        commands::stress_prepare_image,
+        commands::stress_cancel_image,
+        commands::stress_pick_folder,
+        commands::stress_open_terminal,
     ])
 }
 
@@ -135,6 +153,7 @@ pub fn run() -> i32 {
         .plugin(log)
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .on_window_event(move |_, event| {
             if matches!(event, WindowEvent::Resized(_) | WindowEvent::Moved(_)) {
                 let _ = moved.send(());
@@ -188,13 +207,25 @@ pub fn run() -> i32 {
                 *slot = watch;
             }
             app.manage(state);
+            app.manage(stress::StressState::new(stress::store_root_from_env()));
             if let Err(e) = app.state::<AppState>().follow_today(app.handle().clone()) {
                 log::warn!("{}", e.message);
             }
             Ok(())
         });
-    match builder.run(tauri::generate_context!()) {
-        Ok(()) => 0,
+    match builder.build(tauri::generate_context!()) {
+        Ok(app) => {
+            app.run(|app, event| {
+                // Batches started here stop as Ctrl-C stops `snaprun`: VMs stopped, overlays
+                // removed but for kept failures, recorded as interrupted.
+                if let RunEvent::Exit = event
+                    && let Some(stress) = app.try_state::<stress::StressState>()
+                {
+                    stress.work.shutdown(STOP_GRACE);
+                }
+            });
+            0
+        }
         Err(e) => {
             eprintln!("retrace-desktop: error: {e}");
             1

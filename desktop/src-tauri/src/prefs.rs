@@ -23,6 +23,13 @@ pub struct Prefs {
     pub nav_workspace: Option<String>,
     /// A desktop notification when a planned run of blocks starts (off by default).
     pub notify_blocks: bool,
+    /// The workspace selected last in the Stress tests view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stress_workspace: Option<String>,
+    /// The command that runs the words after it in a new terminal window (`x-terminal-emulator
+    /// -e`), for opening `repro` from the Stress tests view; unset: no such button.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
 }
 
 pub fn path_in(config_dir: &Path) -> PathBuf {
@@ -78,6 +85,8 @@ mod tests {
             view: Some("today".into()),
             nav_workspace: Some("/w".into()),
             notify_blocks: true,
+            stress_workspace: Some("/s".into()),
+            terminal: Some("xterm -e".into()),
         };
         save(&path, &prefs).unwrap();
         assert_eq!(load(&path), prefs);

@@ -1,14 +1,16 @@
 //! The app's commands through Tauri's real IPC path (capabilities included), on the mock
 //! runtime: no display needed. The end-to-end tests in tests/desktop drive the real webview.
 
+mod common;
+
 use std::path::Path;
 
 use retrace_desktop::today::TodayConfig;
 use retrace_desktop::{AppState, Paths, with_commands};
 use retrace_planner::ops::Clock;
 use serde_json::{Value, json};
-use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
-use tauri::webview::{InvokeRequest, WebviewWindow};
+use tauri::test::{MockRuntime, mock_builder};
+use tauri::webview::WebviewWindow;
 
 struct TestApp {
     _app: tauri::App<MockRuntime>,
@@ -37,19 +39,7 @@ fn app(data: &Path, config: &Path) -> TestApp {
 }
 
 fn invoke(app: &TestApp, cmd: &str, args: Value) -> Result<Value, Value> {
-    get_ipc_response(
-        &app.window,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: tauri::ipc::CallbackFn(0),
-            error: tauri::ipc::CallbackFn(1),
-            url: "tauri://localhost".parse().expect("a url"),
-            body: tauri::ipc::InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|body| body.deserialize::<Value>().expect("a JSON reply"))
+    common::invoke(&app.window, cmd, args)
 }
 
 #[test]

@@ -34,6 +34,10 @@ export interface Prefs {
   navWorkspace?: string | null;
   /** A desktop notification when a planned run of blocks starts (off by default). */
   notifyBlocks?: boolean;
+  /** The workspace selected last in the Stress tests view. */
+  stressWorkspace?: string | null;
+  /** The command that opens a terminal running the words after it (Stress tests' repro). */
+  terminal?: string | null;
 }
 
 export interface AppInfo {
