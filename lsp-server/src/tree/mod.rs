@@ -141,6 +141,9 @@ pub struct NodeRecord {
     pub created_ms: i64,
     pub visited_ms: i64,
     pub visits: u32,
+    /// Its line was deleted (in the editor or outside) and `line` is the nearest line that
+    /// survived; a visit there makes it exact again.
+    pub approximate: bool,
 }
 
 /// A node in the tree: its stored record (read through `Deref`), and its children.
@@ -494,6 +497,7 @@ impl Tree {
                 let node = self.nodes.get_mut(&id).expect("child exists");
                 node.line = place.line;
                 node.character = place.character;
+                node.approximate = false;
             }
             self.arrive(session, id, Move::Visit, now_ms);
             return VisitOutcome::Revisited(id);
@@ -629,6 +633,28 @@ impl Tree {
         changed
     }
 
+    /// Moves the nodes of a file whose lines changed: `map` gives each node's line its new
+    /// place ([`crate::anchor`]). A node once approximate stays so until visited again. Not a
+    /// visit: no cursor moves, no arrival is recorded. Returns how many nodes changed.
+    pub fn move_lines(
+        &mut self,
+        file: FileId,
+        map: impl Fn(u32) -> crate::anchor::Anchored,
+    ) -> usize {
+        let mut changed = 0;
+        for node in self.nodes.values_mut().filter(|n| n.file == file) {
+            let to = map(node.line);
+            let approximate = node.approximate || !to.exact;
+            if to.line != node.line || approximate != node.approximate {
+                node.line = to.line;
+                node.approximate = approximate;
+                self.changes.push(Change::Node(node.id));
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     // ----- building blocks -----------------------------------------------------------------
 
     fn intern_file(&mut self, uri: &str) -> FileId {
@@ -681,6 +707,7 @@ impl Tree {
                     visited_ms: now_ms,
                     // `arrive` counts the first visit.
                     visits: 0,
+                    approximate: false,
                 },
                 children: Children::new(),
             },
