@@ -6,13 +6,16 @@
 //!
 //! The rules, in one place:
 //! - **visit(place)** from the cursor's node N: a place that is N itself (see
-//!   [`Tree::is_same_place`]) changes nothing; a child of N at the same place is moved to;
+//!   [`Tree::is_same_place`]) changes nothing (but an approximate N, whose line was
+//!   deleted, takes the visited line and is exact again); a child of N at the same place is moved to;
 //!   anything else becomes a new child of N.
 //! - **back** moves to the parent; **forward** moves to the only child, or returns the
 //!   choices, most recently visited first; **jump** moves to any node.
 //! - The tree holds at most `limit` nodes; past that, [`Tree::prune`] drops the least
 //!   recently visited nodes that no cursor stands on and that hold no branches together
 //!   (leaves go; a node in a chain is spliced out, as a jumplist drops its oldest entry).
+//! - **move_lines**: when a file changes, its nodes follow their lines (see
+//!   [`crate::anchor`]); not a visit: no cursor moves, nothing is added or removed.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -477,6 +480,17 @@ impl Tree {
         };
         let cur = &self.nodes[&current];
         if self.is_same_place(cur, &place.uri, place.line, precision) {
+            // Except that a place whose line was deleted is where the user is now.
+            if cur.approximate && precision == Precision::Line {
+                let node = self
+                    .nodes
+                    .get_mut(&current)
+                    .expect("the cursor's node exists");
+                node.line = place.line;
+                node.character = place.character;
+                node.approximate = false;
+                self.changes.push(Change::Node(current));
+            }
             return VisitOutcome::Unchanged(current);
         }
         // Among children at the same place, the nearest line wins, then the most recent.

@@ -1,0 +1,160 @@
+//! Places follow the code: the documents the editor has open and their changes, and files
+//! changed outside the editor, re-anchored by a diff of the stored line hashes and the file
+//! now ([`crate::anchor`]). Moves made here are not visits and move no cursor.
+//!
+//! The stored hashes of a file always describe the state its nodes' lines refer to: the
+//! editor's buffer while it is open here, the disk otherwise. They are written in the same
+//! transaction as the moves.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use super::{FsChange, History, HistoryError};
+use crate::anchor::{Document, LineChange, LineMap, TextEdit, line_hashes};
+use crate::store::StoreError;
+use crate::workspace::{normalize_uri, uri_for_path};
+
+/// Files larger than this are not read to re-anchor (their nodes stay where they are).
+pub const MAX_ANCHOR_BYTES: u64 = 8 << 20;
+
+/// The documents the editor has open, by normalised URI.
+pub(super) type Documents = HashMap<String, Document>;
+
+impl History {
+    /// `didOpen`: the editor shows `text`. When it differs from what the file's nodes refer
+    /// to, they follow it. Returns how many nodes moved.
+    pub fn open_document(&mut self, uri: &str, text: &str) -> Result<usize, HistoryError> {
+        let uri = normalize_uri(uri)?;
+        let doc = Document::new(text);
+        let hashes = doc.hashes().to_vec();
+        self.docs.insert(uri.clone(), doc);
+        self.reanchor(&uri, hashes)
+    }
+
+    /// `didChange`: the changes, in order; the file's nodes follow their lines. Returns how
+    /// many nodes moved.
+    pub fn change_document(
+        &mut self,
+        uri: &str,
+        edits: &[TextEdit],
+    ) -> Result<usize, HistoryError> {
+        let uri = normalize_uri(uri)?;
+        let Some(doc) = self.docs.get_mut(&uri) else {
+            return Err(HistoryError::NotOpen {
+                path: self.ws.display(&uri),
+            });
+        };
+        let changes: Vec<LineChange> = edits.iter().map(|e| doc.apply(e)).collect();
+        let hashes = doc.hashes().to_vec();
+        self.refresh()?; // another process may have recorded the file
+        let Some(file) = self.tree.file_id(&uri) else {
+            return Ok(0);
+        };
+        let moved = self.store.write_with_lines(&mut self.tree, |t, lines| {
+            let moved = changes
+                .iter()
+                .map(|c| t.move_lines(file, |l| c.map(l)))
+                .sum();
+            lines.set(file, hashes);
+            moved
+        })?;
+        Ok(moved)
+    }
+
+    /// `didClose`: the disk is the file's truth again (the watcher follows it).
+    pub fn close_document(&mut self, uri: &str) {
+        if let Ok(uri) = normalize_uri(uri) {
+            self.docs.remove(&uri);
+        }
+    }
+
+    /// The text of a line as the editor shows it, for documents open here.
+    pub fn document_line(&self, uri: &str, line: u32) -> Option<&str> {
+        self.docs.get(uri)?.line(line)
+    }
+
+    /// Files created, renamed into place or written outside the editor: the nodes of each
+    /// follow its lines. Files open in this editor are left to its own changes. Returns
+    /// how many nodes moved; a file that fails does not stop the others.
+    pub fn follow_contents(&mut self, changes: &[FsChange]) -> Result<usize, HistoryError> {
+        self.refresh()?; // another process may have recorded the files
+        let mut moved = 0;
+        let mut first_error = None;
+        for change in changes {
+            let path = match change {
+                FsChange::Created(p) | FsChange::Modified(p) => p,
+                FsChange::Renamed { to, .. } => to,
+                FsChange::Removed(_) => continue,
+            };
+            let uri = uri_for_path(path);
+            if self.docs.contains_key(&uri) || self.tree.file_id(&uri).is_none() {
+                continue;
+            }
+            let Some(text) = read_text(path) else {
+                continue;
+            };
+            match self.reanchor(&uri, line_hashes(&text)) {
+                Ok(n) => moved += n,
+                Err(e) => {
+                    tracing::warn!("re-anchoring {}: {e}", path.display());
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if moved == 0 => Err(e),
+            _ => Ok(moved),
+        }
+    }
+
+    /// The file's nodes follow from the stored state to `hashes` (a diff), which becomes
+    /// the stored state.
+    fn reanchor(&mut self, uri: &str, hashes: Vec<u32>) -> Result<usize, HistoryError> {
+        self.refresh()?;
+        let Some(file) = self.tree.file_id(uri) else {
+            return Ok(0);
+        };
+        let moved = self.store.write_with_lines(&mut self.tree, |t, lines| {
+            let old = lines.get(file)?;
+            let moved = match &old {
+                Some(old) if *old != hashes => {
+                    let map = LineMap::diff(old, &hashes);
+                    t.move_lines(file, |l| map.map(l))
+                }
+                _ => 0,
+            };
+            if old.as_ref() != Some(&hashes) {
+                lines.set(file, hashes);
+            }
+            Ok::<_, StoreError>(moved)
+        })??;
+        Ok(moved)
+    }
+}
+
+/// The line hashes of a file that has none stored yet: the open document's, else the
+/// disk's.
+pub(super) fn current_hashes(docs: &Documents, uri: &str) -> Option<Vec<u32>> {
+    if let Some(doc) = docs.get(uri) {
+        return Some(doc.hashes().to_vec());
+    }
+    let path = crate::workspace::path_for_uri(uri)?;
+    read_text(&path).map(|t| line_hashes(&t))
+}
+
+/// A text file's content: none for one too large, unreadable or binary (a NUL byte).
+fn read_text(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_ANCHOR_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    if bytes.len() as u64 > MAX_ANCHOR_BYTES || bytes.contains(&0) {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
