@@ -13,7 +13,7 @@
 //! - [`control`]: the control socket (protocol, listener, blocking client) through which
 //!   the app moves an editor;
 //! - [`activity`]: read access for other tools (when the user was where);
-//! - [`watch`]: follows files renamed or deleted outside the editor;
+//! - [`watch`]: follows files renamed, deleted or written outside the editor;
 //! - with the `server` feature (the default): [`server`], the LSP server
 //!   (tower-lsp-server) around one history owner; [`protocol`], its commands and options;
 //!   [`transport`], a guard on the stdio stream.
