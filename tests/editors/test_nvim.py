@@ -554,3 +554,23 @@ def test_telescope_picker_when_telescope_is_installed(editors, workspace):
     assert ed.current() == "src/a.txt:1"
     # and as a Telescope extension
     assert ed.lua("return type(require('telescope._extensions.retrace').exports.retrace)") == "function"
+
+
+def test_places_follow_edits_in_the_buffer_and_back_lands_on_the_same_text(editors):
+    """Issue 13: Neovim sends the buffer's changes (document sync); lines inserted above a
+    place move it, and :RetraceBack lands on the same text."""
+    ed = editors()
+    ed.edit("src/a.txt")
+    ed.wait_ready()
+    ed.keys("G")
+    ed.keys("gg")
+    ed.wait_nodes(["src/a.txt:1 (open)", "src/a.txt:200 (jump)", "src/a.txt:1 (jump)"])
+    # Ten lines inserted below the cursor (it does not move) and above the place at 200.
+    ed.lua("vim.api.nvim_buf_set_lines(0, 1, 1, false, {'n1','n2','n3','n4','n5','n6','n7','n8','n9','n10'})")
+    ed.wait_nodes(["src/a.txt:1 (open)", "src/a.txt:210 (jump)", "src/a.txt:1 (jump)"])
+    ed.cmd("RetraceBack")
+    ed.wait_place(("src/a.txt", 210))
+    assert ed.lua("return vim.api.nvim_get_current_line()") == "a line 200"
+    node = next(n for n in ed.tree()["nodes"] if n["line"] == 209)
+    assert node["anchor"] == "exact" and node["lineText"] == "a line 200"
+    assert ed.messages("ERROR") == []
