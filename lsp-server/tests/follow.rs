@@ -252,3 +252,26 @@ fn rows(db: &Path) -> i64 {
     conn.query_row("SELECT count(*) FROM file_lines", [], |r| r.get(0))
         .unwrap()
 }
+
+#[test]
+fn typing_inside_a_line_is_stored_when_idle_and_saving_it_moves_nothing() {
+    let f = Fixture::new();
+    let (path, a) = f.write("a.rs", &numbered(10));
+    let mut h = f.open("s");
+    h.visit(&a, 5, 0, Reason::Jump, Precision::Line, 1).unwrap();
+    h.open_document(&a, &numbered(10)).unwrap();
+    let typed = TextEdit {
+        range: Some((at(5, 4), at(5, 4))),
+        text: "_typed".into(),
+    };
+    assert_eq!(h.change_document(&a, &[typed]).unwrap(), 0);
+    h.idle().unwrap();
+    h.close_document(&a).unwrap();
+    // The editor saved: the disk is what the buffer was; the node is still exact.
+    std::fs::write(&path, numbered(10).replace("line 5\n", "line_typed 5\n")).unwrap();
+    assert_eq!(h.follow_contents(&[FsChange::Modified(path)]).unwrap(), 0);
+    assert_eq!(
+        place(&mut h, 1),
+        (5, Anchor::Exact, Some("line_typed 5".into()))
+    );
+}

@@ -193,18 +193,19 @@ def test_the_server_moves_the_editor_with_show_document(editors, workspace, data
     # the plugin's own commands leave the move to the server's request too
     ed.cmd("RetraceBack")
     ed.wait_place(("src/b.txt", 1))
+    # the line inserted above c.txt's place moved it down with its code (issue 13)
     ed.cmd("RetraceJump 4")
-    ed.wait_place(("src/c.txt", 1))
+    ed.wait_place(("src/c.txt", 2))
     shown = [(pathlib.Path(s["uri"]).name, s["line"], s["result"]) for s in ed.lua("return T.shown")]
     assert shown == [("b.txt", 199, {"success": True}), ("b.txt", 0, {"success": True}),
-                     ("c.txt", 0, {"success": True})]
+                     ("c.txt", 1, {"success": True})]
     assert ed.lua("return vim.bo.modified") is True, "c.txt kept its change"
     ed.keys("j")
     assert ed.lua("return T.visits_sent") == [], "arrivals are not visits"
     tree = cli_tree_json(ed.bin, workspace, data_home)
     assert [f"{n['path']}:{n['line'] + 1}" for n in tree["nodes"]] == [
-        "src/a.txt:1", "src/b.txt:1", "src/b.txt:200", "src/c.txt:1"]
-    assert ed.current() == "src/c.txt:1"
+        "src/a.txt:1", "src/b.txt:1", "src/b.txt:200", "src/c.txt:2"]
+    assert ed.current() == "src/c.txt:2"
     assert set(ed.lua(JUMPLIST)) <= jumps_before, "keepjumps: no jumplist entries"
     assert ed.lua("return vim.fn.gettagstack().length") == tags_before
     assert ed.messages("ERROR") == []

@@ -4,9 +4,10 @@
 //!
 //! The stored hashes of a file always describe the state its nodes' lines refer to: the
 //! editor's buffer while it is open here, the disk otherwise. They are written in the same
-//! transaction as the moves.
+//! transaction as the moves; typing inside lines (no node moves) stores them when the
+//! server is idle or the document closes, so a keystroke costs no write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -20,6 +21,8 @@ pub const MAX_ANCHOR_BYTES: u64 = 8 << 20;
 
 /// The documents the editor has open, by normalised URI.
 pub(super) type Documents = HashMap<String, Document>;
+/// Open documents whose line hashes changed since they were stored.
+pub(super) type Unstored = HashSet<String>;
 
 impl History {
     /// `didOpen`: the editor shows `text`. When it differs from what the file's nodes refer
@@ -46,27 +49,67 @@ impl History {
             });
         };
         let changes: Vec<LineChange> = edits.iter().map(|e| doc.apply(e)).collect();
-        let hashes = doc.hashes().to_vec();
         self.refresh()?; // another process may have recorded the file
         let Some(file) = self.tree.file_id(&uri) else {
             return Ok(0);
         };
+        // Typing inside lines moves no node: the hashes are stored when idle, not per key.
+        let moves = |line: u32| {
+            let mut at = line;
+            changes.iter().any(|c| {
+                let to = c.map(at);
+                at = to.line;
+                !to.exact
+            }) || at != line
+        };
+        if !self.tree.nodes().any(|n| n.file == file && moves(n.line)) {
+            self.unstored.insert(uri);
+            return Ok(0);
+        }
+        let hashes = self.docs.get(&uri).map(|d| d.hashes().to_vec());
         let moved = self.store.write_with_lines(&mut self.tree, |t, lines| {
             let moved = changes
                 .iter()
                 .map(|c| t.move_lines(file, |l| c.map(l)))
                 .sum();
-            lines.set(file, hashes);
+            if let Some(hashes) = hashes {
+                lines.set(file, hashes);
+            }
             moved
         })?;
+        self.unstored.remove(&uri);
         Ok(moved)
     }
 
-    /// `didClose`: the disk is the file's truth again (the watcher follows it).
-    pub fn close_document(&mut self, uri: &str) {
-        if let Ok(uri) = normalize_uri(uri) {
-            self.docs.remove(&uri);
+    /// Stores the line hashes of the open documents changed since they were last stored
+    /// (typing that moved no node). Called when idle, and when a document closes.
+    pub fn store_documents(&mut self) -> Result<(), HistoryError> {
+        if self.unstored.is_empty() {
+            return Ok(());
         }
+        let pending: Vec<(String, Vec<u32>)> = std::mem::take(&mut self.unstored)
+            .into_iter()
+            .filter_map(|uri| {
+                let hashes = self.docs.get(&uri)?.hashes().to_vec();
+                Some((uri, hashes))
+            })
+            .collect();
+        self.store.write_with_lines(&mut self.tree, |t, lines| {
+            for (uri, hashes) in pending {
+                if let Some(file) = t.file_id(&uri) {
+                    lines.set(file, hashes);
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    /// `didClose`: the disk is the file's truth again (the watcher follows it).
+    pub fn close_document(&mut self, uri: &str) -> Result<(), HistoryError> {
+        let uri = normalize_uri(uri)?;
+        let stored = self.store_documents();
+        self.docs.remove(&uri);
+        stored
     }
 
     /// The text of a line as the editor shows it, for documents open here.

@@ -231,6 +231,7 @@ pub struct History {
     arrival: Option<Arrival>,
     /// What the editor shows of the files it has open.
     docs: follow::Documents,
+    unstored: follow::Unstored,
 }
 
 impl History {
@@ -306,6 +307,7 @@ impl History {
             options,
             arrival: None,
             docs: follow::Documents::new(),
+            unstored: follow::Unstored::new(),
         })
     }
 
@@ -598,13 +600,16 @@ impl History {
         Ok(())
     }
 
-    /// Housekeeping for idle moments: checkpoint the database's write-ahead log.
+    /// Housekeeping for idle moments: store the open documents' line hashes, checkpoint
+    /// the database's write-ahead log.
     pub fn idle(&mut self) -> Result<(), HistoryError> {
+        self.store_documents()?;
         Ok(self.store.checkpoint()?)
     }
 
     /// Ends this session: its cursor no longer pins nodes against pruning.
     pub fn close(mut self) -> Result<(), HistoryError> {
+        self.store_documents()?;
         let session = self.session.clone();
         self.store
             .write(&mut self.tree, |t| t.close_session(&session))?;
