@@ -169,24 +169,25 @@ fn change() -> impl Strategy<Value = TextEdit> {
     ]
 }
 
-/// A full change's plan (`k` keep the next line, `d` drop it, `a` add a new one; the rest
-/// kept) turned into the new text, so that no line comes back from nowhere.
-fn full_text(text: &str, c: &TextEdit) -> TextEdit {
+/// A full change's plan (`k` keep the next line, `d` drop it, `a` add a new one, unique; the
+/// rest kept) turned into the new text, so that no line comes back from nowhere and the
+/// lines kept are the longest common subsequence.
+fn full_text(text: &str, c: &TextEdit, step: usize) -> TextEdit {
     if c.range.is_some() {
         return c.clone();
     }
     let mut old = text.split('\n');
-    let mut new: Vec<&str> = Vec::new();
-    for step in c.text.chars() {
-        match step {
-            'k' => new.extend(old.next()),
+    let mut new: Vec<String> = Vec::new();
+    for (i, what) in c.text.chars().enumerate() {
+        match what {
+            'k' => new.extend(old.next().map(str::to_owned)),
             'd' => {
                 old.next();
             }
-            _ => new.push("added"),
+            _ => new.push(format!("added {step}.{i}")),
         }
     }
-    new.extend(old);
+    new.extend(old.map(str::to_owned));
     TextEdit {
         range: None,
         text: new.join("\n"),
@@ -208,8 +209,8 @@ proptest! {
         let mut text = original.join("\n");
         let mut doc = Document::new(&text);
         let mut nodes: Vec<Anchored> = (0..lines as u32).map(exact).collect();
-        for c in &changes {
-            let c = &full_text(&text, c);
+        for (step, c) in changes.iter().enumerate() {
+            let c = &full_text(&text, c, step);
             text = oracle_apply(&text, c);
             let change = doc.apply(c);
             prop_assert_eq!(doc.text(), text.clone());
