@@ -13,7 +13,8 @@ use std::path::Path;
 
 use super::{FsChange, History, HistoryError};
 use crate::anchor::{Document, LineChange, LineMap, TextEdit, line_hashes};
-use crate::store::StoreError;
+use crate::store::{FileLines, StoreError};
+use crate::tree::{FileId, Tree};
 use crate::workspace::{normalize_uri, uri_for_path};
 
 /// Files larger than this are not read to re-anchor (their nodes stay where they are).
@@ -118,12 +119,12 @@ impl History {
     }
 
     /// Files created, renamed into place or written outside the editor: the nodes of each
-    /// follow its lines. Files open in this editor are left to its own changes. Returns
-    /// how many nodes moved; a file that fails does not stop the others.
+    /// follow its lines, all in one transaction (a `git checkout` of many files is one
+    /// step). Files open in this editor are left to its own changes; files that cannot be
+    /// read as text are left as they are. Returns how many nodes moved.
     pub fn follow_contents(&mut self, changes: &[FsChange]) -> Result<usize, HistoryError> {
         self.refresh()?; // another process may have recorded the files
-        let mut moved = 0;
-        let mut first_error = None;
+        let mut pending: HashMap<FileId, Vec<u32>> = HashMap::new();
         for change in changes {
             let path = match change {
                 FsChange::Created(p) | FsChange::Modified(p) => p,
@@ -131,49 +132,65 @@ impl History {
                 FsChange::Removed(_) => continue,
             };
             let uri = uri_for_path(path);
-            if self.docs.contains_key(&uri) || self.tree.file_id(&uri).is_none() {
+            if self.docs.contains_key(&uri) {
                 continue;
             }
-            let Some(text) = read_text(path) else {
+            let Some(file) = self.tree.file_id(&uri) else {
                 continue;
             };
-            match self.reanchor(&uri, line_hashes(&text)) {
-                Ok(n) => moved += n,
-                Err(e) => {
-                    tracing::warn!("re-anchoring {}: {e}", path.display());
-                    first_error.get_or_insert(e);
-                }
+            if pending.contains_key(&file) {
+                continue; // the file is read as it is now: once is enough
+            }
+            if let Some(text) = read_text(path) {
+                pending.insert(file, line_hashes(&text));
             }
         }
-        match first_error {
-            Some(e) if moved == 0 => Err(e),
-            _ => Ok(moved),
-        }
-    }
-
-    /// The file's nodes follow from the stored state to `hashes` (a diff), which becomes
-    /// the stored state.
-    fn reanchor(&mut self, uri: &str, hashes: Vec<u32>) -> Result<usize, HistoryError> {
-        self.refresh()?;
-        let Some(file) = self.tree.file_id(uri) else {
+        if pending.is_empty() {
             return Ok(0);
-        };
+        }
         let moved = self.store.write_with_lines(&mut self.tree, |t, lines| {
-            let old = lines.get(file)?;
-            let moved = match &old {
-                Some(old) if *old != hashes => {
-                    let map = LineMap::diff(old, &hashes);
-                    t.move_lines(file, |l| map.map(l))
-                }
-                _ => 0,
-            };
-            if old.as_ref() != Some(&hashes) {
-                lines.set(file, hashes);
+            let mut moved = 0;
+            for (file, hashes) in pending {
+                moved += reanchor(t, lines, file, hashes)?;
             }
             Ok::<_, StoreError>(moved)
         })??;
         Ok(moved)
     }
+
+    /// The file's nodes follow from the stored state to `hashes`, which becomes the stored
+    /// state.
+    fn reanchor(&mut self, uri: &str, hashes: Vec<u32>) -> Result<usize, HistoryError> {
+        self.refresh()?;
+        let Some(file) = self.tree.file_id(uri) else {
+            return Ok(0);
+        };
+        let moved = self
+            .store
+            .write_with_lines(&mut self.tree, |t, lines| reanchor(t, lines, file, hashes))??;
+        Ok(moved)
+    }
+}
+
+/// Moves a file's nodes by a diff of its stored line hashes and `hashes`, and stores these.
+fn reanchor(
+    tree: &mut Tree,
+    lines: &mut FileLines<'_>,
+    file: FileId,
+    hashes: Vec<u32>,
+) -> Result<usize, StoreError> {
+    let old = lines.get(file)?;
+    let moved = match &old {
+        Some(old) if *old != hashes => {
+            let map = LineMap::diff(old, &hashes);
+            tree.move_lines(file, |l| map.map(l))
+        }
+        _ => 0,
+    };
+    if old.as_ref() != Some(&hashes) {
+        lines.set(file, hashes);
+    }
+    Ok(moved)
 }
 
 /// The line hashes of a file that has none stored yet: the open document's, else the
