@@ -155,6 +155,12 @@ pub enum LineChange {
 }
 
 impl LineChange {
+    /// Whether every line stays where it was (an edit inside one line, no line break added
+    /// or removed): then [`LineChange::map`] is the identity, exact.
+    pub fn keeps_lines(&self) -> bool {
+        matches!(self, LineChange::Edit { start, end, inserted_lines: 0, .. } if start.line == end.line)
+    }
+
     pub fn map(&self, line: u32) -> Anchored {
         match self {
             LineChange::Map(map) => map.map(line),

@@ -217,6 +217,9 @@ proptest! {
             prop_assert_eq!(doc.hashes().to_vec(), line_hashes(&text));
             for n in &mut nodes {
                 let a = change.map(n.line);
+                if change.keeps_lines() {
+                    prop_assert_eq!(a, exact(n.line));
+                }
                 *n = Anchored { line: a.line, exact: n.exact && a.exact };
                 prop_assert!(n.line < doc.len());
             }

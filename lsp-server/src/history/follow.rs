@@ -50,11 +50,16 @@ impl History {
             });
         };
         let changes: Vec<LineChange> = edits.iter().map(|e| doc.apply(e)).collect();
+        // Typing inside lines moves no node: the hashes are stored when idle, not per key.
+        if changes.iter().all(LineChange::keeps_lines) {
+            self.unstored.insert(uri);
+            return Ok(0);
+        }
         self.refresh()?; // another process may have recorded the file
         let Some(file) = self.tree.file_id(&uri) else {
             return Ok(0);
         };
-        // Typing inside lines moves no node: the hashes are stored when idle, not per key.
+        // Nor do line breaks below every node.
         let moves = |line: u32| {
             let mut at = line;
             changes.iter().any(|c| {
