@@ -88,10 +88,17 @@ fn bench(c: &mut Criterion) {
     group.bench_function(
         "didChange: a character typed, 1,000 nodes in the file",
         |b| {
+            // Typed, then deleted: the line stays as long as it was.
             b.iter(|| {
+                n += 1;
+                let end = at(5, 4 + (n % 2 == 0) as u32);
                 let edit = TextEdit {
-                    range: Some((at(5, 4), at(5, 4))),
-                    text: "x".into(),
+                    range: Some((at(5, 4), end)),
+                    text: if n % 2 == 1 {
+                        "x".into()
+                    } else {
+                        String::new()
+                    },
                 };
                 h.change_document(&edited_uri, &[edit]).unwrap();
             })
