@@ -1,7 +1,8 @@
 //! retrace-lsp: file-navigation history kept as a tree, served over LSP.
 //!
 //! Layers, innermost first (see ARCHITECTURE.md):
-//! - [`tree`]: the navigation tree, pure logic;
+//! - [`tree`]: the navigation tree, pure logic; [`anchor`]: where its places go when files
+//!   change (editor edits and diffs), pure;
 //! - [`render`]: its text and JSON forms, pure;
 //! - [`workspace`]: workspace roots and URI normalisation;
 //! - [`store`]: SQLite persistence and cross-process sync;
@@ -12,7 +13,7 @@
 //! - [`control`]: the control socket (protocol, listener, blocking client) through which
 //!   the app moves an editor;
 //! - [`activity`]: read access for other tools (when the user was where);
-//! - [`watch`]: follows files renamed or deleted outside the editor;
+//! - [`watch`]: follows files renamed, deleted or written outside the editor;
 //! - with the `server` feature (the default): [`server`], the LSP server
 //!   (tower-lsp-server) around one history owner; [`protocol`], its commands and options;
 //!   [`transport`], a guard on the stdio stream.
@@ -21,6 +22,7 @@
 //! runtime, no LSP types.
 
 pub mod activity;
+pub mod anchor;
 pub mod catalog;
 pub mod control;
 pub mod history;

@@ -38,7 +38,23 @@ pub struct NodeView {
     pub visited_ms: i64,
     pub visits: u32,
     pub gone: bool,
+    /// Whether `line` is the node's own line: `exact`, `approximate` (its line was deleted
+    /// and this is the nearest line that survived) or `gone` (its file was deleted).
+    pub anchor: Anchor,
+    /// The text of the line as the editor or the disk has it now, cleaned and cut
+    /// ([`crate::rows::sanitize`]); filled by the writer's `retrace.tree` and outcomes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_text: Option<String>,
     pub children: Vec<NodeId>,
+}
+
+/// How surely a node's line is its place ([`NodeView::anchor`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anchor {
+    Exact,
+    Approximate,
+    Gone,
 }
 
 impl NodeView {
@@ -56,6 +72,14 @@ impl NodeView {
             visited_ms: node.visited_ms,
             visits: node.visits,
             gone: tree.is_gone(node),
+            anchor: if tree.is_gone(node) {
+                Anchor::Gone
+            } else if node.approximate {
+                Anchor::Approximate
+            } else {
+                Anchor::Exact
+            },
+            line_text: None,
             children: node.children().to_vec(),
         }
     }
@@ -89,7 +113,13 @@ pub fn line_number(line: u32) -> u64 {
 
 /// One line of the text form, without its tree prefix.
 pub fn node_label(tree: &Tree, node: &Node, ws: &Workspace) -> String {
-    let gone = if tree.is_gone(node) { " [deleted]" } else { "" };
+    let gone = if tree.is_gone(node) {
+        " [deleted]"
+    } else if node.approximate {
+        " [line deleted: nearest line]"
+    } else {
+        ""
+    };
     format!(
         "{} {}:{} ({}){gone}",
         node.id,

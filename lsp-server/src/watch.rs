@@ -1,4 +1,4 @@
-//! Follows files renamed or deleted outside the editor (notify, debounced).
+//! Follows files renamed, deleted or written outside the editor (notify, debounced).
 //!
 //! Only the directories that hold recorded files are watched, non-recursively, with their
 //! ancestors up to the workspace root: a few watches instead of one per directory of the
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
@@ -122,6 +122,11 @@ fn fs_changes(kind: &EventKind, paths: &[PathBuf]) -> Vec<FsChange> {
         }
         (EventKind::Modify(ModifyKind::Name(RenameMode::To)), _) | (EventKind::Create(_), _) => {
             paths.iter().cloned().map(FsChange::Created).collect()
+        }
+        // Written in place: its nodes follow its lines.
+        (EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any), _)
+        | (EventKind::Access(AccessKind::Close(AccessMode::Write)), _) => {
+            paths.iter().cloned().map(FsChange::Modified).collect()
         }
         _ => Vec::new(),
     }

@@ -193,18 +193,19 @@ def test_the_server_moves_the_editor_with_show_document(editors, workspace, data
     # the plugin's own commands leave the move to the server's request too
     ed.cmd("RetraceBack")
     ed.wait_place(("src/b.txt", 1))
+    # the line inserted above c.txt's place moved it down with its code (issue 13)
     ed.cmd("RetraceJump 4")
-    ed.wait_place(("src/c.txt", 1))
+    ed.wait_place(("src/c.txt", 2))
     shown = [(pathlib.Path(s["uri"]).name, s["line"], s["result"]) for s in ed.lua("return T.shown")]
     assert shown == [("b.txt", 199, {"success": True}), ("b.txt", 0, {"success": True}),
-                     ("c.txt", 0, {"success": True})]
+                     ("c.txt", 1, {"success": True})]
     assert ed.lua("return vim.bo.modified") is True, "c.txt kept its change"
     ed.keys("j")
     assert ed.lua("return T.visits_sent") == [], "arrivals are not visits"
     tree = cli_tree_json(ed.bin, workspace, data_home)
     assert [f"{n['path']}:{n['line'] + 1}" for n in tree["nodes"]] == [
-        "src/a.txt:1", "src/b.txt:1", "src/b.txt:200", "src/c.txt:1"]
-    assert ed.current() == "src/c.txt:1"
+        "src/a.txt:1", "src/b.txt:1", "src/b.txt:200", "src/c.txt:2"]
+    assert ed.current() == "src/c.txt:2"
     assert set(ed.lua(JUMPLIST)) <= jumps_before, "keepjumps: no jumplist entries"
     assert ed.lua("return vim.fn.gettagstack().length") == tags_before
     assert ed.messages("ERROR") == []
@@ -554,3 +555,23 @@ def test_telescope_picker_when_telescope_is_installed(editors, workspace):
     assert ed.current() == "src/a.txt:1"
     # and as a Telescope extension
     assert ed.lua("return type(require('telescope._extensions.retrace').exports.retrace)") == "function"
+
+
+def test_places_follow_edits_in_the_buffer_and_back_lands_on_the_same_text(editors):
+    """Issue 13: Neovim sends the buffer's changes (document sync); lines inserted above a
+    place move it, and :RetraceBack lands on the same text."""
+    ed = editors()
+    ed.edit("src/a.txt")
+    ed.wait_ready()
+    ed.keys("G")
+    ed.keys("gg")
+    ed.wait_nodes(["src/a.txt:1 (open)", "src/a.txt:200 (jump)", "src/a.txt:1 (jump)"])
+    # Ten lines inserted below the cursor (it does not move) and above the place at 200.
+    ed.lua("vim.api.nvim_buf_set_lines(0, 1, 1, false, {'n1','n2','n3','n4','n5','n6','n7','n8','n9','n10'})")
+    ed.wait_nodes(["src/a.txt:1 (open)", "src/a.txt:210 (jump)", "src/a.txt:1 (jump)"])
+    ed.cmd("RetraceBack")
+    ed.wait_place(("src/a.txt", 210))
+    assert ed.lua("return vim.api.nvim_get_current_line()") == "a line 200"
+    node = next(n for n in ed.tree()["nodes"] if n["line"] == 209)
+    assert node["anchor"] == "exact" and node["lineText"] == "a line 200"
+    assert ed.messages("ERROR") == []

@@ -28,7 +28,7 @@ use crate::protocol::{self, InitOptions, VisitArgs};
 use crate::transport::{Answer, Ended, Link};
 use crate::tree::Precision;
 use crate::workspace::{Workspace, path_for_uri};
-use owner::{Job, Owner};
+use owner::{Document, Job, Owner};
 
 mod control;
 mod owner;
@@ -259,7 +259,8 @@ impl LanguageServer for Backend {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(
                     TextDocumentSyncOptions {
                         open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::NONE),
+                        // The nodes of an edited file follow their lines.
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
                         ..Default::default()
                     },
                 )),
@@ -293,6 +294,10 @@ impl LanguageServer for Backend {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let _ = self.send(Job::Document(Document::Open {
+            uri: params.text_document.uri.as_str().to_owned(),
+            text: params.text_document.text,
+        }));
         // A client that reports visits itself knows better where the user is.
         if self.saw_visit.load(Ordering::Relaxed) {
             return;
@@ -306,6 +311,24 @@ impl LanguageServer for Backend {
             reason: Some("open".into()),
         };
         self.record_visit(args, Precision::File).await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let edits = params
+            .content_changes
+            .into_iter()
+            .map(to_proto::text_edit)
+            .collect();
+        let _ = self.send(Job::Document(Document::Change {
+            uri: params.text_document.uri.as_str().to_owned(),
+            edits,
+        }));
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let _ = self.send(Job::Document(Document::Close {
+            uri: params.text_document.uri.as_str().to_owned(),
+        }));
     }
 
     async fn did_rename_files(&self, params: RenameFilesParams) {

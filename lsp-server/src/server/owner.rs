@@ -12,6 +12,7 @@ use tower_lsp_server::ls_types::notification::Notification;
 
 use super::control::{ControlAnswer, control_node, same_root};
 use super::{Config, failed, invalid_params, now_ms, to_proto};
+use crate::anchor::TextEdit;
 use crate::control::wire::PROTOCOL_VERSION;
 use crate::control::{
     EditorAnswer, ErrorCode as Code, JumpReply, Listener, Method, ServerStatus, WireError,
@@ -58,6 +59,8 @@ pub(super) enum Job {
         reply: oneshot::Sender<CommandReply>,
     },
     Fs(Vec<FsChange>),
+    /// Document sync: what the editor shows of a file.
+    Document(Document),
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -67,6 +70,12 @@ pub(super) enum Job {
         method: Method,
         reply: mpsc::Sender<ControlAnswer>,
     },
+}
+
+pub(super) enum Document {
+    Open { uri: String, text: String },
+    Change { uri: String, edits: Vec<TextEdit> },
+    Close { uri: String },
 }
 
 /// The one owner of the history: runs jobs in arrival order on its own thread.
@@ -181,6 +190,7 @@ impl Owner {
                 let _ = reply.send(self.command(&name, &arguments, policy));
             }
             Job::Fs(changes) => self.fs(&changes),
+            Job::Document(doc) => self.document(doc),
             Job::Shutdown { reply } => {
                 self.close();
                 let _ = reply.send(());
@@ -427,6 +437,30 @@ impl Owner {
                 self.rewatch(); // paths changed: recompute the watches
                 self.notify_tree_changed();
             }
+            Err(e) => self.log(MessageType::WARNING, e.to_string()),
+        }
+        let Ok(h) = &mut self.history else { return };
+        match h.follow_contents(changes) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!("{n} places followed their lines in files changed outside");
+                self.notify_tree_changed();
+            }
+            Err(e) => self.log(MessageType::WARNING, e.to_string()),
+        }
+    }
+
+    /// Document sync: the nodes of the file follow what the editor does to it.
+    fn document(&mut self, doc: Document) {
+        let Ok(h) = &mut self.history else { return };
+        let moved = match doc {
+            Document::Open { uri, text } => h.open_document(&uri, &text),
+            Document::Change { uri, edits } => h.change_document(&uri, &edits),
+            Document::Close { uri } => h.close_document(&uri).map(|()| 0),
+        };
+        match moved {
+            Ok(0) => {}
+            Ok(_) => self.notify_tree_changed(),
             Err(e) => self.log(MessageType::WARNING, e.to_string()),
         }
     }

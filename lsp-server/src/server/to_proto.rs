@@ -4,10 +4,26 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use tower_lsp_server::ls_types::{Location, Position, Range, ShowDocumentParams, Uri};
+use tower_lsp_server::ls_types::{
+    Location, Position, Range, ShowDocumentParams, TextDocumentContentChangeEvent, Uri,
+};
+
+use crate::anchor::{Pos, TextEdit};
 
 use crate::history::{Outcome, Status, Target};
 use crate::render::NodeView;
+
+/// An LSP content change in the history's terms (from LSP, the one conversion that way).
+pub fn text_edit(change: TextDocumentContentChangeEvent) -> TextEdit {
+    let pos = |p: Position| Pos {
+        line: p.line,
+        character: p.character,
+    };
+    TextEdit {
+        range: change.range.map(|r| (pos(r.start), pos(r.end))),
+        text: change.text,
+    }
+}
 
 pub fn location(target: &Target) -> Option<Location> {
     let uri: Uri = target.uri.parse().ok()?;

@@ -20,7 +20,7 @@ use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 
 use crate::tree::{FileId, NodeId, SessionId, Tree};
-use rows::{load_all, persist, schema_version, sync};
+use rows::{file_lines, load_all, persist, schema_version, set_file_lines, sync};
 
 mod rows;
 #[cfg(test)]
@@ -91,11 +91,46 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
              ALTER TABLE sessions ADD COLUMN socket TEXT;
              ALTER TABLE sessions ADD COLUMN active_ms INTEGER NOT NULL DEFAULT 0;",
         ),
+        // 3: places follow the code. A node whose line was deleted is approximate; per file
+        // that holds nodes, the hashes of its lines at the last known state (4 bytes each,
+        // little-endian), to diff against what the file holds when it changes outside the
+        // editor. Rows of files without nodes are deleted with their last node.
+        M::up(
+            "ALTER TABLE nodes ADD COLUMN approximate INTEGER NOT NULL DEFAULT 0;
+             CREATE INDEX nodes_file ON nodes (file);
+             CREATE TABLE file_lines (
+                 file INTEGER PRIMARY KEY,
+                 hashes BLOB NOT NULL
+             ) STRICT;",
+        ),
     ])
 });
 
+/// The anchoring data of files, read and written inside one [`Store::write_with_lines`]
+/// transaction. Writes apply after the operation's nodes are stored, and only to files that
+/// then hold nodes.
+pub struct FileLines<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    path: &'a Path,
+    writes: Vec<(FileId, Vec<u32>)>,
+}
+
+impl FileLines<'_> {
+    /// The hashes of the file's lines at its last known state, if stored.
+    pub fn get(&self, file: FileId) -> Result<Option<Vec<u32>>, StoreError> {
+        if let Some((_, h)) = self.writes.iter().rev().find(|(f, _)| *f == file) {
+            return Ok(Some(h.clone()));
+        }
+        file_lines(self.tx, file).map_err(|e| StoreError::from_sqlite(self.path, e))
+    }
+
+    pub fn set(&mut self, file: FileId, hashes: Vec<u32>) {
+        self.writes.push((file, hashes));
+    }
+}
+
 /// The schema version this build writes: the number of entries in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: usize = 2;
+pub const SCHEMA_VERSION: usize = 3;
 /// The oldest schema a read-only store can read (the columns it lacks read as defaults).
 const OLDEST_READABLE: usize = 1;
 
@@ -457,8 +492,8 @@ impl Store {
             .transaction()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         let mut tree = Tree::new(limit);
-        let loaded =
-            load_all(&tx, &mut tree).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+        let loaded = load_all(&tx, &mut tree, self.schema)
+            .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         tx.commit()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         tree.check().map_err(|detail| StoreError::Corrupt {
@@ -478,7 +513,7 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
-        let synced = sync(&tx, tree, self.rev, self.data_version)
+        let synced = sync(&tx, tree, self.rev, self.data_version, self.schema)
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
         tx.commit()
             .map_err(|e| StoreError::from_sqlite(&self.path, e))?;
@@ -501,24 +536,48 @@ impl Store {
         tree: &mut Tree,
         op: impl FnOnce(&mut Tree) -> T,
     ) -> Result<T, StoreError> {
+        self.write_with_lines(tree, |t, _| op(t))
+    }
+
+    /// [`Store::write`] for an operation that also reads or writes the anchoring data of
+    /// files (the hashes of their lines at the last known state), in the same transaction.
+    pub fn write_with_lines<T>(
+        &mut self,
+        tree: &mut Tree,
+        op: impl FnOnce(&mut Tree, &mut FileLines<'_>) -> T,
+    ) -> Result<T, StoreError> {
         let path = self.path.clone();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
         let tx =
             rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
                 .map_err(sqlite)?;
-        let synced = sync(&tx, tree, self.rev, self.data_version).map_err(sqlite)?;
+        let synced = sync(&tx, tree, self.rev, self.data_version, self.schema).map_err(sqlite)?;
         let rev = synced.rev;
         self.rev = rev;
         self.data_version = synced.data_version;
         tree.take_changes(); // nothing from before this operation is pending
-        let out = op(tree);
+        let mut lines = FileLines {
+            tx: &tx,
+            path: &path,
+            writes: Vec::new(),
+        };
+        let out = op(tree, &mut lines);
+        let writes = lines.writes;
         let changes = tree.take_changes();
-        if changes.is_empty() {
+        if changes.is_empty() && writes.is_empty() {
             tx.commit().map_err(sqlite)?;
             return Ok(out);
         }
-        let new_rev = rev + 1;
-        let result = persist(&tx, tree, &changes, new_rev).and_then(|()| tx.commit());
+        let new_rev = if changes.is_empty() { rev } else { rev + 1 };
+        let result = (|| {
+            if !changes.is_empty() {
+                persist(&tx, tree, &changes, new_rev)?;
+            }
+            for (file, hashes) in &writes {
+                set_file_lines(&tx, *file, hashes)?;
+            }
+            tx.commit()
+        })();
         match result {
             Ok(()) => {
                 self.rev = new_rev;

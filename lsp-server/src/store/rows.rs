@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{REMOVED_KEEP, Synced};
 use crate::tree::{Change, File, FileId, NodeId, NodeRecord, Reason, SessionId, Tree};
@@ -24,12 +24,16 @@ fn revision(tx: &Transaction) -> rusqlite::Result<(i64, i64, i64, i64)> {
     )
 }
 
-pub(super) fn load_all(tx: &Transaction, tree: &mut Tree) -> rusqlite::Result<Synced> {
+pub(super) fn load_all(
+    tx: &Transaction,
+    tree: &mut Tree,
+    schema: usize,
+) -> rusqlite::Result<Synced> {
     let (rev, next_node, next_file, _) = revision(tx)?;
     let count: i64 = tx.query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))?;
     tree.reserve(usize::try_from(count).unwrap_or(0));
     load_files(tx, tree, -1)?;
-    load_nodes(tx, tree, -1)?;
+    load_nodes(tx, tree, -1, schema)?;
     load_cursors(tx, tree)?;
     tree.reserve_ids(next_node, next_file);
     Ok(Synced {
@@ -47,6 +51,7 @@ pub(super) fn sync(
     tree: &mut Tree,
     rev: i64,
     dv: i64,
+    schema: usize,
 ) -> rusqlite::Result<Synced> {
     let now_dv = data_version(tx)?;
     if now_dv == dv && rev >= 0 {
@@ -60,7 +65,7 @@ pub(super) fn sync(
     // Behind the removals log, or a different file (moved aside and started anew).
     if rev < 0 || rev < floor || db_rev < rev {
         *tree = Tree::new(tree.limit());
-        return load_all(tx, tree);
+        return load_all(tx, tree, schema);
     }
     let mut synced = Synced {
         rev: db_rev,
@@ -70,7 +75,7 @@ pub(super) fn sync(
     };
     if db_rev != rev {
         synced.files = load_files(tx, tree, rev)?;
-        synced.nodes = load_nodes(tx, tree, rev)?;
+        synced.nodes = load_nodes(tx, tree, rev, schema)?;
         let mut stmt = tx.prepare_cached("SELECT node FROM removed WHERE rev > ?1")?;
         let removed = stmt
             .query_map([rev], |r| r.get::<_, i64>(0))?
@@ -109,12 +114,21 @@ fn load_files(tx: &Transaction, tree: &mut Tree, since: i64) -> rusqlite::Result
 }
 
 /// Loads the nodes written after revision `since`; returns their ids.
-fn load_nodes(tx: &Transaction, tree: &mut Tree, since: i64) -> rusqlite::Result<Vec<NodeId>> {
+fn load_nodes(
+    tx: &Transaction,
+    tree: &mut Tree,
+    since: i64,
+    schema: usize,
+) -> rusqlite::Result<Vec<NodeId>> {
     // Ascending ids: parents come before their children.
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, parent, file, line, character, reason, created_ms, visited_ms, visits
-         FROM nodes WHERE rev > ?1 ORDER BY id",
-    )?;
+    let mut stmt = tx.prepare_cached(if schema >= 3 {
+        "SELECT id, parent, file, line, character, reason, created_ms, visited_ms, visits,
+                approximate
+         FROM nodes WHERE rev > ?1 ORDER BY id"
+    } else {
+        "SELECT id, parent, file, line, character, reason, created_ms, visited_ms, visits, 0
+         FROM nodes WHERE rev > ?1 ORDER BY id"
+    })?;
     let rows = stmt.query_map([since], |r| {
         Ok(NodeRecord {
             id: NodeId(r.get(0)?),
@@ -126,6 +140,7 @@ fn load_nodes(tx: &Transaction, tree: &mut Tree, since: i64) -> rusqlite::Result
             created_ms: r.get(6)?,
             visited_ms: r.get(7)?,
             visits: r.get(8)?,
+            approximate: r.get(9)?,
         })
     })?;
     let mut ids = Vec::new();
@@ -156,8 +171,9 @@ pub(super) fn persist(
 ) -> rusqlite::Result<()> {
     let mut node_stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO nodes
-           (id, parent, file, line, character, reason, created_ms, visited_ms, visits, rev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+           (id, parent, file, line, character, reason, created_ms, visited_ms, visits, rev,
+            approximate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     let mut file_stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO files (id, uri, gone, rev) VALUES (?1, ?2, ?3, ?4)",
@@ -187,7 +203,8 @@ pub(super) fn persist(
                     n.created_ms,
                     n.visited_ms,
                     n.visits,
-                    rev
+                    rev,
+                    n.approximate
                 ])?;
             }
             Change::File(id) => {
@@ -229,6 +246,12 @@ pub(super) fn persist(
     )?;
     if pruned > 0 {
         forget_old_removals(tx)?;
+        // Anchoring data only for files that still hold nodes.
+        tx.execute(
+            "DELETE FROM file_lines
+             WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.file = file_lines.file)",
+            [],
+        )?;
     }
     Ok(())
 }
@@ -249,5 +272,27 @@ fn forget_old_removals(tx: &Transaction) -> rusqlite::Result<()> {
         "UPDATE revision SET removed_floor = ?1 WHERE id = 0",
         [floor],
     )?;
+    Ok(())
+}
+
+/// The hashes of a file's lines at its last known state, if stored.
+pub(super) fn file_lines(tx: &Transaction, file: FileId) -> rusqlite::Result<Option<Vec<u32>>> {
+    let mut stmt = tx.prepare_cached("SELECT hashes FROM file_lines WHERE file = ?1")?;
+    stmt.query_row([file.0], |r| r.get::<_, Vec<u8>>(0))
+        .optional()
+        .map(|b| b.map(|b| crate::anchor::hashes_from_bytes(&b)))
+}
+
+/// Stores the hashes of a file's lines, if the file holds nodes.
+pub(super) fn set_file_lines(
+    tx: &Transaction,
+    file: FileId,
+    hashes: &[u32],
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO file_lines (file, hashes)
+         SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM nodes WHERE file = ?1)",
+    )?;
+    stmt.execute(params![file.0, crate::anchor::hashes_to_bytes(hashes)])?;
     Ok(())
 }

@@ -64,6 +64,11 @@ impl Arena {
     pub fn values(&self) -> std::slice::Iter<'_, Node> {
         self.nodes.iter()
     }
+
+    /// Every node, to change in place (not its id: the slots map by it).
+    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, Node> {
+        self.nodes.iter_mut()
+    }
 }
 
 impl std::ops::Index<&NodeId> for Arena {

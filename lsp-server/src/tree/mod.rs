@@ -6,13 +6,16 @@
 //!
 //! The rules, in one place:
 //! - **visit(place)** from the cursor's node N: a place that is N itself (see
-//!   [`Tree::is_same_place`]) changes nothing; a child of N at the same place is moved to;
+//!   [`Tree::is_same_place`]) changes nothing (but an approximate N, whose line was
+//!   deleted, takes the visited line and is exact again); a child of N at the same place is moved to;
 //!   anything else becomes a new child of N.
 //! - **back** moves to the parent; **forward** moves to the only child, or returns the
 //!   choices, most recently visited first; **jump** moves to any node.
 //! - The tree holds at most `limit` nodes; past that, [`Tree::prune`] drops the least
 //!   recently visited nodes that no cursor stands on and that hold no branches together
 //!   (leaves go; a node in a chain is spliced out, as a jumplist drops its oldest entry).
+//! - **move_lines**: when a file changes, its nodes follow their lines (see
+//!   [`crate::anchor`]); not a visit: no cursor moves, nothing is added or removed.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -141,6 +144,9 @@ pub struct NodeRecord {
     pub created_ms: i64,
     pub visited_ms: i64,
     pub visits: u32,
+    /// Its line was deleted (in the editor or outside) and `line` is the nearest line that
+    /// survived; a visit there makes it exact again.
+    pub approximate: bool,
 }
 
 /// A node in the tree: its stored record (read through `Deref`), and its children.
@@ -474,6 +480,17 @@ impl Tree {
         };
         let cur = &self.nodes[&current];
         if self.is_same_place(cur, &place.uri, place.line, precision) {
+            // Except that a place whose line was deleted is where the user is now.
+            if cur.approximate && precision == Precision::Line {
+                let node = self
+                    .nodes
+                    .get_mut(&current)
+                    .expect("the cursor's node exists");
+                node.line = place.line;
+                node.character = place.character;
+                node.approximate = false;
+                self.changes.push(Change::Node(current));
+            }
             return VisitOutcome::Unchanged(current);
         }
         // Among children at the same place, the nearest line wins, then the most recent.
@@ -494,6 +511,7 @@ impl Tree {
                 let node = self.nodes.get_mut(&id).expect("child exists");
                 node.line = place.line;
                 node.character = place.character;
+                node.approximate = false;
             }
             self.arrive(session, id, Move::Visit, now_ms);
             return VisitOutcome::Revisited(id);
@@ -629,6 +647,28 @@ impl Tree {
         changed
     }
 
+    /// Moves the nodes of a file whose lines changed: `map` gives each node's line its new
+    /// place ([`crate::anchor`]). A node once approximate stays so until visited again. Not a
+    /// visit: no cursor moves, no arrival is recorded. Returns how many nodes changed.
+    pub fn move_lines(
+        &mut self,
+        file: FileId,
+        map: impl Fn(u32) -> crate::anchor::Anchored,
+    ) -> usize {
+        let mut changed = 0;
+        for node in self.nodes.values_mut().filter(|n| n.file == file) {
+            let to = map(node.line);
+            let approximate = node.approximate || !to.exact;
+            if to.line != node.line || approximate != node.approximate {
+                node.line = to.line;
+                node.approximate = approximate;
+                self.changes.push(Change::Node(node.id));
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     // ----- building blocks -----------------------------------------------------------------
 
     fn intern_file(&mut self, uri: &str) -> FileId {
@@ -681,6 +721,7 @@ impl Tree {
                     visited_ms: now_ms,
                     // `arrive` counts the first visit.
                     visits: 0,
+                    approximate: false,
                 },
                 children: Children::new(),
             },

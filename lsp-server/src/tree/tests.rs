@@ -451,6 +451,13 @@ enum Op {
     Close {
         session: u8,
     },
+    /// `removed` lines at `at` replaced by `added` lines, in the editor.
+    Lines {
+        file: u8,
+        at: u8,
+        removed: u8,
+        added: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -465,7 +472,27 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..6, 0u8..6).prop_map(|(from, to)| Op::Rename { from, to }),
         1 => (0u8..6).prop_map(|file| Op::Gone { file }),
         1 => s.prop_map(|session| Op::Close { session }),
+        2 => (0u8..6, 0u8..40, 0u8..4, 0u8..4)
+            .prop_map(|(file, at, removed, added)| Op::Lines { file, at, removed, added }),
     ]
+}
+
+/// The change of `removed` whole lines at `at` replaced by `added` lines, in a long file.
+fn lines_change(at: u8, removed: u8, added: u8) -> crate::anchor::LineChange {
+    let (at, removed, added) = (u32::from(at), u32::from(removed), u32::from(added));
+    crate::anchor::LineChange::Edit {
+        start: crate::anchor::Pos {
+            line: at,
+            character: 0,
+        },
+        end: crate::anchor::Pos {
+            line: at + removed,
+            character: 0,
+        },
+        inserted_lines: added,
+        end_at_line_end: false,
+        new_len: 1000,
+    }
 }
 
 fn file_uri(f: u8) -> String {
@@ -551,6 +578,30 @@ proptest! {
                 }
                 Op::Close { session } => {
                     tree.close_session(&sessions[*session as usize]);
+                }
+                Op::Lines { file, at, removed, added } => {
+                    let cursors: Vec<_> = tree.cursors().map(|(s, n)| (s.clone(), *n)).collect();
+                    if let Some(f) = tree.file_id(&file_uri(*file)) {
+                        let change = lines_change(*at, *removed, *added);
+                        let before: Vec<(NodeId, u32)> = tree.nodes().filter(|n| n.file == f).map(|n| (n.id, n.line)).collect();
+                        tree.move_lines(f, |l| change.map(l));
+                        // Lines above stay, lines below move by the difference.
+                        for (id, line) in before {
+                            let now = tree.node(id).unwrap();
+                            if line < u32::from(*at) {
+                                prop_assert_eq!(now.line, line);
+                            } else if line >= u32::from(*at) + u32::from(*removed) {
+                                prop_assert_eq!(now.line + u32::from(*removed), line + u32::from(*added));
+                            } else {
+                                prop_assert!(now.approximate);
+                            }
+                        }
+                    }
+                    // Not a visit: nothing added or removed, no cursor moved, no arrival.
+                    prop_assert_eq!(tree.len(), before);
+                    let after: Vec<_> = tree.cursors().map(|(s, n)| (s.clone(), *n)).collect();
+                    prop_assert_eq!(after, cursors);
+                    prop_assert!(tree.take_changes().iter().all(|c| matches!(c, Change::Node(_))));
                 }
             }
             for c in tree.take_changes() {

@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::render::{NodeView, TreeView, tree_text, tree_view};
+use crate::rows::{LineCache, MAX_TEXT_CHARS, sanitize};
 use crate::store::{Endpoint, SessionInfo, Store, StoreError};
 use crate::tree::{
     BackOutcome, ForwardOutcome, ForwardPolicy, NodeId, Place, Precision, Reason, SessionId, Tree,
     TreeError, VisitOutcome,
 };
 use crate::workspace::{UriError, Workspace, normalize_uri, path_for_uri, uri_for_path};
+
+mod follow;
+pub use follow::MAX_ANCHOR_BYTES;
 
 /// How long after a move the editor's report of arriving there is still expected.
 pub const ARRIVAL_WINDOW: Duration = Duration::from_secs(2);
@@ -106,6 +110,10 @@ pub enum HistoryError {
     #[error(transparent)]
     Uri(#[from] UriError),
     #[error(
+        "the editor changed {path} without opening it first (no didOpen); reopen the file in the editor"
+    )]
+    NotOpen { path: String },
+    #[error(
         "{path} is outside the workspace {root}; retrace keeps one history per workspace (set the initialization option `recordOutsideWorkspace: true` to record such places too)"
     )]
     OutsideWorkspace { path: String, root: String },
@@ -114,9 +122,14 @@ pub enum HistoryError {
 /// A file system event, as the watcher or the editor reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FsChange {
-    Renamed { from: PathBuf, to: PathBuf },
+    Renamed {
+        from: PathBuf,
+        to: PathBuf,
+    },
     Removed(PathBuf),
     Created(PathBuf),
+    /// Written in place.
+    Modified(PathBuf),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -216,6 +229,9 @@ pub struct History {
     session: SessionId,
     options: Options,
     arrival: Option<Arrival>,
+    /// What the editor shows of the files it has open.
+    docs: follow::Documents,
+    unstored: follow::Unstored,
 }
 
 impl History {
@@ -290,6 +306,8 @@ impl History {
             session: session.id.clone(),
             options,
             arrival: None,
+            docs: follow::Documents::new(),
+            unstored: follow::Unstored::new(),
         })
     }
 
@@ -313,11 +331,24 @@ impl History {
         &self.session
     }
 
-    /// The node as clients see it.
+    /// The node as clients see it (its line's text only in [`History::json`]: a visit
+    /// reads no file).
     pub fn view(&self, id: NodeId) -> Option<NodeView> {
         self.tree
             .node(id)
             .map(|n| NodeView::new(&self.tree, n, &self.ws))
+    }
+
+    /// The text of a node's line: as the editor shows it if the file is open here, else as
+    /// the disk holds it.
+    fn line_text(&self, view: &NodeView, disk: &mut LineCache) -> Option<String> {
+        if view.gone {
+            return None;
+        }
+        match self.document_line(&view.uri, view.line) {
+            Some(text) => Some(sanitize(text, MAX_TEXT_CHARS)),
+            None => disk.line(&path_for_uri(&view.uri)?, view.line),
+        }
     }
 
     /// Records that the user reached `uri` at `line` (zero-based) by a jump.
@@ -362,9 +393,18 @@ impl History {
             character,
         };
         let session = self.session.clone();
-        let out = self.store.write(&mut self.tree, |t| {
-            t.visit(&session, &place, reason, precision, now_ms)
-        })?;
+        let docs = &self.docs;
+        let out = self.store.write_with_lines(&mut self.tree, |t, lines| {
+            let out = t.visit(&session, &place, reason, precision, now_ms);
+            // The first node in a file: what its lines are now, to follow them from.
+            if let Some(file) = t.file_id(&place.uri)
+                && lines.get(file)?.is_none()
+                && let Some(hashes) = follow::current_hashes(docs, &place.uri)
+            {
+                lines.set(file, hashes);
+            }
+            Ok::<_, StoreError>(out)
+        })??;
         Ok(match out {
             VisitOutcome::Added(n) => self.outcome(Status::Added, Some(n), "recorded a new place"),
             VisitOutcome::Revisited(n) => self.outcome(
@@ -460,7 +500,12 @@ impl History {
 
     pub fn json(&mut self) -> Result<TreeView, HistoryError> {
         self.refresh()?;
-        Ok(tree_view(&self.tree, self.current(), &self.ws))
+        let mut view = tree_view(&self.tree, self.current(), &self.ws);
+        let mut disk = LineCache::default();
+        for node in &mut view.nodes {
+            node.line_text = self.line_text(node, &mut disk);
+        }
+        Ok(view)
     }
 
     pub fn status(&mut self) -> Result<StatusView, HistoryError> {
@@ -555,13 +600,16 @@ impl History {
         Ok(())
     }
 
-    /// Housekeeping for idle moments: checkpoint the database's write-ahead log.
+    /// Housekeeping for idle moments: store the open documents' line hashes, checkpoint
+    /// the database's write-ahead log.
     pub fn idle(&mut self) -> Result<(), HistoryError> {
+        self.store_documents()?;
         Ok(self.store.checkpoint()?)
     }
 
     /// Ends this session: its cursor no longer pins nodes against pruning.
     pub fn close(mut self) -> Result<(), HistoryError> {
+        self.store_documents()?;
         let session = self.session.clone();
         self.store
             .write(&mut self.tree, |t| t.close_session(&session))?;
