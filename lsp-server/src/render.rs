@@ -42,7 +42,7 @@ pub struct NodeView {
     /// and this is the nearest line that survived) or `gone` (its file was deleted).
     pub anchor: Anchor,
     /// The text of the line as the editor or the disk has it now, cleaned and cut
-    /// ([`crate::rows::sanitize`]); filled by the writer's `retrace.tree` and outcomes.
+    /// ([`crate::safe_text::sanitize`]); filled by the writer's `retrace.tree` and outcomes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line_text: Option<String>,
     pub children: Vec<NodeId>,

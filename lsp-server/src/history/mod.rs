@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::render::{NodeView, TreeView, tree_text, tree_view};
-use crate::rows::{LineCache, MAX_TEXT_CHARS, sanitize};
+use crate::rows::{LineCache, MAX_TEXT_CHARS};
+use crate::safe_text::sanitize;
 use crate::store::{Endpoint, SessionInfo, Store, StoreError};
 use crate::tree::{
     BackOutcome, ForwardOutcome, ForwardPolicy, NodeId, Place, Precision, Reason, SessionId, Tree,

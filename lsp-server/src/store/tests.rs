@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::schema::MIGRATIONS;
 use super::*;
 use crate::render::tree_text;
 use crate::tree::{Place, Precision, Reason};
