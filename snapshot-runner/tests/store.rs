@@ -329,20 +329,39 @@ fn an_interrupted_image_build_leaves_nothing_behind() {
             })
             .unwrap_or(false)
     };
+    // The build must be caught midway whatever the machine's speed (an idle machine builds
+    // in well under a second): a `debugfs` first on PATH, which the build runs between
+    // mke2fs and the qcow2 conversion, says it started and waits there for the signal.
+    let shims = tempfile::tempdir().unwrap();
+    let midway = shims.path().join("midway");
+    let shim = shims.path().join("debugfs");
+    std::fs::write(
+        &shim,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 120\n", midway.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        shims.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     for signal in [libc::SIGINT, libc::SIGKILL] {
+        let _ = std::fs::remove_file(&midway);
         // Its own process group, so the signal reaches the tools it runs as Ctrl-C would.
         let child = t
             .command(&["image", "build-default", "--force"])
+            .env("PATH", &path)
             .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         assert!(
-            wait_until(Duration::from_secs(60), building),
-            "the build never started"
+            wait_until(Duration::from_secs(60), || midway.exists()),
+            "the build never reached debugfs"
         );
-        std::thread::sleep(Duration::from_millis(300));
+        assert!(building(), "the build works in the store's scratch space");
         unsafe { libc::kill(-(child.id() as i32), signal) };
         let out = wait_child(child);
         if signal == libc::SIGINT {
