@@ -128,7 +128,9 @@ fn a_deleted_line_goes_to_the_nearest_line_and_is_approximate_until_visited() {
         place(&mut h, 1),
         (7, Anchor::Approximate, Some("line 6".into()))
     );
-    // Survives a restart, and a visit there makes it exact again.
+    // Stored when the server is idle; survives a restart, and a visit there makes it
+    // exact again.
+    h.idle().unwrap();
     drop(h);
     let mut h = f.open("s");
     assert_eq!(place(&mut h, 1).1, Anchor::Approximate);
@@ -266,9 +268,10 @@ fn typing_inside_a_line_is_stored_when_idle_and_saving_it_moves_nothing() {
     };
     assert_eq!(h.change_document(&a, &[typed]).unwrap(), 0);
     h.idle().unwrap();
-    h.close_document(&a).unwrap();
-    // The editor saved: the disk is what the buffer was; the node is still exact.
+    // The editor saved, then closed: the disk is what the buffer was; the node is still
+    // exact.
     std::fs::write(&path, numbered(10).replace("line 5\n", "line_typed 5\n")).unwrap();
+    assert_eq!(h.close_document(&a).unwrap(), 0);
     assert_eq!(h.follow_contents(&[FsChange::Modified(path)]).unwrap(), 0);
     assert_eq!(
         place(&mut h, 1),

@@ -2,28 +2,72 @@
 //! changed outside the editor, re-anchored by a diff of the stored line hashes and the file
 //! now ([`crate::anchor`]). Moves made here are not visits and move no cursor.
 //!
-//! The stored hashes of a file always describe the state its nodes' lines refer to: the
-//! editor's buffer while it is open here, the disk otherwise. They are written in the same
-//! transaction as the moves; typing inside lines (no node moves) stores them when the
-//! server is idle or the document closes, so a keystroke costs no write.
+//! What is stored for a file is always consistent: its nodes' stored lines refer to its
+//! stored line hashes (the editor's buffer as last stored, or the disk). Both change in the
+//! same transaction.
+//!
+//! The editor's changes are *held*: a `didChange` moves the nodes in memory only (this
+//! server's answers use them at once) and keeps, per moved node, its line now and its line
+//! as stored ([`Held`]). They are stored, with the buffer's hashes, by the next write of
+//! this server, whatever it is (every write goes through [`History::write`], which stores
+//! them first, in its own transaction), or when the server is idle, when the document
+//! closes, or once they are [`MAX_HELD`] old. So a keystroke costs no write, and a crash
+//! before they are stored loses nothing: the database still holds the old lines with the
+//! old hashes, and the next `didOpen` re-anchors them to the text by the diff.
+//!
+//! Another process writing the nodes of a file open here (a second editor's visit, a
+//! re-anchoring to a file rewritten on disk): the buffer is what this editor's user sees,
+//! so this server puts that file's nodes back on their stored lines, drops its held moves
+//! there, and re-anchors the file from the stored hashes to its buffer at its next write.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::{FsChange, History, HistoryError};
-use crate::anchor::{Document, LineChange, LineMap, TextEdit, line_hashes};
+use crate::anchor::{Anchored, Document, LineChange, LineMap, TextEdit, line_hashes};
 use crate::store::{FileLines, StoreError};
-use crate::tree::{FileId, Tree};
-use crate::workspace::{normalize_uri, uri_for_path};
+use crate::tree::{FileId, NodeId, Tree};
+use crate::workspace::{normalize_uri, path_for_uri, uri_for_path};
 
 /// Files larger than this are not read to re-anchor (their nodes stay where they are).
 pub const MAX_ANCHOR_BYTES: u64 = 8 << 20;
 
+/// Held moves are stored at the latest this long after the first of them, even while the
+/// editor never lets the server be idle.
+pub const MAX_HELD: Duration = Duration::from_secs(2);
+
 /// The documents the editor has open, by normalised URI.
 pub(super) type Documents = HashMap<String, Document>;
-/// Open documents whose line hashes changed since they were stored.
-pub(super) type Unstored = HashSet<String>;
+
+/// What the editor changed and this server has not stored yet (see the module's doc).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Held {
+    /// Open documents whose line hashes changed since they were stored, by URI.
+    docs: HashSet<String>,
+    /// Nodes moved by the editor's changes: (line, approximate) now, and as stored.
+    lines: FxHashMap<NodeId, HeldLine>,
+    /// Open files whose nodes another process wrote: re-anchored from the stored state to
+    /// the buffer at the next write.
+    foreign: HashSet<FileId>,
+    /// When the first held change was made (the history's clock).
+    since: Option<Duration>,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct HeldLine {
+    now: (u32, bool),
+    stored: (u32, bool),
+}
+
+impl Held {
+    pub(super) fn is_empty(&self) -> bool {
+        self.docs.is_empty() && self.lines.is_empty() && self.foreign.is_empty()
+    }
+}
 
 impl History {
     /// `didOpen`: the editor shows `text`. When it differs from what the file's nodes refer
@@ -36,8 +80,9 @@ impl History {
         self.reanchor(&uri, hashes)
     }
 
-    /// `didChange`: the changes, in order; the file's nodes follow their lines. Returns how
-    /// many nodes moved.
+    /// `didChange`: the changes, in order; the file's nodes follow their lines. The moves
+    /// are held in memory and stored later (see the module's doc). Returns how many nodes
+    /// moved.
     pub fn change_document(
         &mut self,
         uri: &str,
@@ -50,72 +95,112 @@ impl History {
             });
         };
         let changes: Vec<LineChange> = edits.iter().map(|e| doc.apply(e)).collect();
-        // Typing inside lines moves no node: the hashes are stored when idle, not per key.
-        if changes.iter().all(LineChange::keeps_lines) {
-            self.unstored.insert(uri);
-            return Ok(0);
-        }
-        self.refresh()?; // another process may have recorded the file
-        let Some(file) = self.tree.file_id(&uri) else {
-            return Ok(0);
-        };
-        // Nor do line breaks below every node.
-        let moves = |line: u32| {
-            let mut at = line;
-            changes.iter().any(|c| {
-                let to = c.map(at);
-                at = to.line;
-                !to.exact
-            }) || at != line
-        };
-        if !self.tree.nodes().any(|n| n.file == file && moves(n.line)) {
-            self.unstored.insert(uri);
-            return Ok(0);
-        }
-        let hashes = self.docs.get(&uri).map(|d| d.hashes().to_vec());
-        let moved = self.store.write_with_lines(&mut self.tree, |t, lines| {
-            let moved = changes
-                .iter()
-                .map(|c| t.move_lines(file, |l| c.map(l)))
-                .sum();
-            if let Some(hashes) = hashes {
-                lines.set(file, hashes);
+        self.held.since.get_or_insert(self.options.clock.elapsed());
+        self.held.docs.insert(uri.clone());
+        // Typing inside lines moves no node.
+        let moved = if changes.iter().all(LineChange::keeps_lines) {
+            0
+        } else {
+            self.refresh()?; // another process may have recorded the file, or moved its nodes
+            match self.tree.file_id(&uri) {
+                Some(file) => self.hold_moves(file, &changes),
+                None => 0,
             }
-            moved
-        })?;
-        self.unstored.remove(&uri);
+        };
+        let since = self.held.since.unwrap_or_default();
+        if self.options.clock.elapsed().saturating_sub(since) >= MAX_HELD {
+            self.store_documents()?;
+        }
         Ok(moved)
     }
 
-    /// Stores the line hashes of the open documents changed since they were last stored
-    /// (typing that moved no node). Called when idle, and when a document closes.
+    /// Moves the file's nodes by the changes, in memory, and holds the moves.
+    fn hold_moves(&mut self, file: FileId, changes: &[LineChange]) -> usize {
+        let held = &mut self.held.lines;
+        let map = |line: u32| {
+            changes
+                .iter()
+                .fold(Anchored { line, exact: true }, |at, change| {
+                    let to = change.map(at.line);
+                    Anchored {
+                        line: to.line,
+                        exact: at.exact && to.exact,
+                    }
+                })
+        };
+        self.tree.shift_lines(file, map, |id, stored, now| {
+            held.entry(id)
+                .and_modify(|h| h.now = now)
+                .or_insert(HeldLine { now, stored });
+        })
+    }
+
+    /// Stores what is held: the moves of nodes and the line hashes of the open documents
+    /// the editor changed. Called when idle, when a document closes, and when they have
+    /// waited [`MAX_HELD`]; any other write stores them too.
     pub fn store_documents(&mut self) -> Result<(), HistoryError> {
-        if self.unstored.is_empty() {
+        if self.held.is_empty() {
             return Ok(());
         }
-        let pending: Vec<(String, Vec<u32>)> = std::mem::take(&mut self.unstored)
-            .into_iter()
-            .filter_map(|uri| {
-                let hashes = self.docs.get(&uri)?.hashes().to_vec();
-                Some((uri, hashes))
-            })
-            .collect();
-        self.store.write_with_lines(&mut self.tree, |t, lines| {
-            for (uri, hashes) in pending {
-                if let Some(file) = t.file_id(&uri) {
-                    lines.set(file, hashes);
-                }
-            }
-        })?;
+        self.write(|_, _, _| ())?;
         Ok(())
     }
 
-    /// `didClose`: the disk is the file's truth again (the watcher follows it).
-    pub fn close_document(&mut self, uri: &str) -> Result<(), HistoryError> {
+    /// One write of this history: its sync, the held changes stored, then `op`, in one
+    /// transaction. Every write of the history goes through here, so no node row is ever
+    /// stored in a buffer's lines without that buffer's hashes.
+    pub(super) fn write<T>(
+        &mut self,
+        op: impl FnOnce(&mut Tree, &mut FileLines<'_>, &Documents) -> T,
+    ) -> Result<T, StoreError> {
+        let docs = &self.docs;
+        let held = &self.held;
+        let result = self.store.write_with_lines(&mut self.tree, |t, lines| {
+            let mut next = held.clone();
+            let synced = lines.synced();
+            let (reloaded, nodes) = (synced.reloaded, synced.nodes.clone());
+            absorb(t, docs, &mut next, reloaded, &nodes);
+            store_held(t, lines, docs, &next)?;
+            Ok::<_, StoreError>(op(t, lines, docs))
+        });
+        match result {
+            Ok(Ok(out)) => {
+                self.held = Held::default();
+                Ok(out)
+            }
+            Ok(Err(e)) | Err(e) => {
+                // Back to what is stored: the held nodes on their stored lines, the tree
+                // read again, and every open file re-anchored from its stored state to its
+                // buffer at the next write.
+                let stored = self
+                    .held
+                    .lines
+                    .drain()
+                    .map(|(id, h)| (id, h.stored.0, h.stored.1));
+                self.tree.set_lines(stored.collect::<Vec<_>>(), false);
+                match self.store.load(self.options.limit) {
+                    Ok(tree) => self.tree = tree,
+                    Err(load) => tracing::error!("reading the history again: {load}"),
+                }
+                let open = self.docs.keys().filter_map(|u| self.tree.file_id(u));
+                self.held.foreign.extend(open.collect::<Vec<_>>());
+                Err(e)
+            }
+        }
+    }
+
+    /// `didClose`: what was held is stored, and the disk is the file's truth again: when
+    /// the editor closed it without saving, the nodes follow the disk (the watcher follows
+    /// it from then on). Returns how many nodes moved to the disk's lines.
+    pub fn close_document(&mut self, uri: &str) -> Result<usize, HistoryError> {
         let uri = normalize_uri(uri)?;
         let stored = self.store_documents();
         self.docs.remove(&uri);
-        stored
+        stored?;
+        match path_for_uri(&uri) {
+            Some(path) => self.follow_contents(&[FsChange::Modified(path)]),
+            None => Ok(0),
+        }
     }
 
     /// The text of a line as the editor shows it, for documents open here.
@@ -153,7 +238,7 @@ impl History {
         if pending.is_empty() {
             return Ok(0);
         }
-        let moved = self.store.write_with_lines(&mut self.tree, |t, lines| {
+        let moved = self.write(|t, lines, _| {
             let mut moved = 0;
             for (file, hashes) in pending {
                 moved += reanchor(t, lines, file, hashes)?;
@@ -170,11 +255,99 @@ impl History {
         let Some(file) = self.tree.file_id(uri) else {
             return Ok(0);
         };
-        let moved = self
-            .store
-            .write_with_lines(&mut self.tree, |t, lines| reanchor(t, lines, file, hashes))??;
+        let moved = self.write(|t, lines, _| reanchor(t, lines, file, hashes))??;
         Ok(moved)
     }
+}
+
+/// After a sync brought in other processes' rows: open files whose nodes were written
+/// (every open file when the tree was reloaded) become foreign. Their held moves are
+/// dropped, and their nodes not re-read put back on their stored lines, so the file is
+/// wholly in its stored state, ready to be re-anchored to the buffer.
+pub(super) fn absorb(
+    tree: &mut Tree,
+    docs: &Documents,
+    held: &mut Held,
+    reloaded: bool,
+    nodes: &[NodeId],
+) {
+    if docs.is_empty() || (!reloaded && nodes.is_empty()) {
+        return;
+    }
+    let open: HashSet<FileId> = docs.keys().filter_map(|u| tree.file_id(u)).collect();
+    let written: HashSet<FileId> = if reloaded {
+        open
+    } else {
+        nodes
+            .iter()
+            .filter_map(|id| tree.node(*id).map(|n| n.file))
+            .filter(|f| open.contains(f))
+            .collect()
+    };
+    if written.is_empty() {
+        return;
+    }
+    let reread: HashSet<NodeId> = nodes.iter().copied().collect();
+    let mut back = Vec::new();
+    held.lines.retain(|id, h| {
+        let Some(node) = tree.node(*id) else {
+            return false;
+        };
+        if !written.contains(&node.file) {
+            return true;
+        }
+        if !reloaded && !reread.contains(id) {
+            back.push((*id, h.stored.0, h.stored.1));
+        }
+        false
+    });
+    tree.set_lines(back, false);
+    held.foreign.extend(written);
+}
+
+/// Stores what is held, in the write's transaction: foreign files re-anchored from their
+/// stored state to the buffer, the held moves, the changed documents' hashes.
+fn store_held(
+    tree: &mut Tree,
+    lines: &mut FileLines<'_>,
+    docs: &Documents,
+    held: &Held,
+) -> Result<(), StoreError> {
+    // Moves held since a file became foreign: back to the stored state the diff starts from.
+    let back = held
+        .lines
+        .iter()
+        .filter(|(id, _)| {
+            tree.node(**id)
+                .is_some_and(|n| held.foreign.contains(&n.file))
+        })
+        .map(|(id, h)| (*id, h.stored.0, h.stored.1));
+    tree.set_lines(back.collect::<Vec<_>>(), false);
+    for file in &held.foreign {
+        let Some(uri) = tree.file(*file).map(|f| f.uri.clone()) else {
+            continue;
+        };
+        if let Some(doc) = docs.get(&*uri) {
+            reanchor(tree, lines, *file, doc.hashes().to_vec())?;
+        }
+    }
+    let moves = held
+        .lines
+        .iter()
+        .filter(|(id, _)| {
+            tree.node(**id)
+                .is_some_and(|n| !held.foreign.contains(&n.file))
+        })
+        .map(|(id, h)| (*id, h.now.0, h.now.1));
+    tree.set_lines(moves.collect::<Vec<_>>(), true);
+    for uri in &held.docs {
+        if let (Some(file), Some(doc)) = (tree.file_id(uri), docs.get(uri))
+            && !held.foreign.contains(&file)
+        {
+            lines.set(file, doc.hashes().to_vec());
+        }
+    }
+    Ok(())
 }
 
 /// Moves a file's nodes by a diff of its stored line hashes and `hashes`, and stores these.
@@ -204,7 +377,7 @@ pub(super) fn current_hashes(docs: &Documents, uri: &str) -> Option<Vec<u32>> {
     if let Some(doc) = docs.get(uri) {
         return Some(doc.hashes().to_vec());
     }
-    let path = crate::workspace::path_for_uri(uri)?;
+    let path = path_for_uri(uri)?;
     read_text(&path).map(|t| line_hashes(&t))
 }
 

@@ -232,7 +232,8 @@ pub struct History {
     arrival: Option<Arrival>,
     /// What the editor shows of the files it has open.
     docs: follow::Documents,
-    unstored: follow::Unstored,
+    /// The editor's changes not stored yet.
+    held: follow::Held,
 }
 
 impl History {
@@ -308,7 +309,7 @@ impl History {
             options,
             arrival: None,
             docs: follow::Documents::new(),
-            unstored: follow::Unstored::new(),
+            held: follow::Held::default(),
         })
     }
 
@@ -394,8 +395,7 @@ impl History {
             character,
         };
         let session = self.session.clone();
-        let docs = &self.docs;
-        let out = self.store.write_with_lines(&mut self.tree, |t, lines| {
+        let out = self.write(|t, lines, docs| {
             let out = t.visit(&session, &place, reason, precision, now_ms);
             // The first node in a file: what its lines are now, to follow them from.
             if let Some(file) = t.file_id(&place.uri)
@@ -421,9 +421,7 @@ impl History {
 
     pub fn back(&mut self, now_ms: i64) -> Result<Outcome, HistoryError> {
         let session = self.session.clone();
-        let out = self
-            .store
-            .write(&mut self.tree, |t| t.back(&session, now_ms))?;
+        let out = self.write(|t, _, _| t.back(&session, now_ms))?;
         Ok(match out {
             BackOutcome::Moved(n) => self.moved(n),
             BackOutcome::AtRoot(n) => self.outcome(
@@ -442,9 +440,7 @@ impl History {
         now_ms: i64,
     ) -> Result<Outcome, HistoryError> {
         let session = self.session.clone();
-        let out = self.store.write(&mut self.tree, |t| {
-            t.forward(&session, choice, policy, now_ms)
-        })??;
+        let out = self.write(|t, _, _| t.forward(&session, choice, policy, now_ms))??;
         Ok(match out {
             ForwardOutcome::Moved(n) => self.moved(n),
             ForwardOutcome::AtLeaf(n) => self.outcome(
@@ -470,9 +466,7 @@ impl History {
 
     pub fn jump(&mut self, node: NodeId, now_ms: i64) -> Result<Outcome, HistoryError> {
         let session = self.session.clone();
-        let n = self
-            .store
-            .write(&mut self.tree, |t| t.jump(&session, node, now_ms))??;
+        let n = self.write(|t, _, _| t.jump(&session, node, now_ms))??;
         Ok(self.moved(n))
     }
 
@@ -490,7 +484,14 @@ impl History {
 
     /// Catches up with other processes' writes, for reads.
     pub fn refresh(&mut self) -> Result<(), HistoryError> {
-        self.store.refresh(&mut self.tree)?;
+        let synced = self.store.refresh(&mut self.tree)?;
+        follow::absorb(
+            &mut self.tree,
+            &self.docs,
+            &mut self.held,
+            synced.reloaded,
+            &synced.nodes,
+        );
         Ok(())
     }
 
@@ -551,7 +552,7 @@ impl History {
         if ops.is_empty() {
             return Ok(0);
         }
-        let changed = self.store.write(&mut self.tree, |t| {
+        let changed = self.write(|t, _, _| {
             ops.iter()
                 .map(|(uri, to, gone)| match to {
                     Some(to) => t.rename(uri, to),
@@ -594,10 +595,10 @@ impl History {
     /// Replaces the in-memory tree with what the database holds (after an internal error).
     pub fn reload(&mut self) -> Result<(), HistoryError> {
         self.tree = self.store.load(self.options.limit)?;
+        follow::absorb(&mut self.tree, &self.docs, &mut self.held, true, &[]);
         self.arrival = None;
         let session = self.session.clone();
-        self.store
-            .write(&mut self.tree, |t| t.open_session(&session))?;
+        self.write(|t, _, _| t.open_session(&session))?;
         Ok(())
     }
 
@@ -610,10 +611,8 @@ impl History {
 
     /// Ends this session: its cursor no longer pins nodes against pruning.
     pub fn close(mut self) -> Result<(), HistoryError> {
-        self.store_documents()?;
         let session = self.session.clone();
-        self.store
-            .write(&mut self.tree, |t| t.close_session(&session))?;
+        self.write(|t, _, _| t.close_session(&session))?;
         self.store.remove_session(&session)?;
         Ok(())
     }

@@ -456,7 +456,7 @@ impl Owner {
         let moved = match doc {
             Document::Open { uri, text } => h.open_document(&uri, &text),
             Document::Change { uri, edits } => h.change_document(&uri, &edits),
-            Document::Close { uri } => h.close_document(&uri).map(|()| 0),
+            Document::Close { uri } => h.close_document(&uri),
         };
         match moved {
             Ok(0) => {}

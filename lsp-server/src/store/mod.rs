@@ -35,9 +35,16 @@ pub struct FileLines<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     path: &'a Path,
     writes: Vec<(FileId, Vec<u32>)>,
+    synced: Synced,
 }
 
 impl FileLines<'_> {
+    /// What this transaction's sync brought in from other processes' commits, before the
+    /// operation ran.
+    pub fn synced(&self) -> &Synced {
+        &self.synced
+    }
+
     /// The hashes of the file's lines at its last known state, if stored.
     pub fn get(&self, file: FileId) -> Result<Option<Vec<u32>>, StoreError> {
         if let Some((_, h)) = self.writes.iter().rev().find(|(f, _)| *f == file) {
@@ -477,6 +484,7 @@ impl Store {
             tx: &tx,
             path: &path,
             writes: Vec::new(),
+            synced,
         };
         let out = op(tree, &mut lines);
         let writes = lines.writes;

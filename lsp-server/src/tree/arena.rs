@@ -4,13 +4,14 @@
 //! million nodes that is hundreds of megabytes. Here the map holds only slot numbers and the
 //! nodes sit packed in a `Vec` (removal swaps the last node into the hole).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::{Node, NodeId};
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Arena {
-    slots: HashMap<NodeId, u32>,
+    /// Node ids are the database's row ids: a fast hash suits them.
+    slots: FxHashMap<NodeId, u32>,
     nodes: Vec<Node>,
 }
 
@@ -63,11 +64,6 @@ impl Arena {
 
     pub fn values(&self) -> std::slice::Iter<'_, Node> {
         self.nodes.iter()
-    }
-
-    /// Every node, to change in place (not its id: the slots map by it).
-    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, Node> {
-        self.nodes.iter_mut()
     }
 }
 

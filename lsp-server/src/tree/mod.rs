@@ -16,11 +16,16 @@
 //!   (leaves go; a node in a chain is spliced out, as a jumplist drops its oldest entry).
 //! - **move_lines**: when a file changes, its nodes follow their lines (see
 //!   [`crate::anchor`]); not a visit: no cursor moves, nothing is added or removed.
+//!   It touches only that file's nodes: the tree keeps an index of the nodes of each file,
+//!   true after every operation that adds, removes, loads or re-files a node (`add_node`,
+//!   prune's `remove_node`, `load_node`, `unload_node`, a rename that merges two files);
+//!   [`Tree::check`] verifies it.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use rustc_hash::FxHashSet;
 use smallvec::SmallVec;
 
 use serde::{Deserialize, Serialize};
@@ -279,6 +284,8 @@ pub struct Tree {
     nodes: Arena,
     files: HashMap<FileId, File>,
     file_by_uri: HashMap<Arc<str>, FileId>,
+    /// The nodes of each file (see the rules above: kept true by every operation).
+    by_file: HashMap<FileId, FxHashSet<NodeId>>,
     root: Option<NodeId>,
     cursors: HashMap<SessionId, NodeId>,
     next_node: i64,
@@ -302,6 +309,7 @@ impl Tree {
             nodes: Arena::default(),
             files: HashMap::new(),
             file_by_uri: HashMap::new(),
+            by_file: HashMap::new(),
             root: None,
             cursors: HashMap::new(),
             next_node: 1,
@@ -341,6 +349,15 @@ impl Tree {
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values()
+    }
+
+    /// The nodes of one file, in no particular order.
+    pub fn nodes_in(&self, file: FileId) -> impl Iterator<Item = &Node> {
+        self.by_file
+            .get(&file)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.nodes.get(id))
     }
 
     pub fn file(&self, id: FileId) -> Option<&File> {
@@ -602,14 +619,10 @@ impl Tree {
             match self.file_by_uri.get(&new_uri).copied() {
                 // The new path is already known: its history and the renamed file's merge.
                 Some(existing) if existing != *id => {
-                    let ids: Vec<NodeId> = self
-                        .nodes
-                        .values()
-                        .filter(|n| n.file == *id)
-                        .map(|n| n.id)
-                        .collect();
+                    let ids: Vec<NodeId> = self.nodes_in(*id).map(|n| n.id).collect();
                     for n in ids {
                         self.nodes.get_mut(&n).expect("listed").file = existing;
+                        self.index_file(n, Some(*id), Some(existing));
                         self.changes.push(Change::Node(n));
                     }
                     let target = self.files.get_mut(&existing).expect("indexed");
@@ -655,15 +668,64 @@ impl Tree {
         file: FileId,
         map: impl Fn(u32) -> crate::anchor::Anchored,
     ) -> usize {
+        let mut moved = Vec::new();
+        self.shift_lines(file, map, |id, _, _| moved.push(id));
+        let changed = moved.len();
+        self.changes.extend(moved.into_iter().map(Change::Node));
+        changed
+    }
+
+    /// [`Tree::move_lines`] without recording a [`Change`]: the caller keeps the moves
+    /// (`moved` is told each node's id, its line and flag before, and after) and stores
+    /// them later with [`Tree::set_lines`]. Touches only the file's nodes. Returns how many
+    /// changed.
+    pub fn shift_lines(
+        &mut self,
+        file: FileId,
+        map: impl Fn(u32) -> crate::anchor::Anchored,
+        mut moved: impl FnMut(NodeId, (u32, bool), (u32, bool)),
+    ) -> usize {
+        let Some(ids) = self.by_file.get(&file) else {
+            return 0;
+        };
         let mut changed = 0;
-        for node in self.nodes.values_mut().filter(|n| n.file == file) {
+        for id in ids {
+            let Some(node) = self.nodes.get_mut(id) else {
+                continue;
+            };
             let to = map(node.line);
             let approximate = node.approximate || !to.exact;
             if to.line != node.line || approximate != node.approximate {
+                let from = (node.line, node.approximate);
                 node.line = to.line;
                 node.approximate = approximate;
-                self.changes.push(Change::Node(node.id));
+                moved(node.id, from, (to.line, approximate));
                 changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Puts nodes on the given lines (moves made earlier by [`Tree::shift_lines`], or read
+    /// back from the store); `record` says whether to record them as changes to store.
+    /// Nodes no longer in the tree are skipped. Returns how many changed.
+    pub fn set_lines(
+        &mut self,
+        lines: impl IntoIterator<Item = (NodeId, u32, bool)>,
+        record: bool,
+    ) -> usize {
+        let mut changed = 0;
+        for (id, line, approximate) in lines {
+            let Some(node) = self.nodes.get_mut(&id) else {
+                continue;
+            };
+            if node.line != line || node.approximate != approximate {
+                node.line = line;
+                node.approximate = approximate;
+                changed += 1;
+            }
+            if record {
+                self.changes.push(Change::Node(id));
             }
         }
         changed
@@ -726,6 +788,7 @@ impl Tree {
                 children: Children::new(),
             },
         );
+        self.index_file(id, None, Some(file));
         match parent {
             Some(p) => self
                 .nodes
@@ -751,6 +814,26 @@ impl Tree {
             how,
             at_ms: now_ms,
         });
+    }
+}
+
+impl Tree {
+    /// Keeps the index of nodes by file true: `id` leaves `from` and joins `to`.
+    fn index_file(&mut self, id: NodeId, from: Option<FileId>, to: Option<FileId>) {
+        if from == to {
+            return;
+        }
+        if let Some(from) = from
+            && let Some(ids) = self.by_file.get_mut(&from)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_file.remove(&from);
+            }
+        }
+        if let Some(to) = to {
+            self.by_file.entry(to).or_default().insert(id);
+        }
     }
 }
 
