@@ -221,10 +221,12 @@ fn bad_input_is_refused_or_harmless() {
     };
     h.change_document(&a, &[past]).unwrap();
     assert_eq!(place(&mut h, 1), (2, Anchor::Exact, Some("two".into())));
-    // A binary file changed outside: not read, its node stays.
+    // A binary file changed outside: not read; its node keeps its line, approximate (where
+    // its line went cannot be told).
     std::fs::write(&bin, b"\0\0\0").unwrap();
-    assert_eq!(h.follow_contents(&[FsChange::Modified(bin)]).unwrap(), 0);
+    assert_eq!(h.follow_contents(&[FsChange::Modified(bin)]).unwrap(), 1);
     assert_eq!(place(&mut h, 2).0, 0);
+    assert_eq!(place(&mut h, 2).1, Anchor::Approximate);
 }
 
 #[test]
@@ -276,5 +278,263 @@ fn typing_inside_a_line_is_stored_when_idle_and_saving_it_moves_nothing() {
     assert_eq!(
         place(&mut h, 1),
         (5, Anchor::Exact, Some("line_typed 5".into()))
+    );
+}
+
+/// The line of node `id` as stored in the database, and whether approximate.
+fn stored_line(db: &Path, id: i64) -> (u32, bool) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT line, approximate FROM nodes WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+fn insert_at(line: u32, text: &str) -> TextEdit {
+    TextEdit {
+        range: Some((at(line, 0), at(line, 0))),
+        text: text.into(),
+    }
+}
+
+#[test]
+fn moves_are_held_in_memory_and_every_server_sees_them_once_stored() {
+    let f = Fixture::new();
+    let (_, a) = f.write("a.rs", &numbered(100));
+    let mut h = f.open("s1");
+    let mut other = f.open("s2");
+    let db = h.database().to_owned();
+    h.visit(&a, 50, 0, Reason::Jump, Precision::Line, 1)
+        .unwrap();
+    h.open_document(&a, &numbered(100)).unwrap();
+    assert_eq!(h.change_document(&a, &[insert_at(0, "x\ny\n")]).unwrap(), 1);
+    // This server answers with the move at once; nothing is written yet.
+    assert_eq!(place(&mut h, 1).0, 52);
+    assert_eq!(stored_line(&db, 1), (50, false));
+    assert_eq!(place(&mut other, 1).0, 50);
+    // Idle: stored, with the buffer's hashes, and the other server sees it.
+    h.idle().unwrap();
+    assert_eq!(stored_line(&db, 1), (52, false));
+    assert_eq!(place(&mut other, 1).0, 52);
+    // Any other write stores what is held first, in its own transaction.
+    h.change_document(&a, &[insert_at(0, "z\n")]).unwrap();
+    assert_eq!(stored_line(&db, 1), (52, false));
+    h.visit(&a, 90, 0, Reason::Jump, Precision::Line, 2)
+        .unwrap();
+    assert_eq!(stored_line(&db, 1), (53, false));
+    // (The other server reads the line's text from the disk, which has not been saved.)
+    assert_eq!(place(&mut other, 1).0, 53);
+}
+
+#[test]
+fn a_crash_before_the_moves_are_stored_loses_nothing() {
+    let f = Fixture::new();
+    let (path, a) = f.write("a.rs", &numbered(100));
+    let mut h = f.open("s");
+    let db = h.database().to_owned();
+    h.visit(&a, 50, 0, Reason::Jump, Precision::Line, 1)
+        .unwrap();
+    h.open_document(&a, &numbered(100)).unwrap();
+    let ten: String = (0..10).map(|i| format!("new {i}\n")).collect();
+    h.change_document(&a, &[insert_at(3, &ten)]).unwrap();
+    // The editor saves; the server dies before storing the move (no idle, no close).
+    let saved = format!(
+        "line 0\nline 1\nline 2\n{ten}{}",
+        numbered(100)
+            .split_once("line 3\n")
+            .map(|(_, rest)| format!("line 3\n{rest}"))
+            .unwrap()
+    );
+    std::fs::write(&path, &saved).unwrap();
+    drop(h);
+    // The database holds the old line with the old hashes: consistent.
+    assert_eq!(stored_line(&db, 1), (50, false));
+    // Restarted: the editor opens the file again, and the diff brings the node to its line.
+    let mut h = f.open("s");
+    assert_eq!(h.open_document(&a, &saved).unwrap(), 1);
+    assert_eq!(
+        place(&mut h, 1),
+        (60, Anchor::Exact, Some("line 50".into()))
+    );
+    // The same after a crash with the file closed: the watcher's next event, or the restart
+    // without the editor, re-anchors from the stored state too.
+    h.change_document(&a, &[insert_at(0, "top\n")]).unwrap();
+    std::fs::write(&path, format!("top\n{saved}")).unwrap();
+    drop(h);
+    let mut h = f.open("s");
+    assert_eq!(h.follow_contents(&[FsChange::Modified(path)]).unwrap(), 1);
+    assert_eq!(
+        place(&mut h, 1),
+        (61, Anchor::Exact, Some("line 50".into()))
+    );
+}
+
+#[test]
+fn overlapping_changes_in_one_did_change_apply_in_order() {
+    let f = Fixture::new();
+    let (_, a) = f.write("a.rs", &numbered(20));
+    let mut h = f.open("s");
+    h.visit(&a, 2, 0, Reason::Jump, Precision::Line, 1).unwrap();
+    h.visit(&a, 10, 0, Reason::Jump, Precision::Line, 2)
+        .unwrap();
+    h.open_document(&a, &numbered(20)).unwrap();
+    let changes = [
+        // Three lines inserted above line 2: `line 2` is now line 5, `line 10` line 13.
+        insert_at(2, "a\nb\nc\n"),
+        // Lines 1..4 of that (`line 1`, `a`, `b`) deleted: overlapping the insertion.
+        TextEdit {
+            range: Some((at(1, 0), at(4, 0))),
+            text: String::new(),
+        },
+        // From inside line 1 (`c`, past its end: clamped) to inside line 2 (`line 2`).
+        TextEdit {
+            range: Some((at(1, 2), at(2, 3))),
+            text: "X".into(),
+        },
+    ];
+    h.change_document(&a, &changes).unwrap();
+    assert_eq!(h.document_line(&a, 1), Some("cXe 2"));
+    // `line 2` was edited, its end kept: it is that line, exact; `line 10` moved up by one.
+    assert_eq!(place(&mut h, 1), (1, Anchor::Exact, Some("cXe 2".into())));
+    assert_eq!(place(&mut h, 2), (9, Anchor::Exact, Some("line 10".into())));
+    // The same changes sent backwards (a range given end first) are read forwards.
+    let back = TextEdit {
+        range: Some((at(9, 0), at(8, 0))),
+        text: String::new(),
+    };
+    h.change_document(&a, &[back]).unwrap();
+    assert_eq!(place(&mut h, 2), (8, Anchor::Exact, Some("line 10".into())));
+}
+
+#[test]
+fn a_file_over_the_limit_is_not_followed_and_its_places_say_so() {
+    let f = Fixture::new();
+    // 50 MB: about 1.2 million lines.
+    let line = "    let value = compute(index, \"some text\");\n";
+    let big: String = line.repeat(50_000_000 / line.len());
+    let (path, a) = f.write("big.rs", &big);
+    let (_, b) = f.write("b.rs", &numbered(10));
+    let mut h = f.open("s");
+    let db = h.database().to_owned();
+    h.visit(&a, 600_000, 0, Reason::Jump, Precision::Line, 1)
+        .unwrap();
+    h.visit(&b, 5, 0, Reason::Jump, Precision::Line, 2).unwrap();
+    // Not read to follow: no anchoring data stored for it.
+    assert_eq!(rows(&db), 1);
+    // Opened in the editor: its lines are not kept; typing in a line changes nothing, the
+    // first change of lines marks its places approximate; nothing moves elsewhere.
+    assert_eq!(h.open_document(&a, &big).unwrap(), 0);
+    let typed = TextEdit {
+        range: Some((at(3, 0), at(3, 0))),
+        text: "x".into(),
+    };
+    assert_eq!(h.change_document(&a, &[typed]).unwrap(), 0);
+    assert_eq!(place(&mut h, 1).1, Anchor::Exact);
+    assert_eq!(h.change_document(&a, &[insert_at(0, "x\n")]).unwrap(), 1);
+    assert_eq!(place(&mut h, 1).0, 600_000);
+    assert_eq!(place(&mut h, 1).1, Anchor::Approximate);
+    assert_eq!(place(&mut h, 2), (5, Anchor::Exact, Some("line 5".into())));
+    h.close_document(&a).unwrap();
+    // Changed outside while closed: not read (over 8 MiB), its place keeps its line.
+    std::fs::write(&path, format!("x\n{big}")).unwrap();
+    h.follow_contents(&[FsChange::Modified(path)]).unwrap();
+    assert_eq!(place(&mut h, 1).0, 600_000);
+    assert_eq!(place(&mut h, 1).1, Anchor::Approximate);
+    // A visit there makes it exact again.
+    h.back(3).unwrap();
+    h.visit(&a, 600_001, 0, Reason::Jump, Precision::Line, 4)
+        .unwrap();
+    assert_eq!(place(&mut h, 1).1, Anchor::Exact);
+}
+
+#[test]
+fn a_change_without_did_open_is_reported_once_per_document() {
+    let f = Fixture::new();
+    let (_, a) = f.write("a.rs", &numbered(10));
+    let mut h = f.open("s");
+    h.visit(&a, 5, 0, Reason::Jump, Precision::Line, 1).unwrap();
+    let edit = insert_at(0, "x\n");
+    assert!(h.change_document(&a, std::slice::from_ref(&edit)).is_err());
+    assert_eq!(
+        h.change_document(&a, std::slice::from_ref(&edit)).unwrap(),
+        0
+    );
+    assert_eq!(place(&mut h, 1).0, 5);
+}
+
+#[test]
+fn two_editors_the_open_buffer_wins_over_a_rewrite_on_disk() {
+    let f = Fixture::new();
+    let (path, a) = f.write("a.rs", &numbered(20));
+    let mut editing = f.open("s1");
+    let mut other = f.open("s2");
+    let db = editing.database().to_owned();
+    editing
+        .visit(&a, 10, 0, Reason::Jump, Precision::Line, 1)
+        .unwrap();
+    // The first editor inserts 3 lines on top and does not save; the moves are stored.
+    editing.open_document(&a, &numbered(20)).unwrap();
+    editing
+        .change_document(&a, &[insert_at(0, "u0\nu1\nu2\n")])
+        .unwrap();
+    editing.idle().unwrap();
+    assert_eq!(stored_line(&db, 1), (13, false));
+    // The file is rewritten on disk (5 other lines on top): the second server, without the
+    // file open, re-anchors to the disk from the stored state (the first editor's buffer).
+    let disk = format!("d0\nd1\nd2\nd3\nd4\n{}", numbered(20));
+    std::fs::write(&path, &disk).unwrap();
+    assert_eq!(
+        other
+            .follow_contents(&[FsChange::Modified(path.clone())])
+            .unwrap(),
+        1
+    );
+    assert_eq!(stored_line(&db, 1), (15, false));
+    // The first server's watcher leaves a file open in its editor alone; at its next write
+    // (here: idle) it re-anchors the file from the stored state to its buffer, which is
+    // what its user sees.
+    assert_eq!(
+        editing
+            .follow_contents(&[FsChange::Modified(path.clone())])
+            .unwrap(),
+        0
+    );
+    editing.idle().unwrap();
+    assert_eq!(stored_line(&db, 1), (13, false));
+    assert_eq!(
+        place(&mut editing, 1),
+        (13, Anchor::Exact, Some("line 10".into()))
+    );
+    // The editor reloads the file from disk (a full-text change): the node follows the disk.
+    let reload = TextEdit {
+        range: None,
+        text: disk.clone(),
+    };
+    assert_eq!(editing.change_document(&a, &[reload]).unwrap(), 1);
+    editing.close_document(&a).unwrap();
+    assert_eq!(stored_line(&db, 1), (15, false));
+    assert_eq!(
+        place(&mut other, 1),
+        (15, Anchor::Exact, Some("line 10".into()))
+    );
+}
+
+#[test]
+fn a_document_closed_without_saving_follows_the_disk_again() {
+    let f = Fixture::new();
+    let (_, a) = f.write("a.rs", &numbered(20));
+    let mut h = f.open("s");
+    h.visit(&a, 10, 0, Reason::Jump, Precision::Line, 1)
+        .unwrap();
+    h.open_document(&a, &numbered(20)).unwrap();
+    h.change_document(&a, &[insert_at(0, "x\ny\n")]).unwrap();
+    assert_eq!(place(&mut h, 1).0, 12);
+    // `:bd!`: the changes are thrown away; the disk never had them.
+    assert_eq!(h.close_document(&a).unwrap(), 1);
+    assert_eq!(
+        place(&mut h, 1),
+        (10, Anchor::Exact, Some("line 10".into()))
     );
 }

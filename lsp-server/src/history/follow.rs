@@ -57,6 +57,20 @@ pub(super) struct Held {
     since: Option<Duration>,
 }
 
+/// Documents the editor changes that this server does not follow.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Untracked {
+    /// Opened with a text over [`MAX_ANCHOR_BYTES`] (whose lines are not kept): true once
+    /// their nodes were marked approximate by a change of lines.
+    large: HashMap<String, bool>,
+    /// Changed without a `didOpen` (or one the transport refused as too large): reported
+    /// once each, at most [`MAX_UNKNOWN`] remembered.
+    unknown: HashSet<String>,
+}
+
+/// How many never-opened documents are remembered, so their error is reported once.
+const MAX_UNKNOWN: usize = 1024;
+
 #[derive(Copy, Clone, Debug)]
 struct HeldLine {
     now: (u32, bool),
@@ -72,8 +86,16 @@ impl Held {
 impl History {
     /// `didOpen`: the editor shows `text`. When it differs from what the file's nodes refer
     /// to, they follow it. Returns how many nodes moved.
+    /// A text over [`MAX_ANCHOR_BYTES`] is not followed (see [`Untracked`]).
     pub fn open_document(&mut self, uri: &str, text: &str) -> Result<usize, HistoryError> {
         let uri = normalize_uri(uri)?;
+        self.untracked.unknown.remove(&uri);
+        if text.len() as u64 > MAX_ANCHOR_BYTES {
+            self.docs.remove(&uri);
+            self.untracked.large.insert(uri, false);
+            return Ok(0);
+        }
+        self.untracked.large.remove(&uri);
         let doc = Document::new(text);
         let hashes = doc.hashes().to_vec();
         self.docs.insert(uri.clone(), doc);
@@ -90,9 +112,7 @@ impl History {
     ) -> Result<usize, HistoryError> {
         let uri = normalize_uri(uri)?;
         let Some(doc) = self.docs.get_mut(&uri) else {
-            return Err(HistoryError::NotOpen {
-                path: self.ws.display(&uri),
-            });
+            return self.change_untracked(uri, edits);
         };
         let changes: Vec<LineChange> = edits.iter().map(|e| doc.apply(e)).collect();
         self.held.since.get_or_insert(self.options.clock.elapsed());
@@ -112,6 +132,35 @@ impl History {
             self.store_documents()?;
         }
         Ok(moved)
+    }
+
+    /// A change to a document not followed: too large (its nodes become approximate at
+    /// the first change of its lines), or never opened (an error, once per document).
+    fn change_untracked(&mut self, uri: String, edits: &[TextEdit]) -> Result<usize, HistoryError> {
+        if let Some(lost) = self.untracked.large.get_mut(&uri) {
+            let lines_change = edits.iter().any(|e| match e.range {
+                None => true,
+                Some((a, b)) => a.line != b.line || e.text.contains('\n'),
+            });
+            if *lost || !lines_change {
+                return Ok(0);
+            }
+            *lost = true;
+            self.refresh()?;
+            let Some(file) = self.tree.file_id(&uri) else {
+                return Ok(0);
+            };
+            return Ok(self.write(|t, lines, _| lose_track(t, lines, file))?);
+        }
+        if self.untracked.unknown.len() >= MAX_UNKNOWN {
+            self.untracked.unknown.clear();
+        }
+        if !self.untracked.unknown.insert(uri.clone()) {
+            return Ok(0);
+        }
+        Err(HistoryError::NotOpen {
+            path: self.ws.display(&uri),
+        })
     }
 
     /// Moves the file's nodes by the changes, in memory, and holds the moves.
@@ -196,6 +245,8 @@ impl History {
         let uri = normalize_uri(uri)?;
         let stored = self.store_documents();
         self.docs.remove(&uri);
+        self.untracked.large.remove(&uri);
+        self.untracked.unknown.remove(&uri);
         stored?;
         match path_for_uri(&uri) {
             Some(path) => self.follow_contents(&[FsChange::Modified(path)]),
@@ -214,7 +265,7 @@ impl History {
     /// read as text are left as they are. Returns how many nodes moved.
     pub fn follow_contents(&mut self, changes: &[FsChange]) -> Result<usize, HistoryError> {
         self.refresh()?; // another process may have recorded the files
-        let mut pending: HashMap<FileId, Vec<u32>> = HashMap::new();
+        let mut pending: HashMap<FileId, Option<Vec<u32>>> = HashMap::new();
         for change in changes {
             let path = match change {
                 FsChange::Created(p) | FsChange::Modified(p) => p,
@@ -231,8 +282,14 @@ impl History {
             if pending.contains_key(&file) {
                 continue; // the file is read as it is now: once is enough
             }
-            if let Some(text) = read_text(path) {
-                pending.insert(file, line_hashes(&text));
+            match read_text(path) {
+                Content::Text(text) => {
+                    pending.insert(file, Some(line_hashes(&text)));
+                }
+                Content::NotText => {
+                    pending.insert(file, None);
+                }
+                Content::Unreadable => {}
             }
         }
         if pending.is_empty() {
@@ -241,7 +298,10 @@ impl History {
         let moved = self.write(|t, lines, _| {
             let mut moved = 0;
             for (file, hashes) in pending {
-                moved += reanchor(t, lines, file, hashes)?;
+                moved += match hashes {
+                    Some(hashes) => reanchor(t, lines, file, hashes)?,
+                    None => lose_track(t, lines, file),
+                };
             }
             Ok::<_, StoreError>(moved)
         })??;
@@ -350,6 +410,14 @@ fn store_held(
     Ok(())
 }
 
+/// A file that became binary or larger than [`MAX_ANCHOR_BYTES`] changed: where its lines
+/// went cannot be told, so its nodes keep their lines but are marked approximate, and its
+/// stored hashes, which no longer describe it, are dropped. Returns how many nodes changed.
+fn lose_track(tree: &mut Tree, lines: &mut FileLines<'_>, file: FileId) -> usize {
+    lines.remove(file);
+    tree.move_lines(file, |line| Anchored { line, exact: false })
+}
+
 /// Moves a file's nodes by a diff of its stored line hashes and `hashes`, and stores these.
 fn reanchor(
     tree: &mut Tree,
@@ -378,21 +446,39 @@ pub(super) fn current_hashes(docs: &Documents, uri: &str) -> Option<Vec<u32>> {
         return Some(doc.hashes().to_vec());
     }
     let path = path_for_uri(uri)?;
-    read_text(&path).map(|t| line_hashes(&t))
+    match read_text(&path) {
+        Content::Text(text) => Some(line_hashes(&text)),
+        Content::NotText | Content::Unreadable => None,
+    }
 }
 
-/// A text file's content: none for one too large, unreadable or binary (a NUL byte).
-fn read_text(path: &Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
+/// What a changed file holds, for re-anchoring.
+enum Content {
+    Text(String),
+    /// Larger than [`MAX_ANCHOR_BYTES`], or binary (a NUL byte).
+    NotText,
+    /// Gone, not a regular file, or not readable (the watcher's deletions handle it).
+    Unreadable,
+}
+
+/// A file's content; at most [`MAX_ANCHOR_BYTES`] + 1 bytes are read.
+fn read_text(path: &Path) -> Content {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Content::Unreadable;
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Content::Unreadable;
     }
     let mut bytes = Vec::new();
-    file.take(MAX_ANCHOR_BYTES + 1)
+    if file
+        .take(MAX_ANCHOR_BYTES + 1)
         .read_to_end(&mut bytes)
-        .ok()?;
-    if bytes.len() as u64 > MAX_ANCHOR_BYTES || bytes.contains(&0) {
-        return None;
+        .is_err()
+    {
+        return Content::Unreadable;
     }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    if bytes.len() as u64 > MAX_ANCHOR_BYTES || bytes.contains(&0) {
+        return Content::NotText;
+    }
+    Content::Text(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -234,6 +234,7 @@ pub struct History {
     docs: follow::Documents,
     /// The editor's changes not stored yet.
     held: follow::Held,
+    untracked: follow::Untracked,
 }
 
 impl History {
@@ -310,6 +311,7 @@ impl History {
             arrival: None,
             docs: follow::Documents::new(),
             held: follow::Held::default(),
+            untracked: follow::Untracked::default(),
         })
     }
 

@@ -34,7 +34,8 @@ mod tests;
 pub struct FileLines<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     path: &'a Path,
-    writes: Vec<(FileId, Vec<u32>)>,
+    /// `None`: the file's anchoring data is dropped.
+    writes: Vec<(FileId, Option<Vec<u32>>)>,
     synced: Synced,
 }
 
@@ -48,13 +49,18 @@ impl FileLines<'_> {
     /// The hashes of the file's lines at its last known state, if stored.
     pub fn get(&self, file: FileId) -> Result<Option<Vec<u32>>, StoreError> {
         if let Some((_, h)) = self.writes.iter().rev().find(|(f, _)| *f == file) {
-            return Ok(Some(h.clone()));
+            return Ok(h.clone());
         }
         file_lines(self.tx, file).map_err(|e| StoreError::from_sqlite(self.path, e))
     }
 
     pub fn set(&mut self, file: FileId, hashes: Vec<u32>) {
-        self.writes.push((file, hashes));
+        self.writes.push((file, Some(hashes)));
+    }
+
+    /// Drops the file's anchoring data (its content can no longer be followed).
+    pub fn remove(&mut self, file: FileId) {
+        self.writes.push((file, None));
     }
 }
 
@@ -499,7 +505,7 @@ impl Store {
                 persist(&tx, tree, &changes, new_rev)?;
             }
             for (file, hashes) in &writes {
-                set_file_lines(&tx, *file, hashes)?;
+                set_file_lines(&tx, *file, hashes.as_deref())?;
             }
             tx.commit()
         })();

@@ -283,12 +283,17 @@ pub(super) fn file_lines(tx: &Transaction, file: FileId) -> rusqlite::Result<Opt
         .map(|b| b.map(|b| crate::anchor::hashes_from_bytes(&b)))
 }
 
-/// Stores the hashes of a file's lines, if the file holds nodes.
+/// Stores the hashes of a file's lines, if the file holds nodes (`None`: drops them).
 pub(super) fn set_file_lines(
     tx: &Transaction,
     file: FileId,
-    hashes: &[u32],
+    hashes: Option<&[u32]>,
 ) -> rusqlite::Result<()> {
+    let Some(hashes) = hashes else {
+        let mut stmt = tx.prepare_cached("DELETE FROM file_lines WHERE file = ?1")?;
+        stmt.execute([file.0])?;
+        return Ok(());
+    };
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO file_lines (file, hashes)
          SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM nodes WHERE file = ?1)",
