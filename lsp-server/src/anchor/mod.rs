@@ -39,11 +39,15 @@ pub struct TextEdit {
     pub text: String,
 }
 
-/// The hash of one line as stored for re-anchoring (a trailing `\r` is not part of it).
+/// The hash of one line as stored for re-anchoring (a trailing `\r` is not part of it): 16
+/// bits of its SHA-256. Stored for every line of every file holding nodes, so it is short
+/// (see [`hashes_to_bytes`]); a diff only compares the lines of one file, where two
+/// different lines share a hash with odds of about one in 65,536 per pair (such a pair
+/// counts as the same line, which at worst maps a node to the other one of the two).
 pub fn line_hash(line: &str) -> u32 {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let digest = Sha256::digest(line.as_bytes());
-    u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
+    u32::from(u16::from_le_bytes([digest[0], digest[1]]))
 }
 
 /// The hashes of every line of `text` (a text ending in `\n` has a last, empty line, as
@@ -52,17 +56,31 @@ pub fn line_hashes(text: &str) -> Vec<u32> {
     text.split('\n').map(line_hash).collect()
 }
 
-/// Hashes as stored: 4 bytes each, little-endian.
+/// The format byte of stored hashes: 2 bytes per line follow. (Schema 3 first stored 4
+/// bytes per line with no format byte: always an even length, told apart by this odd one.)
+const HASHES_16: u8 = 2;
+
+/// Hashes as stored: [`HASHES_16`], then 2 bytes each, little-endian.
 pub fn hashes_to_bytes(hashes: &[u32]) -> Vec<u8> {
-    hashes.iter().flat_map(|h| h.to_le_bytes()).collect()
+    let mut out = Vec::with_capacity(1 + 2 * hashes.len());
+    out.push(HASHES_16);
+    out.extend(hashes.iter().flat_map(|h| (*h as u16).to_le_bytes()));
+    out
 }
 
-/// Stored hashes back; a trailing partial entry is ignored.
+/// Stored hashes back, in either format (the first format's 4-byte hashes are cut to the
+/// 16 bits [`line_hash`] keeps now: the same bits); a trailing partial entry is ignored.
 pub fn hashes_from_bytes(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    match bytes.split_first() {
+        Some((&HASHES_16, rest)) if bytes.len() % 2 == 1 => rest
+            .chunks_exact(2)
+            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        _ => bytes
+            .chunks_exact(4)
+            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+    }
 }
 
 /// Old lines to new lines, from a diff of two versions of a file.

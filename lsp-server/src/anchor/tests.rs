@@ -102,6 +102,14 @@ fn a_rewritten_block_maps_to_the_same_place_in_its_replacement() {
 fn hashes_round_trip_through_bytes() {
     let h = line_hashes("x\ny\n");
     assert_eq!(hashes_from_bytes(&hashes_to_bytes(&h)), h);
+    // 2 bytes a line, and one for the format.
+    assert_eq!(hashes_to_bytes(&h).len(), 1 + 2 * h.len());
+    // Rows of the first format (4 bytes a line, no format byte) read as the same hashes.
+    let first: Vec<u8> = h
+        .iter()
+        .flat_map(|x| (x | 0xabcd_0000).to_le_bytes())
+        .collect();
+    assert_eq!(hashes_from_bytes(&first), h);
 }
 
 // ----- properties ------------------------------------------------------------------------

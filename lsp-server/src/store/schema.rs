@@ -77,8 +77,9 @@ pub(super) static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
              ALTER TABLE sessions ADD COLUMN active_ms INTEGER NOT NULL DEFAULT 0;",
         ),
         // 3: places follow the code. A node whose line was deleted is approximate; per file
-        // that holds nodes, the hashes of its lines at the last known state (4 bytes each,
-        // little-endian), to diff against what the file holds when it changes outside the
+        // that holds nodes, the hashes of its lines at the last known state (at first 4
+        // bytes each; now a format byte and 2 bytes each, both read: see
+        // `anchor::hashes_to_bytes`), to diff against what the file holds when it changes outside the
         // editor. Rows of files without nodes are deleted with their last node.
         M::up(
             "ALTER TABLE nodes ADD COLUMN approximate INTEGER NOT NULL DEFAULT 0;
