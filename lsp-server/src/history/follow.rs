@@ -127,10 +127,7 @@ impl History {
                 None => 0,
             }
         };
-        let since = self.held.since.unwrap_or_default();
-        if self.options.clock.elapsed().saturating_sub(since) >= MAX_HELD {
-            self.store_documents()?;
-        }
+        self.store_documents_if_due()?;
         Ok(moved)
     }
 
@@ -195,6 +192,17 @@ impl History {
         Ok(())
     }
 
+    /// Stores what is held once it has waited [`MAX_HELD`] (the server calls this after
+    /// every job, so a client that never lets it be idle does not keep other servers behind).
+    pub fn store_documents_if_due(&mut self) -> Result<(), HistoryError> {
+        match self.held.since {
+            Some(since) if self.options.clock.elapsed().saturating_sub(since) >= MAX_HELD => {
+                self.store_documents()
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// One write of this history: its sync, the held changes stored, then `op`, in one
     /// transaction. Every write of the history goes through here, so no node row is ever
     /// stored in a buffer's lines without that buffer's hashes.
@@ -204,11 +212,12 @@ impl History {
     ) -> Result<T, StoreError> {
         let docs = &self.docs;
         let held = &self.held;
+        let now = self.options.clock.elapsed();
         let result = self.store.write_with_lines(&mut self.tree, |t, lines| {
             let mut next = held.clone();
             let synced = lines.synced();
             let (reloaded, nodes) = (synced.reloaded, synced.nodes.clone());
-            absorb(t, docs, &mut next, reloaded, &nodes);
+            absorb(t, docs, &mut next, (reloaded, &nodes), now);
             store_held(t, lines, docs, &next)?;
             Ok::<_, StoreError>(op(t, lines, docs))
         });
@@ -328,8 +337,8 @@ pub(super) fn absorb(
     tree: &mut Tree,
     docs: &Documents,
     held: &mut Held,
-    reloaded: bool,
-    nodes: &[NodeId],
+    (reloaded, nodes): (bool, &[NodeId]),
+    now: Duration,
 ) {
     if docs.is_empty() || (!reloaded && nodes.is_empty()) {
         return;
@@ -363,6 +372,7 @@ pub(super) fn absorb(
     });
     tree.set_lines(back, false);
     held.foreign.extend(written);
+    held.since.get_or_insert(now);
 }
 
 /// Stores what is held, in the write's transaction: foreign files re-anchored from their

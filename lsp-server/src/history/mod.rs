@@ -491,8 +491,8 @@ impl History {
             &mut self.tree,
             &self.docs,
             &mut self.held,
-            synced.reloaded,
-            &synced.nodes,
+            (synced.reloaded, &synced.nodes),
+            self.options.clock.elapsed(),
         );
         Ok(())
     }
@@ -597,7 +597,8 @@ impl History {
     /// Replaces the in-memory tree with what the database holds (after an internal error).
     pub fn reload(&mut self) -> Result<(), HistoryError> {
         self.tree = self.store.load(self.options.limit)?;
-        follow::absorb(&mut self.tree, &self.docs, &mut self.held, true, &[]);
+        let now = self.options.clock.elapsed();
+        follow::absorb(&mut self.tree, &self.docs, &mut self.held, (true, &[]), now);
         self.arrival = None;
         let session = self.session.clone();
         self.write(|t, _, _| t.open_session(&session))?;

@@ -150,6 +150,12 @@ impl Owner {
             if handled.is_err() {
                 self.recover();
             }
+            // The editor's held changes, stored once due even if the server is never idle.
+            if let Ok(h) = &mut self.history
+                && let Err(e) = h.store_documents_if_due()
+            {
+                tracing::warn!("storing the editor's changes: {e}");
+            }
             if last {
                 break;
             }
