@@ -7,8 +7,8 @@
 //! same transaction.
 //!
 //! The editor's changes are *held*: a `didChange` moves the nodes in memory only (this
-//! server's answers use them at once) and keeps, per moved node, its line now and its line
-//! as stored ([`Held`]). They are stored, with the buffer's hashes, by the next write of
+//! server's answers use them at once) and keeps, per file, its nodes' lines as stored, taken
+//! at its first change ([`Held`]). They are stored, with the buffer's hashes, by the next write of
 //! this server, whatever it is (every write goes through [`History::write`], which stores
 //! them first, in its own transaction), or when the server is idle, when the document
 //! closes, or once they are [`MAX_HELD`] old. So a keystroke costs no write, and a crash
@@ -48,8 +48,9 @@ pub(super) type Documents = HashMap<String, Document>;
 pub(super) struct Held {
     /// Open documents whose line hashes changed since they were stored, by URI.
     docs: HashSet<String>,
-    /// Nodes moved by the editor's changes: (line, approximate) now, and as stored.
-    lines: FxHashMap<NodeId, HeldLine>,
+    /// Files whose nodes the editor's changes moved: each of their nodes' line and flag
+    /// as stored, taken at the first change (the tree holds them as they are now).
+    files: FxHashMap<FileId, Vec<(NodeId, u32, bool)>>,
     /// Open files whose nodes another process wrote: re-anchored from the stored state to
     /// the buffer at the next write.
     foreign: HashSet<FileId>,
@@ -71,15 +72,9 @@ pub(super) struct Untracked {
 /// How many never-opened documents are remembered, so their error is reported once.
 const MAX_UNKNOWN: usize = 1024;
 
-#[derive(Copy, Clone, Debug)]
-struct HeldLine {
-    now: (u32, bool),
-    stored: (u32, bool),
-}
-
 impl Held {
     pub(super) fn is_empty(&self) -> bool {
-        self.docs.is_empty() && self.lines.is_empty() && self.foreign.is_empty()
+        self.docs.is_empty() && self.files.is_empty() && self.foreign.is_empty()
     }
 }
 
@@ -162,7 +157,11 @@ impl History {
 
     /// Moves the file's nodes by the changes, in memory, and holds the moves.
     fn hold_moves(&mut self, file: FileId, changes: &[LineChange]) -> usize {
-        let held = &mut self.held.lines;
+        if !self.held.files.contains_key(&file) {
+            let stored = self.tree.nodes_in(file);
+            let stored = stored.map(|n| (n.id, n.line, n.approximate)).collect();
+            self.held.files.insert(file, stored);
+        }
         let map = |line: u32| {
             changes
                 .iter()
@@ -174,11 +173,7 @@ impl History {
                     }
                 })
         };
-        self.tree.shift_lines(file, map, |id, stored, now| {
-            held.entry(id)
-                .and_modify(|h| h.now = now)
-                .or_insert(HeldLine { now, stored });
-        })
+        self.tree.shift_lines(file, map, |_, _, _| {})
     }
 
     /// Stores what is held: the moves of nodes and the line hashes of the open documents
@@ -230,12 +225,9 @@ impl History {
                 // Back to what is stored: the held nodes on their stored lines, the tree
                 // read again, and every open file re-anchored from its stored state to its
                 // buffer at the next write.
-                let stored = self
-                    .held
-                    .lines
-                    .drain()
-                    .map(|(id, h)| (id, h.stored.0, h.stored.1));
-                self.tree.set_lines(stored.collect::<Vec<_>>(), false);
+                for (_, stored) in self.held.files.drain() {
+                    self.tree.set_lines(stored, false);
+                }
                 match self.store.load(self.options.limit) {
                     Ok(tree) => self.tree = tree,
                     Err(load) => tracing::error!("reading the history again: {load}"),
@@ -357,20 +349,13 @@ pub(super) fn absorb(
         return;
     }
     let reread: HashSet<NodeId> = nodes.iter().copied().collect();
-    let mut back = Vec::new();
-    held.lines.retain(|id, h| {
-        let Some(node) = tree.node(*id) else {
-            return false;
-        };
-        if !written.contains(&node.file) {
-            return true;
+    for file in &written {
+        if let Some(stored) = held.files.remove(file)
+            && !reloaded
+        {
+            tree.set_lines(stored.into_iter().filter(|n| !reread.contains(&n.0)), false);
         }
-        if !reloaded && !reread.contains(id) {
-            back.push((*id, h.stored.0, h.stored.1));
-        }
-        false
-    });
-    tree.set_lines(back, false);
+    }
     held.foreign.extend(written);
     held.since.get_or_insert(now);
 }
@@ -383,17 +368,11 @@ fn store_held(
     docs: &Documents,
     held: &Held,
 ) -> Result<(), StoreError> {
-    // Moves held since a file became foreign: back to the stored state the diff starts from.
-    let back = held
-        .lines
-        .iter()
-        .filter(|(id, _)| {
-            tree.node(**id)
-                .is_some_and(|n| held.foreign.contains(&n.file))
-        })
-        .map(|(id, h)| (*id, h.stored.0, h.stored.1));
-    tree.set_lines(back.collect::<Vec<_>>(), false);
     for file in &held.foreign {
+        // Moves held since it became foreign: back to the stored state the diff starts from.
+        if let Some(stored) = held.files.get(file) {
+            tree.set_lines(stored.iter().copied(), false);
+        }
         let Some(uri) = tree.file(*file).map(|f| f.uri.clone()) else {
             continue;
         };
@@ -401,15 +380,23 @@ fn store_held(
             reanchor(tree, lines, *file, doc.hashes().to_vec())?;
         }
     }
-    let moves = held
-        .lines
-        .iter()
-        .filter(|(id, _)| {
-            tree.node(**id)
-                .is_some_and(|n| !held.foreign.contains(&n.file))
-        })
-        .map(|(id, h)| (*id, h.now.0, h.now.1));
-    tree.set_lines(moves.collect::<Vec<_>>(), true);
+    for (file, stored) in &held.files {
+        if held.foreign.contains(file) {
+            continue;
+        }
+        let moved: Vec<(NodeId, u32, bool)> = stored
+            .iter()
+            .filter_map(|&(id, line, approximate)| {
+                let n = tree.node(id)?;
+                ((n.line, n.approximate) != (line, approximate)).then_some((
+                    id,
+                    n.line,
+                    n.approximate,
+                ))
+            })
+            .collect();
+        tree.set_lines(moved, true);
+    }
     for uri in &held.docs {
         if let (Some(file), Some(doc)) = (tree.file_id(uri), docs.get(uri))
             && !held.foreign.contains(&file)

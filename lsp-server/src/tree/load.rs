@@ -10,8 +10,6 @@ impl Tree {
     /// ascending id order (parents before children) and removals after upserts.
     pub fn load_node(&mut self, record: NodeRecord) {
         let id = record.id;
-        let old_file = self.nodes.get(&id).map(|n| n.file);
-        self.index_file(id, old_file, Some(record.file));
         if let Some(old) = self.nodes.get(&id) {
             let old_parent = old.parent;
             if old_parent != record.parent {
@@ -46,7 +44,6 @@ impl Tree {
         let Some(node) = self.nodes.remove(&id) else {
             return;
         };
-        self.index_file(id, Some(node.file), None);
         self.shape_changed();
         self.detach(id, node.parent);
         if self.root == Some(id) {
@@ -177,23 +174,7 @@ impl Tree {
                 self.nodes.len()
             ));
         }
-        let indexed: usize = self.by_file.values().map(|ids| ids.len()).sum();
-        if indexed != self.nodes.len() {
-            return Err(format!(
-                "the index by file holds {indexed} nodes, the tree {}",
-                self.nodes.len()
-            ));
-        }
-        for (file, ids) in &self.by_file {
-            for id in ids {
-                if self.nodes.get(id).map(|n| n.file) != Some(*file) {
-                    return Err(format!(
-                        "{id} is indexed under file {} but is not in it",
-                        file.0
-                    ));
-                }
-            }
-        }
+        self.nodes.check_files()?;
         for (session, node) in &self.cursors {
             if !self.nodes.contains_key(node) {
                 return Err(format!("cursor of {session} is on a missing node {node}"));

@@ -16,16 +16,15 @@
 //!   (leaves go; a node in a chain is spliced out, as a jumplist drops its oldest entry).
 //! - **move_lines**: when a file changes, its nodes follow their lines (see
 //!   [`crate::anchor`]); not a visit: no cursor moves, nothing is added or removed.
-//!   It touches only that file's nodes: the tree keeps an index of the nodes of each file,
-//!   true after every operation that adds, removes, loads or re-files a node (`add_node`,
-//!   prune's `remove_node`, `load_node`, `unload_node`, a rename that merges two files);
-//!   [`Tree::check`] verifies it.
+//!   It touches only that file's nodes: the node storage (`arena`) keeps the slots of each
+//!   file's nodes, and every node enters, leaves or changes file through it (`add_node`,
+//!   prune's `remove_node`, `load_node`, `unload_node`, a rename that merges two files), so
+//!   the index is true after every operation; [`Tree::check`] verifies it.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet;
 use smallvec::SmallVec;
 
 use serde::{Deserialize, Serialize};
@@ -284,8 +283,6 @@ pub struct Tree {
     nodes: Arena,
     files: HashMap<FileId, File>,
     file_by_uri: HashMap<Arc<str>, FileId>,
-    /// The nodes of each file (see the rules above: kept true by every operation).
-    by_file: HashMap<FileId, FxHashSet<NodeId>>,
     root: Option<NodeId>,
     cursors: HashMap<SessionId, NodeId>,
     next_node: i64,
@@ -309,7 +306,6 @@ impl Tree {
             nodes: Arena::default(),
             files: HashMap::new(),
             file_by_uri: HashMap::new(),
-            by_file: HashMap::new(),
             root: None,
             cursors: HashMap::new(),
             next_node: 1,
@@ -353,11 +349,7 @@ impl Tree {
 
     /// The nodes of one file, in no particular order.
     pub fn nodes_in(&self, file: FileId) -> impl Iterator<Item = &Node> {
-        self.by_file
-            .get(&file)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.nodes.get(id))
+        self.nodes.in_file(file)
     }
 
     pub fn file(&self, id: FileId) -> Option<&File> {
@@ -621,8 +613,7 @@ impl Tree {
                 Some(existing) if existing != *id => {
                     let ids: Vec<NodeId> = self.nodes_in(*id).map(|n| n.id).collect();
                     for n in ids {
-                        self.nodes.get_mut(&n).expect("listed").file = existing;
-                        self.index_file(n, Some(*id), Some(existing));
+                        self.nodes.set_file(&n, existing);
                         self.changes.push(Change::Node(n));
                     }
                     let target = self.files.get_mut(&existing).expect("indexed");
@@ -685,14 +676,8 @@ impl Tree {
         map: impl Fn(u32) -> crate::anchor::Anchored,
         mut moved: impl FnMut(NodeId, (u32, bool), (u32, bool)),
     ) -> usize {
-        let Some(ids) = self.by_file.get(&file) else {
-            return 0;
-        };
         let mut changed = 0;
-        for id in ids {
-            let Some(node) = self.nodes.get_mut(id) else {
-                continue;
-            };
+        self.nodes.for_file_mut(file, |node| {
             let to = map(node.line);
             let approximate = node.approximate || !to.exact;
             if to.line != node.line || approximate != node.approximate {
@@ -702,7 +687,7 @@ impl Tree {
                 moved(node.id, from, (to.line, approximate));
                 changed += 1;
             }
-        }
+        });
         changed
     }
 
@@ -788,7 +773,6 @@ impl Tree {
                 children: Children::new(),
             },
         );
-        self.index_file(id, None, Some(file));
         match parent {
             Some(p) => self
                 .nodes
@@ -814,26 +798,6 @@ impl Tree {
             how,
             at_ms: now_ms,
         });
-    }
-}
-
-impl Tree {
-    /// Keeps the index of nodes by file true: `id` leaves `from` and joins `to`.
-    fn index_file(&mut self, id: NodeId, from: Option<FileId>, to: Option<FileId>) {
-        if from == to {
-            return;
-        }
-        if let Some(from) = from
-            && let Some(ids) = self.by_file.get_mut(&from)
-        {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.by_file.remove(&from);
-            }
-        }
-        if let Some(to) = to {
-            self.by_file.entry(to).or_default().insert(id);
-        }
     }
 }
 

@@ -63,7 +63,6 @@ impl Tree {
     /// Removes a node with at most one child; the child, if any, takes its place.
     fn remove_node(&mut self, id: NodeId) {
         let node = self.nodes.remove(&id).expect("caller checked");
-        self.index_file(id, Some(node.file), None);
         let child = node.children.first().copied();
         if let Some(c) = child {
             self.nodes.get_mut(&c).expect("child exists").parent = node.parent;
