@@ -1,7 +1,9 @@
 //! Places follow the code (issue 13), through the library on a real file and a real SQLite
 //! database: re-anchoring a 10,000-line file holding 100 nodes after a change from outside
 //! (read, hash, diff, move, commit), and the editor's `didChange` in a file holding 1,000
-//! nodes. Targets: a one-line didChange under 100 µs; the pure diff for reference.
+//! nodes (held in memory: see `history::follow`), and storing those held moves when idle.
+//! Targets: a one-line didChange under 100 µs; the pure diff for reference. The whole
+//! server's handling of a didChange is measured by `--bench server -- didchange`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -119,6 +121,31 @@ fn bench(c: &mut Criterion) {
                 }
             };
             assert!(h.change_document(&edited_uri, &[edit]).unwrap() > 0);
+        })
+    });
+    // Off the path of a didChange: storing what was held, when the server is idle.
+    group.bench_function("idle: storing 1,000 held moves (one transaction)", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                n += 1;
+                let edit = if n % 2 == 1 {
+                    TextEdit {
+                        range: Some((at(0, 0), at(0, 0))),
+                        text: "// new\n".into(),
+                    }
+                } else {
+                    TextEdit {
+                        range: Some((at(0, 0), at(1, 0))),
+                        text: String::new(),
+                    }
+                };
+                h.change_document(&edited_uri, &[edit]).unwrap();
+                let t = Instant::now();
+                h.store_documents().unwrap();
+                total += t.elapsed();
+            }
+            total
         })
     });
     let (old, new) = (line_hashes(&versions[0]), line_hashes(&versions[1]));
