@@ -538,3 +538,22 @@ fn a_document_closed_without_saving_follows_the_disk_again() {
         (10, Anchor::Exact, Some("line 10".into()))
     );
 }
+
+#[test]
+fn a_document_opened_again_follows_from_the_text_it_had() {
+    let f = Fixture::new();
+    let (_, a) = f.write("a.rs", &numbered(20));
+    let mut h = f.open("s");
+    h.visit(&a, 10, 0, Reason::Jump, Precision::Line, 1)
+        .unwrap();
+    h.open_document(&a, &numbered(20)).unwrap();
+    h.change_document(&a, &[insert_at(0, "x\ny\n")]).unwrap();
+    // A second didOpen with other text (no didClose between): the held move is stored
+    // with the text it was made in, then the new text is diffed from that.
+    let again = format!("t0\nt1\nt2\nt3\nt4\n{}", numbered(20));
+    assert_eq!(h.open_document(&a, &again).unwrap(), 1);
+    assert_eq!(
+        place(&mut h, 1),
+        (15, Anchor::Exact, Some("line 10".into()))
+    );
+}

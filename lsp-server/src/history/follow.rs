@@ -84,6 +84,10 @@ impl History {
     /// A text over [`MAX_ANCHOR_BYTES`] is not followed (see [`Untracked`]).
     pub fn open_document(&mut self, uri: &str, text: &str) -> Result<usize, HistoryError> {
         let uri = normalize_uri(uri)?;
+        if self.docs.contains_key(&uri) {
+            // Opened again: what the old text held is stored with the old text's hashes.
+            self.store_documents()?;
+        }
         self.untracked.unknown.remove(&uri);
         if text.len() as u64 > MAX_ANCHOR_BYTES {
             self.docs.remove(&uri);
@@ -116,7 +120,13 @@ impl History {
         let moved = if changes.iter().all(LineChange::keeps_lines) {
             0
         } else {
-            self.refresh()?; // another process may have recorded the file, or moved its nodes
+            // Another process may have recorded the file, or moved its nodes.
+            if let Err(e) = self.refresh() {
+                // The buffer changed, its nodes did not: diffed from the stored state later.
+                let file = self.tree.file_id(&uri);
+                self.held.foreign.extend(file);
+                return Err(e);
+            }
             match self.tree.file_id(&uri) {
                 Some(file) => self.hold_moves(file, &changes),
                 None => 0,
