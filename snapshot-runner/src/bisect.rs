@@ -359,6 +359,15 @@ impl Bisection {
     }
 }
 
+impl Bisection {
+    /// The failure rate given `counts` under the prior (e.g. everything seen, when nothing
+    /// changed): Beta posterior mean and 95% interval.
+    pub fn rate_of(&self, counts: Counts) -> RateEstimate {
+        let (f, r) = (counts.failures as f64, counts.runs as f64);
+        beta_estimate(self.prior.a + f, self.prior.b + r - f)
+    }
+}
+
 /// Mean and 95% equal-tailed interval of Beta(a, b), the interval by bisection on the CDF
 /// (integrated numerically: precise to well below what a failure rate is reported to).
 fn beta_estimate(a: f64, b: f64) -> RateEstimate {

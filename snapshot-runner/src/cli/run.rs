@@ -64,7 +64,7 @@ fn batch_options(args: &RunArgs) -> Result<Options> {
 }
 
 /// What rebuilding the built-in image before a batch prints.
-fn on_default_image(e: ImageEvent) {
+pub(super) fn on_default_image(e: ImageEvent) {
     match e {
         ImageEvent::Built { image, hash } => {
             eprintln!(
