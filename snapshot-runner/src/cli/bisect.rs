@@ -1,7 +1,7 @@
 //! `bisect`: parses its arguments into [`BisectOptions`], prints a line per probe, then the
 //! report (or its JSON).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use snaprun::batch::Options;
 use snaprun::bisect::RateEstimate;
 use snaprun::codesnap::Selection;
@@ -12,18 +12,12 @@ use snaprun::warm::Start;
 use super::report::print_json;
 use super::run::on_default_image;
 use super::text::{line, pct, secs, short};
-use super::{BisectArgs, EXIT_FAILED, EXIT_PASSED, agent_path, interrupt_token, shell_command};
+use super::{
+    BisectArgs, EXIT_FAILED, EXIT_PASSED, agent_path, interrupt_token, parse_env, shell_command,
+};
 
 fn options(args: &BisectArgs) -> Result<BisectOptions> {
-    let env = args
-        .env
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("--env `{kv}` is not KEY=VALUE"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let env = parse_env(&args.env)?;
     let mut batch = Options::new(&args.workspace, &args.image, &shell_command(&args.command));
     batch.jobs = args.jobs;
     batch.timeout = args.timeout;

@@ -505,6 +505,18 @@ fn agent_path() -> Result<PathBuf> {
     Ok(snaprun::ops::agent_beside(&exe))
 }
 
+/// `--env KEY=VALUE` arguments as pairs.
+fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--env `{kv}` is not KEY=VALUE"))
+        })
+        .collect()
+}
+
 /// `["cargo", "test", "-p", "a b"]` as one shell command line; a single argument is taken as
 /// a shell command line already.
 fn shell_command(words: &[String]) -> String {

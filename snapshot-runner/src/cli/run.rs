@@ -19,19 +19,11 @@ use super::text::{
 };
 use super::{
     EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, RunArgs, WatchArgs, agent_path,
-    interrupt_token, shell_command,
+    interrupt_token, parse_env, shell_command,
 };
 
 fn batch_options(args: &RunArgs) -> Result<Options> {
-    let env = args
-        .env
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("--env `{kv}` is not KEY=VALUE"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let env = parse_env(&args.env)?;
     Ok(Options {
         workspace: args.workspace.clone(),
         image: args.image.clone(),
