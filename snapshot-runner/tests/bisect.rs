@@ -143,7 +143,7 @@ fn bisect_finds_the_commit_that_made_a_race_flakier_and_resumes_after_ctrl_c() {
     fs::write(repo.join("untracked.txt"), "mine").unwrap();
     let before = checkout_state(&repo);
     let r = repo.to_str().unwrap();
-    let args = bisect_args(r, &["--confidence", "0.95", "--max-iterations", "300"]);
+    let args = bisect_args(r, &["--confidence", "0.99", "--max-iterations", "400"]);
 
     // Interrupted after two probes...
     let started = Instant::now();
@@ -235,7 +235,7 @@ fn bisect_finds_a_race_that_was_not_there_before() {
     let started = Instant::now();
     let out = t.run(&bisect_args(
         r,
-        &["--confidence", "0.95", "--max-iterations", "300"],
+        &["--confidence", "0.99", "--max-iterations", "600"],
     ));
     out.expect_code(0);
     let json = report(&out);
@@ -253,7 +253,7 @@ fn bisect_finds_a_race_that_was_not_there_before() {
 #[test]
 fn bisect_without_a_change_says_no_change_found() {
     let t = TestStore::with_warm_image();
-    let repo = repository(&t, &settings("0.15", "no"), &settings("0.15", "no"), None);
+    let repo = repository(&t, &settings("0.25", "no"), &settings("0.25", "no"), None);
     let r = repo.to_str().unwrap();
     let started = Instant::now();
     let out = t.run(&bisect_args(
@@ -264,7 +264,7 @@ fn bisect_without_a_change_says_no_change_found() {
     let json = report(&out);
     assert_eq!(json["verdict"]["verdict"], "no-change", "{json:#}");
     println!(
-        "32-commit bisect, 30% throughout: {} iterations, {:.0} s",
+        "32-commit bisect, about 50% throughout: {} iterations, {:.0} s",
         json["runs"],
         started.elapsed().as_secs_f64()
     );

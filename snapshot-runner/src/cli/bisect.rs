@@ -2,9 +2,7 @@
 //! report (or its JSON).
 
 use anyhow::Result;
-use snaprun::batch::Options;
 use snaprun::bisect::RateEstimate;
-use snaprun::codesnap::Selection;
 use snaprun::ops::{self, BisectEvent, BisectOptions, BisectReport, BisectVerdict, Candidate};
 use snaprun::store::Store;
 use snaprun::warm::Start;
@@ -12,24 +10,11 @@ use snaprun::warm::Start;
 use super::report::print_json;
 use super::run::on_default_image;
 use super::text::{line, pct, secs, short};
-use super::{
-    BisectArgs, EXIT_FAILED, EXIT_PASSED, agent_path, interrupt_token, parse_env, shell_command,
-};
+use super::{BisectArgs, EXIT_FAILED, EXIT_PASSED, agent_path, interrupt_token};
 
 fn options(args: &BisectArgs) -> Result<BisectOptions> {
-    let env = parse_env(&args.env)?;
-    let mut batch = Options::new(&args.workspace, &args.image, &shell_command(&args.command));
+    let mut batch = args.vm.options(&args.command)?;
     batch.jobs = args.jobs;
-    batch.timeout = args.timeout;
-    batch.boot_timeout = args.boot_timeout;
-    batch.accel = args.accel;
-    batch.build = args.build.clone();
-    batch.selection = Selection {
-        include: args.include.clone(),
-        exclude: args.exclude.clone(),
-    };
-    batch.output_limit = args.output_limit;
-    batch.env = env;
     batch.start = if args.cold { Start::Cold } else { Start::Auto };
     Ok(BisectOptions {
         max_iterations: args.max_iterations,

@@ -268,24 +268,71 @@ enum ImageCommand {
     Rm { name: String },
 }
 
+/// How each iteration runs, for `run`, `watch` and `bisect`.
+#[derive(Args, Debug)]
+struct VmArgs {
+    /// The frozen image to boot
+    #[arg(long, default_value = DEFAULT_IMAGE)]
+    image: String,
+    /// Per-iteration limit on the command (e.g. 90s, 5m); the VM is killed and the iteration
+    /// recorded as `timeout` (a failure)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Limit on booting to the guest agent (an infra-error past it)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "180s")]
+    boot_timeout: Duration,
+    /// kvm or tcg [default: kvm when a probe VM runs under it, else tcg]
+    #[arg(long)]
+    accel: Option<Accel>,
+    /// Run this shell command in the code before the snapshot (the workspace; with bisect,
+    /// each probed commit's copy), e.g. 'cargo build --release'
+    #[arg(long, value_name = "CMD")]
+    build: Option<String>,
+    /// Also snapshot files matching GLOB even if git ignores them (e.g. 'target/release/app')
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Leave files matching GLOB out of the snapshot
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// The workspace to snapshot (with bisect: any directory in the git repository)
+    #[arg(long, short = 'C', default_value = ".", value_name = "DIR")]
+    workspace: PathBuf,
+    /// Output bytes kept per iteration (the start and the end)
+    #[arg(long, default_value_t = batch::DEFAULT_OUTPUT_LIMIT)]
+    output_limit: usize,
+    /// Extra environment for the command, KEY=VALUE
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+}
+
+impl VmArgs {
+    /// Batch options for `command` with these settings (the rest at their defaults).
+    fn options(&self, command: &[String]) -> Result<batch::Options> {
+        let mut o = batch::Options::new(&self.workspace, &self.image, &shell_command(command));
+        o.timeout = self.timeout;
+        o.boot_timeout = self.boot_timeout;
+        o.accel = self.accel;
+        o.build = self.build.clone();
+        o.selection = snaprun::codesnap::Selection {
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+        };
+        o.output_limit = self.output_limit;
+        o.env = parse_env(&self.env)?;
+        Ok(o)
+    }
+}
+
 #[derive(Args, Debug)]
 struct RunArgs {
+    #[command(flatten)]
+    vm: VmArgs,
     /// Iterations
     #[arg(short = 'n', long = "iterations", default_value_t = 10)]
     iterations: u32,
     /// Iterations run in parallel, each in its own VM
     #[arg(short = 'j', long = "jobs", default_value_t = 1)]
     jobs: u32,
-    /// The frozen image to boot
-    #[arg(long, default_value = DEFAULT_IMAGE)]
-    image: String,
-    /// Per-iteration limit on the command (e.g. 90s, 5m); the VM is killed and the iteration
-    /// recorded as `timeout`
-    #[arg(long, value_parser = humantime::parse_duration)]
-    timeout: Option<Duration>,
-    /// Limit on booting to the guest agent (an infra-error past it)
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "180s")]
-    boot_timeout: Duration,
     /// Write JUnit XML here
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -295,30 +342,9 @@ struct RunArgs {
     /// Stop at the first failing iteration (running ones are interrupted)
     #[arg(long)]
     fail_fast: bool,
-    /// kvm or tcg [default: kvm when a probe VM runs under it, else tcg]
-    #[arg(long)]
-    accel: Option<Accel>,
-    /// Run this shell command in the workspace before the snapshot (e.g. 'cargo build --release')
-    #[arg(long, value_name = "CMD")]
-    build: Option<String>,
-    /// Also snapshot files matching GLOB even if git ignores them (e.g. 'target/release/app')
-    #[arg(long, value_name = "GLOB")]
-    include: Vec<String>,
-    /// Leave files matching GLOB out of the snapshot
-    #[arg(long, value_name = "GLOB")]
-    exclude: Vec<String>,
     /// Re-hash the image before the batch (default: size and mtime only)
     #[arg(long)]
     verify: bool,
-    /// The workspace to snapshot
-    #[arg(long, short = 'C', default_value = ".", value_name = "DIR")]
-    workspace: PathBuf,
-    /// Output bytes kept per iteration (the start and the end)
-    #[arg(long, default_value_t = batch::DEFAULT_OUTPUT_LIMIT)]
-    output_limit: usize,
-    /// Extra environment for the command, KEY=VALUE
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
     /// The batch seed; every iteration's SNAPRUN_SEED derives from it [default: random]
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
@@ -348,6 +374,8 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct BisectArgs {
+    #[command(flatten)]
+    vm: VmArgs,
     /// A commit where the test fails at its old rate
     #[arg(long, value_name = "REV")]
     good: String,
@@ -369,39 +397,9 @@ struct BisectArgs {
     /// Forget what an earlier session of the same bisect learned
     #[arg(long)]
     fresh: bool,
-    /// The frozen image to boot
-    #[arg(long, default_value = DEFAULT_IMAGE)]
-    image: String,
-    /// Per-iteration limit on the command (e.g. 90s); a timeout counts as a failure
-    #[arg(long, value_parser = humantime::parse_duration)]
-    timeout: Option<Duration>,
-    /// Limit on booting to the guest agent
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "180s")]
-    boot_timeout: Duration,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
-    /// kvm or tcg [default: kvm when a probe VM runs under it, else tcg]
-    #[arg(long)]
-    accel: Option<Accel>,
-    /// Run this shell command in each probed commit's copy before its snapshot
-    #[arg(long, value_name = "CMD")]
-    build: Option<String>,
-    /// Also snapshot files matching GLOB even if the commit's .gitignore ignores them
-    #[arg(long, value_name = "GLOB")]
-    include: Vec<String>,
-    /// Leave files matching GLOB out of the snapshot
-    #[arg(long, value_name = "GLOB")]
-    exclude: Vec<String>,
-    /// A directory in the git repository
-    #[arg(long, short = 'C', default_value = ".", value_name = "DIR")]
-    workspace: PathBuf,
-    /// Output bytes kept per iteration
-    #[arg(long, default_value_t = batch::DEFAULT_OUTPUT_LIMIT)]
-    output_limit: usize,
-    /// Extra environment for the command, KEY=VALUE
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
     /// Boot every iteration, even if the image has a warm state
     #[arg(long)]
     cold: bool,

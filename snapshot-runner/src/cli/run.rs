@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use snaprun::batch::Options;
-use snaprun::codesnap::Selection;
 use snaprun::driver::Stream;
 use snaprun::ops::{self, BatchEvent, ImageEvent, WatchEvent, WatchedBatch};
 use snaprun::results::Status;
@@ -19,29 +18,15 @@ use super::text::{
 };
 use super::{
     EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, RunArgs, WatchArgs, agent_path,
-    interrupt_token, parse_env, shell_command,
+    interrupt_token,
 };
 
 fn batch_options(args: &RunArgs) -> Result<Options> {
-    let env = parse_env(&args.env)?;
     Ok(Options {
-        workspace: args.workspace.clone(),
-        image: args.image.clone(),
-        command: shell_command(&args.command),
         iterations: args.iterations,
         jobs: args.jobs,
-        timeout: args.timeout,
-        boot_timeout: args.boot_timeout,
         fail_fast: args.fail_fast,
-        accel: args.accel,
-        build: args.build.clone(),
-        selection: Selection {
-            include: args.include.clone(),
-            exclude: args.exclude.clone(),
-        },
         verify: args.verify,
-        output_limit: args.output_limit,
-        env,
         seed: args.seed,
         partition: args.partition,
         start: if args.warm {
@@ -51,7 +36,7 @@ fn batch_options(args: &RunArgs) -> Result<Options> {
         } else {
             Start::Auto
         },
-        snapshot: None,
+        ..args.vm.options(&args.command)?
     })
 }
 

@@ -6,7 +6,7 @@
 //!
 //! What a bisection has learned is the batches it ran: their ids are kept in a state file,
 //! `<store>/bisect/<key>.json`, the key a hash of the repository, the two commits, the
-//! command, the build step and the image. Running the same bisection again (after Ctrl-C, or
+//! command, the build step, the image, the environment and `--include`/`--exclude`. Running the same bisection again (after Ctrl-C, or
 //! after it ended) reads the counts back from the results database and goes on from there.
 
 use std::collections::HashMap;
@@ -184,6 +184,18 @@ fn state_key(repo: &Repo, good: &str, bad: &str, opts: &Options) -> String {
     ] {
         h.update(part.as_bytes());
         h.update([0]);
+    }
+    // What else changes what a probe runs: its environment and the snapshot's selection.
+    let sel = &opts.selection;
+    for part in opts
+        .env
+        .iter()
+        .flat_map(|(k, v)| [k, v])
+        .chain(&sel.include)
+        .chain(&sel.exclude)
+    {
+        h.update(part.as_bytes());
+        h.update([1]);
     }
     hex(&h.finalize())[..16].to_string()
 }
