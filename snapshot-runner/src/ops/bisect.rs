@@ -409,6 +409,14 @@ pub fn bisect(
                 }
             }
             on_event(BisectEvent::Batch(Box::new(e)));
+        })
+        .map_err(|e| {
+            // Stopped while the probe was set up: nothing of it ran, the rest is kept.
+            if cancel.is_cancelled() {
+                interrupted(&state_file)
+            } else {
+                e
+            }
         })?;
         if let Some(e) = save_error {
             return Err(e);
