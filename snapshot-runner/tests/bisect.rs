@@ -222,6 +222,32 @@ fn bisect_finds_the_commit_that_made_a_race_flakier_and_resumes_after_ctrl_c() {
     );
 }
 
+/// Bisects the repository to the end at `confidence` within `max` iterations; prints the
+/// iterations and wall time spent, and returns the report.
+fn bisect_to_the_end(
+    t: &TestStore,
+    repo: &Path,
+    confidence: &str,
+    max: &str,
+    what: &str,
+) -> serde_json::Value {
+    let started = Instant::now();
+    let out = t.run(&bisect_args(
+        repo.to_str().unwrap(),
+        &["--confidence", confidence, "--max-iterations", max],
+    ));
+    out.expect_code(0);
+    let json = report(&out);
+    println!(
+        "32-commit bisect, {what}: {} iterations, {:.0} s",
+        json["runs"],
+        started.elapsed().as_secs_f64()
+    );
+    // Failing iterations keep their disks, as in any batch (`snaprun gc` frees them).
+    t.assert_no_qemu();
+    json
+}
+
 #[test]
 fn bisect_finds_a_race_that_was_not_there_before() {
     let t = TestStore::with_warm_image();
@@ -231,45 +257,17 @@ fn bisect_finds_a_race_that_was_not_there_before() {
         &settings("0.05", "no"),
         Some(19),
     );
-    let r = repo.to_str().unwrap();
-    let started = Instant::now();
-    let out = t.run(&bisect_args(
-        r,
-        &["--confidence", "0.99", "--max-iterations", "600"],
-    ));
-    out.expect_code(0);
-    let json = report(&out);
+    let json = bisect_to_the_end(&t, &repo, "0.99", "600", "0% -> 10%");
     assert_eq!(json["verdict"]["verdict"], "culprit", "{json:#}");
     assert_eq!(json["verdict"]["culprit"]["index"], 19, "{json:#}");
-    println!(
-        "32-commit bisect, 0% -> 10%: {} iterations, {:.0} s",
-        json["runs"],
-        started.elapsed().as_secs_f64()
-    );
-    // Failing iterations keep their disks, as in any batch (`snaprun gc` frees them).
-    t.assert_no_qemu();
 }
 
 #[test]
 fn bisect_without_a_change_says_no_change_found() {
     let t = TestStore::with_warm_image();
     let repo = repository(&t, &settings("0.25", "no"), &settings("0.25", "no"), None);
-    let r = repo.to_str().unwrap();
-    let started = Instant::now();
-    let out = t.run(&bisect_args(
-        r,
-        &["--confidence", "0.9", "--max-iterations", "300"],
-    ));
-    out.expect_code(0);
-    let json = report(&out);
+    let json = bisect_to_the_end(&t, &repo, "0.9", "300", "about 50% throughout");
     assert_eq!(json["verdict"]["verdict"], "no-change", "{json:#}");
-    println!(
-        "32-commit bisect, about 50% throughout: {} iterations, {:.0} s",
-        json["runs"],
-        started.elapsed().as_secs_f64()
-    );
-    // Failing iterations keep their disks, as in any batch (`snaprun gc` frees them).
-    t.assert_no_qemu();
 }
 
 #[test]
