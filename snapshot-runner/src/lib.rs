@@ -27,6 +27,7 @@ pub mod driver;
 pub mod error;
 pub mod ext4;
 pub mod gc;
+pub mod history;
 pub mod image_build;
 pub mod iteration;
 #[cfg(feature = "junit")]

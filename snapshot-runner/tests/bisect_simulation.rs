@@ -211,3 +211,62 @@ fn without_a_change_the_bayesian_search_mostly_says_so() {
     println!("\nno change (5% everywhere): said so in {no_change} of {trials} histories");
     assert!(no_change * 10 >= trials * 7, "{no_change} of {trials}");
 }
+
+/// The settings of the VM tests in `tests/bisect.rs` (32 commits, 4 runs per probe with
+/// `-j 2`), on 200 synthetic histories each (500 give the same picture, at 1% of histories
+/// or fewer, but take minutes in a debug build): how often they would name the wrong commit or
+/// run out of budget, and how many runs they take (mean and 99th percentile).
+#[test]
+fn the_vm_tests_settings_are_reliable() {
+    // (before, after, culprit, confidence, budget)
+    let cases = [
+        (0.02, 0.30, Some(19), 0.99, 400),
+        (0.0, 0.10, Some(19), 0.99, 600),
+        (0.50, 0.50, None, 0.9, 300),
+    ];
+    for (before, after, culprit, confidence, budget) in cases {
+        let h = History {
+            n: COMMITS,
+            culprit: culprit.unwrap_or(COMMITS),
+            before,
+            after,
+        };
+        let mut rng = Rng(0x0517_e570 + (after * 100.0) as u64);
+        let trials = 200;
+        let (mut wrong, mut out_of_budget, mut spent) = (0, 0, Vec::new());
+        for _ in 0..trials {
+            let mut b = Bisection::new(h.n, Prior::default()).unwrap();
+            let mut used = 0;
+            let named = loop {
+                match b.verdict(confidence) {
+                    Verdict::Culprit { commit, .. } => break Some(Some(commit)),
+                    Verdict::NoChange { .. } => break Some(None),
+                    Verdict::Undecided if used >= budget => break None,
+                    Verdict::Undecided => {}
+                }
+                let commit = b.next_probe();
+                let runs = 4.min(budget - used);
+                let failures = (0..runs).filter(|_| h.run(commit, &mut rng)).count() as u64;
+                b.record(commit, u64::from(runs), failures).unwrap();
+                used += runs;
+            };
+            spent.push(used);
+            match named {
+                None => out_of_budget += 1,
+                Some(n) if n != culprit => wrong += 1,
+                Some(_) => {}
+            }
+        }
+        spent.sort_unstable();
+        let mean = f64::from(spent.iter().sum::<u32>()) / f64::from(trials);
+        let p99 = spent[(trials as usize * 99) / 100 - 1];
+        println!(
+            "\n{before} -> {after}, confidence {confidence}, budget {budget}: wrong {wrong}, \
+             out of budget {out_of_budget} of {trials}; runs: mean {mean:.0}, p99 {p99}"
+        );
+        assert!(
+            wrong + out_of_budget <= trials / 100,
+            "{wrong} wrong and {out_of_budget} out of budget of {trials}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! [`snaprun::ops`] and the printing of what it returns. Nothing here decides anything the
 //! desktop app would need to decide too.
 
+mod bisect;
 mod image;
 mod progress;
 mod report;
@@ -38,6 +39,20 @@ Exit codes:
        iteration recorded as infra-error
   130  interrupted (Ctrl-C or SIGTERM); the batch is recorded as interrupted";
 
+const BISECT_HELP: &str = "\
+Each probed commit is written out of git (its tree, never the working directory: your checkout,
+index and uncommitted work are not touched), built with --build in that copy, snapshotted and
+run in VMs like `snaprun run`; every probe is a recorded batch (`snaprun show BATCH`). Commits
+are those of BAD's first-parent history after GOOD, as `git bisect --first-parent` sees them: a
+merge is probed as one commit, the commits it brought in are not. Submodules are left out.
+Interrupted (Ctrl-C), a bisect keeps what it learned: run the same command again to go on.
+
+Exit codes:
+  0    a culprit, or no change, found with the wanted confidence
+  1    the budget (--max-iterations) ran out first; the posterior is shown
+  2    usage or infrastructure error
+  130  interrupted; run the same command again to continue";
+
 const GC_HELP: &str = "\
 Kept batches (all, or --keep N, or those younger than --older-than AGE, and every running one)
 keep their code snapshot, code disk, kept overlays and the image they ran on while they have
@@ -63,6 +78,9 @@ enum Command {
     /// Run CMD N times, each in a fresh VM, against a snapshot of the workspace
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Find the commit that made CMD fail more often (first-parent history from GOOD to BAD)
+    #[command(after_help = BISECT_HELP)]
+    Bisect(BisectArgs),
     /// List recent batches
     Ls {
         /// How many batches
@@ -250,24 +268,71 @@ enum ImageCommand {
     Rm { name: String },
 }
 
+/// How each iteration runs, for `run`, `watch` and `bisect`.
+#[derive(Args, Debug)]
+struct VmArgs {
+    /// The frozen image to boot
+    #[arg(long, default_value = DEFAULT_IMAGE)]
+    image: String,
+    /// Per-iteration limit on the command (e.g. 90s, 5m); the VM is killed and the iteration
+    /// recorded as `timeout` (a failure)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Limit on booting to the guest agent (an infra-error past it)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "180s")]
+    boot_timeout: Duration,
+    /// kvm or tcg [default: kvm when a probe VM runs under it, else tcg]
+    #[arg(long)]
+    accel: Option<Accel>,
+    /// Run this shell command in the code before the snapshot (the workspace; with bisect,
+    /// each probed commit's copy), e.g. 'cargo build --release'
+    #[arg(long, value_name = "CMD")]
+    build: Option<String>,
+    /// Also snapshot files matching GLOB even if git ignores them (e.g. 'target/release/app')
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Leave files matching GLOB out of the snapshot
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// The workspace to snapshot (with bisect: any directory in the git repository)
+    #[arg(long, short = 'C', default_value = ".", value_name = "DIR")]
+    workspace: PathBuf,
+    /// Output bytes kept per iteration (the start and the end)
+    #[arg(long, default_value_t = batch::DEFAULT_OUTPUT_LIMIT)]
+    output_limit: usize,
+    /// Extra environment for the command, KEY=VALUE
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+}
+
+impl VmArgs {
+    /// Batch options for `command` with these settings (the rest at their defaults).
+    fn options(&self, command: &[String]) -> Result<batch::Options> {
+        let mut o = batch::Options::new(&self.workspace, &self.image, &shell_command(command));
+        o.timeout = self.timeout;
+        o.boot_timeout = self.boot_timeout;
+        o.accel = self.accel;
+        o.build = self.build.clone();
+        o.selection = snaprun::codesnap::Selection {
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+        };
+        o.output_limit = self.output_limit;
+        o.env = parse_env(&self.env)?;
+        Ok(o)
+    }
+}
+
 #[derive(Args, Debug)]
 struct RunArgs {
+    #[command(flatten)]
+    vm: VmArgs,
     /// Iterations
     #[arg(short = 'n', long = "iterations", default_value_t = 10)]
     iterations: u32,
     /// Iterations run in parallel, each in its own VM
     #[arg(short = 'j', long = "jobs", default_value_t = 1)]
     jobs: u32,
-    /// The frozen image to boot
-    #[arg(long, default_value = DEFAULT_IMAGE)]
-    image: String,
-    /// Per-iteration limit on the command (e.g. 90s, 5m); the VM is killed and the iteration
-    /// recorded as `timeout`
-    #[arg(long, value_parser = humantime::parse_duration)]
-    timeout: Option<Duration>,
-    /// Limit on booting to the guest agent (an infra-error past it)
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "180s")]
-    boot_timeout: Duration,
     /// Write JUnit XML here
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -277,30 +342,9 @@ struct RunArgs {
     /// Stop at the first failing iteration (running ones are interrupted)
     #[arg(long)]
     fail_fast: bool,
-    /// kvm or tcg [default: kvm when a probe VM runs under it, else tcg]
-    #[arg(long)]
-    accel: Option<Accel>,
-    /// Run this shell command in the workspace before the snapshot (e.g. 'cargo build --release')
-    #[arg(long, value_name = "CMD")]
-    build: Option<String>,
-    /// Also snapshot files matching GLOB even if git ignores them (e.g. 'target/release/app')
-    #[arg(long, value_name = "GLOB")]
-    include: Vec<String>,
-    /// Leave files matching GLOB out of the snapshot
-    #[arg(long, value_name = "GLOB")]
-    exclude: Vec<String>,
     /// Re-hash the image before the batch (default: size and mtime only)
     #[arg(long)]
     verify: bool,
-    /// The workspace to snapshot
-    #[arg(long, short = 'C', default_value = ".", value_name = "DIR")]
-    workspace: PathBuf,
-    /// Output bytes kept per iteration (the start and the end)
-    #[arg(long, default_value_t = batch::DEFAULT_OUTPUT_LIMIT)]
-    output_limit: usize,
-    /// Extra environment for the command, KEY=VALUE
-    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-    env: Vec<String>,
     /// The batch seed; every iteration's SNAPRUN_SEED derives from it [default: random]
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
@@ -328,6 +372,42 @@ struct RunArgs {
     command: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+struct BisectArgs {
+    #[command(flatten)]
+    vm: VmArgs,
+    /// A commit where the test fails at its old rate
+    #[arg(long, value_name = "REV")]
+    good: String,
+    /// A later commit where it fails more often (BAD's first-parent history is searched)
+    #[arg(long, value_name = "REV")]
+    bad: String,
+    /// Iterations in all (those of an interrupted earlier session count)
+    #[arg(long, default_value_t = snaprun::ops::DEFAULT_MAX_ITERATIONS, value_name = "N")]
+    max_iterations: u32,
+    /// Stop when one commit (or "no change") holds this posterior probability
+    #[arg(long, default_value_t = snaprun::ops::DEFAULT_CONFIDENCE, value_name = "P")]
+    confidence: f64,
+    /// Iterations run in parallel, each in its own VM
+    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
+    jobs: u32,
+    /// Iterations per probed commit at a time [default: twice --jobs]
+    #[arg(long, value_name = "N")]
+    per_probe: Option<u32>,
+    /// Forget what an earlier session of the same bisect learned
+    #[arg(long)]
+    fresh: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
+    /// Boot every iteration, even if the image has a warm state
+    #[arg(long)]
+    cold: bool,
+    /// The command, run by /bin/sh in the guest's /work (the commit's snapshot)
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
 /// `--partition K/N`, or `auto` from the environment of a Kubernetes Indexed Job's pod.
 fn parse_partition(s: &str) -> std::result::Result<Partition, String> {
     if s.trim() == "auto" {
@@ -342,6 +422,7 @@ pub fn main() -> Result<i32> {
     let store = || Store::open(cli.store.as_deref()).context("cannot open the snaprun store");
     match cli.command {
         Command::Run(args) => run::run(&store()?, args),
+        Command::Bisect(args) => bisect::bisect(&store()?, args),
         Command::Ls { limit, json } => report::ls(&store()?, limit, json),
         Command::Show { batch, json, junit } => {
             report::show(&store()?, &batch, json, junit.as_deref())
@@ -420,6 +501,18 @@ fn interrupt_token() -> Result<Cancel> {
 fn agent_path() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the snaprun binary's own path")?;
     Ok(snaprun::ops::agent_beside(&exe))
+}
+
+/// `--env KEY=VALUE` arguments as pairs.
+fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--env `{kv}` is not KEY=VALUE"))
+        })
+        .collect()
 }
 
 /// `["cargo", "test", "-p", "a b"]` as one shell command line; a single argument is taken as

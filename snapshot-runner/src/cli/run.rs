@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use snaprun::batch::Options;
-use snaprun::codesnap::Selection;
 use snaprun::driver::Stream;
 use snaprun::ops::{self, BatchEvent, ImageEvent, WatchEvent, WatchedBatch};
 use snaprun::results::Status;
@@ -19,37 +18,15 @@ use super::text::{
 };
 use super::{
     EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, RunArgs, WatchArgs, agent_path,
-    interrupt_token, shell_command,
+    interrupt_token,
 };
 
 fn batch_options(args: &RunArgs) -> Result<Options> {
-    let env = args
-        .env
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("--env `{kv}` is not KEY=VALUE"))
-        })
-        .collect::<Result<Vec<_>>>()?;
     Ok(Options {
-        workspace: args.workspace.clone(),
-        image: args.image.clone(),
-        command: shell_command(&args.command),
         iterations: args.iterations,
         jobs: args.jobs,
-        timeout: args.timeout,
-        boot_timeout: args.boot_timeout,
         fail_fast: args.fail_fast,
-        accel: args.accel,
-        build: args.build.clone(),
-        selection: Selection {
-            include: args.include.clone(),
-            exclude: args.exclude.clone(),
-        },
         verify: args.verify,
-        output_limit: args.output_limit,
-        env,
         seed: args.seed,
         partition: args.partition,
         start: if args.warm {
@@ -59,12 +36,12 @@ fn batch_options(args: &RunArgs) -> Result<Options> {
         } else {
             Start::Auto
         },
-        snapshot: None,
+        ..args.vm.options(&args.command)?
     })
 }
 
 /// What rebuilding the built-in image before a batch prints.
-fn on_default_image(e: ImageEvent) {
+pub(super) fn on_default_image(e: ImageEvent) {
     match e {
         ImageEvent::Built { image, hash } => {
             eprintln!(

@@ -6,17 +6,23 @@
 //!
 //! - batches ([`run`](run_batch), [`start_batch`], [`stop`], [`watch`], [`repro`],
 //!   [`ensure_default`]);
+//! - which commit made a test flakier ([`bisect`]);
 //! - what the results say ([`ls`], [`show`], [`iteration_logs`], [`compare`], [`merge`],
 //!   [`workspaces`], [`batch_list`], [`changes`], [`repro_command`]);
 //! - images ([`build_default`], [`build_debian`], [`add_image`], [`warm_image`], [`images`],
 //!   [`remove_image`], [`verify_image`]);
 //! - the store's space ([`store_usage`], [`gc`]).
 
+mod bisect;
 mod image;
 mod query;
 mod run;
 mod space;
 
+pub use self::bisect::{
+    BisectEvent, BisectOptions, BisectReport, BisectVerdict, Candidate, DEFAULT_CONFIDENCE,
+    DEFAULT_MAX_ITERATIONS, Probed, bisect, bisect_range,
+};
 pub use self::image::{
     ImageEvent, ImageList, add_image, agent_beside, build_debian, build_default, images,
     remove_image, verify_image, warm_image,
@@ -37,5 +43,6 @@ pub use self::space::{
 };
 pub use crate::batch::{BatchEvent, CodeSnapshot, Options, Outcome};
 pub use crate::ci::{Verdict, verdict};
+pub use crate::history::Commit;
 #[cfg(feature = "watch")]
 pub use crate::watch::{OnChange, WatchEvent, WatchedBatch};
