@@ -44,6 +44,9 @@ pub struct AppState {
     prefs: Mutex<prefs::Prefs>,
     /// The live reader of the workspace open in the Navigation view.
     nav_live: Mutex<Option<nav::LiveReader>>,
+    /// Opens and closes of the Navigation view's tree so far: an open (which runs off the main
+    /// thread) keeps its live reader only if nothing was opened or closed after it began.
+    nav_opens: std::sync::atomic::AtomicU64,
     /// Watches for workspaces that get their first history (set once the app runs).
     workspaces_watch: Mutex<Option<live::Watch>>,
     /// The planner behind the Today view.
@@ -59,6 +62,7 @@ impl AppState {
             paths,
             prefs: Mutex::new(prefs),
             nav_live: Mutex::new(None),
+            nav_opens: std::sync::atomic::AtomicU64::new(0),
             workspaces_watch: Mutex::new(None),
             today: today::Today::new(today),
             today_watch: Mutex::new(None),

@@ -70,28 +70,25 @@ export interface WorkspaceSummary {
   problem: { kind: "corrupt" | "newer" | "unreadable"; message: string } | null;
 }
 
-/** A node as retrace.tree returns it (retrace_lsp::render::NodeView). */
+/** What the tree's layout needs of a node. */
 export interface NodeView {
   id: number;
   parent: number | null;
-  uri: string;
+  /** Relative to the workspace root when inside it. */
   path: string;
-  line: number;
-  character: number;
-  reason: string;
-  createdMs: number;
-  visitedMs: number;
-  visits: number;
-  gone: boolean;
   children: number[];
 }
 
-/** A tree row in the app (retrace_lsp::rows::NodeRow): the node, its line's text, the
- *  editors whose cursor is on it. */
+/** A tree row in the app (nav::NavRow): what the view draws of a node, its line's text, the
+ *  editors whose cursor is on it. Empty fields are left out of the JSON. */
 export interface NodeRow extends NodeView {
   lineNumber: number;
-  text: string | null;
-  cursors: { session: string; editor: string }[];
+  text?: string;
+  reason: string;
+  visitedMs: number;
+  visits: number;
+  gone?: boolean;
+  cursors?: { session: string; editor: string }[];
 }
 
 /** A workspace's tree as first shown (nav::NavTree). */
