@@ -91,8 +91,9 @@ fn data_dir(state: &AppState) -> Result<&std::path::Path> {
     })
 }
 
+/// The workspaces with a history (each database opened and read): async, off the main thread.
 #[tauri::command]
-pub fn nav_workspaces(state: State<'_, AppState>) -> Result<Vec<WorkspaceSummary>> {
+pub async fn nav_workspaces(state: State<'_, AppState>) -> Result<Vec<WorkspaceSummary>> {
     logged("nav_workspaces", data_dir(&state).and_then(nav::workspaces))
 }
 
