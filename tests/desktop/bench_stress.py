@@ -59,6 +59,18 @@ def per_minute(report: dict) -> float:
     return len(report["iterations"]) / ((batch["end_ms"] - batch["start_ms"]) / 60_000)
 
 
+def phases(report: dict) -> str:
+    """Where a batch's time went, medians per iteration: the VM's start and restore (`boot_ms`),
+    the command (`duration_ms`), and the rest of the iteration's wall time (overlay, VM stop,
+    recording), wall time being from its start to the next start on the same slot."""
+    its = sorted(report["iterations"], key=lambda i: i["start_ms"])
+    starts = [i["start_ms"] for i in its]
+    walls = [b - a for a, b in zip(starts, starts[JOBS:])]
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    return (f"boot {med([i.get('boot_ms') or 0 for i in its]):.0f} ms, command {med([i['duration_ms'] for i in its]):.0f} ms, "
+            f"wall per slot {med(walls):.0f} ms")
+
+
 def cli_batch(dirs, ws) -> dict:
     # The same recorder runs as during the app's batch, so both pay for it alike.
     recorder = Recorder(store_of(dirs))
@@ -203,6 +215,8 @@ def test_iteration_end_to_cell_and_iterations_per_minute(start_app, dirs, tmp_pa
     print(f"\niterations/min, {ITERATIONS} iterations -j {JOBS} under TCG: CLI {per_minute(cli_before):.1f}, "
           f"then the app {per_minute(from_app):.1f}, then CLI {per_minute(cli_after):.1f} "
           f"(load average {os.getloadavg()[0]:.1f})")
+    for name, report in (("CLI", cli_before), ("app", from_app), ("CLI", cli_after)):
+        print(f"  {name}: {phases(report)}")
 
 
 # A click on the workspace titled `target`, and the first frame after the first row of the
