@@ -318,6 +318,24 @@ export const api = {
     invoke<Edited<Imported>>("today_import", { path, replace, date }),
 };
 
+let earlyWorkspaces: { asked: number; answer: Promise<WorkspaceSummary[]> } | null = null;
+/** How long the start-up's answer stands in for asking again. */
+const EARLY_FOR_MS = 3000;
+/** Asks for the Navigation view's workspaces at start-up, beside the preferences rather than
+ *  after them (one round trip fewer before the first tree). */
+export function prefetchWorkspaces(): void {
+  earlyWorkspaces ??= { asked: performance.now(), answer: api.navWorkspaces() };
+  // Not waited for when another view opens first; its error is the view's to show.
+  earlyWorkspaces.answer.catch(() => {});
+}
+
+/** The workspaces: the start-up's answer once if it is fresh, else asked anew. */
+export function workspacesNow(): Promise<WorkspaceSummary[]> {
+  const early = earlyWorkspaces;
+  earlyWorkspaces = null;
+  return early && performance.now() - early.asked < EARLY_FOR_MS ? early.answer : api.navWorkspaces();
+}
+
 let paintedTold = false;
 /** Tells the app, once, that its first view is painted: its log notes the start-up time
  * (the start-up benchmark reads that line). Called two frames after the render, when it is
