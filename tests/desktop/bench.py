@@ -258,6 +258,10 @@ async def big_tree(display: Display, root: pathlib.Path, nodes: int = 10_000) ->
         arrivals = TimedList()
         socket_editor.client.shown_documents = arrivals
         app.js("document.querySelector('.viewport').scrollTop = 0")
+        # The rows at the top are drawn anew after the scroll: wait for them before taking any.
+        app.wait(lambda: app.js("const r = document.querySelector('[data-testid=node]');"
+                                "return r !== null && r.parentElement.style.top === '0px';"), 10.0, "the top rows")
+        time.sleep(0.3)
         clicks = []
         for i in range(20):
             row = app.find("[data-testid=node]")[i % 10]

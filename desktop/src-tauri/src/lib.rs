@@ -13,6 +13,7 @@ pub mod error;
 pub mod live;
 pub mod nav;
 pub mod prefs;
+pub mod rendering;
 pub mod stress;
 pub mod today;
 
@@ -142,7 +143,13 @@ pub fn started() -> std::time::Instant {
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 pub fn run() -> i32 {
+    run_with(&[])
+}
+
+/// [`run`], told which of [`rendering::SOFTWARE`]'s switches `main` set (they are logged).
+pub fn run_with(software: &[(&'static str, &'static str)]) -> i32 {
     started();
+    let software: Vec<String> = software.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let log = tauri_plugin_log::Builder::new()
         .level(log::LevelFilter::Info)
         .targets([
@@ -164,6 +171,12 @@ pub fn run() -> i32 {
             }
         })
         .setup(move |app| {
+            if !software.is_empty() {
+                log::info!(
+                    "no GPU render node in /dev/dri: the webview draws with the CPU ({})",
+                    software.join(" ")
+                );
+            }
             let handle = app.handle().clone();
             std::thread::Builder::new()
                 .name("window-state".into())
