@@ -264,10 +264,14 @@ async def big_tree(display: Display, root: pathlib.Path, nodes: int = 10_000) ->
         time.sleep(0.3)
         clicks = []
         for i in range(20):
-            row = app.find("[data-testid=node]")[i % 10]
             count = len(arrivals)
+            # The row is found and clicked in one script: each jump moves the editor's cursor
+            # mark, and rows redrawn between a WebDriver find and its click went stale.
             clicked = await asyncio.to_thread(
-                app.js, "const t = performance.timeOrigin + performance.now(); arguments[0].click(); return t", row
+                app.js,
+                "const row = document.querySelectorAll('[data-testid=node]')[arguments[0]];"
+                "const t = performance.timeOrigin + performance.now(); row.click(); return t",
+                i % 10,
             )
             while len(arrivals) == count:
                 await asyncio.sleep(0.001)
