@@ -92,7 +92,8 @@ class TimedList(list):
 
 
 def med(xs: list[float]) -> str:
-    return f"median {statistics.median(xs):.1f} ms, p90 {sorted(xs)[int(len(xs) * 0.9) - 1]:.1f} ms, max {max(xs):.1f} ms (n={len(xs)})"
+    return (f"median {statistics.median(xs):.1f} ms, p90 {sorted(xs)[int(len(xs) * 0.9) - 1]:.1f} ms, "
+            f"max {max(xs):.1f} ms (n={len(xs)}; load average {os.getloadavg()[0]:.1f})")
 
 
 def make_files(ws: pathlib.Path, count: int) -> list[pathlib.Path]:
@@ -216,7 +217,7 @@ async def big_tree(display: Display, root: pathlib.Path, nodes: int = 10_000) ->
     app = App(display, dirs, "bench-big")
     try:
         app.wait(lambda: painted_epoch_ms(app), 30.0, "the first tree painted")
-        opens = []
+        opens, split = [], []
         for _ in range(5):
             # Open it again from the list, timed in the page: click to the painted frame.
             before = app.js("return performance.timeOrigin + performance.now()")
@@ -225,7 +226,15 @@ async def big_tree(display: Display, root: pathlib.Path, nodes: int = 10_000) ->
                 lambda: (p := painted_epoch_ms(app)) and p > before and p, 30.0, "the tree painted again"
             )
             opens.append(painted - before)
+            # The split: the command's answer (backend, IPC, JSON) and the render after it.
+            asked, answered = app.js(
+                "const at = (n) => { const m = performance.getEntriesByName(n); return m[m.length - 1].startTime; };"
+                "return [at('nav:open-asked'), at('nav:opened')];"
+            )
+            split.append((answered - asked, painted - (app.js("return performance.timeOrigin") + answered)))
         result["open"] = opens
+        result["open_answer"] = [a for a, _ in split]
+        result["open_render"] = [r for _, r in split]
         # Scroll through it: frame gaps while the list moves 240 px per frame for 300 frames.
         frames = app.driver.execute_async_script(
             "const done = arguments[0]; const v = document.querySelector('.viewport');"
@@ -249,12 +258,20 @@ async def big_tree(display: Display, root: pathlib.Path, nodes: int = 10_000) ->
         arrivals = TimedList()
         socket_editor.client.shown_documents = arrivals
         app.js("document.querySelector('.viewport').scrollTop = 0")
+        # The rows at the top are drawn anew after the scroll: wait for them before taking any.
+        app.wait(lambda: app.js("const r = document.querySelector('[data-testid=node]');"
+                                "return r !== null && r.parentElement.style.top === '0px';"), 10.0, "the top rows")
+        time.sleep(0.3)
         clicks = []
         for i in range(20):
-            row = app.find("[data-testid=node]")[i % 10]
             count = len(arrivals)
+            # The row is found and clicked in one script: each jump moves the editor's cursor
+            # mark, and rows redrawn between a WebDriver find and its click went stale.
             clicked = await asyncio.to_thread(
-                app.js, "const t = performance.timeOrigin + performance.now(); arguments[0].click(); return t", row
+                app.js,
+                "const row = document.querySelectorAll('[data-testid=node]')[arguments[0]];"
+                "const t = performance.timeOrigin + performance.now(); row.click(); return t",
+                i % 10,
             )
             while len(arrivals) == count:
                 await asyncio.sleep(0.001)
@@ -281,6 +298,8 @@ async def main():
             print(f"a committed visit to the app: {med(live)}")
             big = await big_tree(display, root)
             print(f"{big['nodes']} nodes: open to painted {med(big['open'])}")  # type: ignore[arg-type]
+            print(f"  of which the nav_open answer (backend, IPC, JSON): {med(big['open_answer'])}")  # type: ignore[arg-type]
+            print(f"  and the render after it: {med(big['open_render'])}")  # type: ignore[arg-type]
             frames = big["frames"]
             print(f"  scrolling: frame gaps {med(frames)}; rows in the DOM: {big['dom_rows']}")  # type: ignore[arg-type]
             print(f"  idle CPU (app and its web processes, 10 s): {big['idle_cpu_percent']:.2f} %")

@@ -130,7 +130,11 @@ class App:
         self.display = display.name
         self.shots = 0
         port, native = free_port(), free_port()
-        env = dict(os.environ, DISPLAY=display.name, **dirs.env(), **(extra_env or {}))
+        # WebKitWebDriver's screenshots never come back from a webview without compositing,
+        # which the app turns off on a machine without a GPU (desktop/src-tauri/src/
+        # rendering.rs) unless the variable is set: the driven app keeps it.
+        env = dict(os.environ, DISPLAY=display.name, WEBKIT_DISABLE_COMPOSITING_MODE="0", **dirs.env(),
+                   **(extra_env or {}))
         # The app inherits tauri-driver's environment (through WebKitWebDriver). Its own
         # stderr (the app's log) is kept for the failure report.
         self.log_path = dirs.root / f"tauri-driver-{name}.log"

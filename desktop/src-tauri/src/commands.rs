@@ -2,6 +2,7 @@
 //! own `prefs`), logging a failure before it returns it, so the log has what the UI showed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use retrace_lsp::catalog::WorkspaceSummary;
 use retrace_lsp::control::JumpReply;
@@ -90,34 +91,50 @@ fn data_dir(state: &AppState) -> Result<&std::path::Path> {
     })
 }
 
+/// The workspaces with a history (each database opened and read): async, off the main thread.
 #[tauri::command]
-pub fn nav_workspaces(state: State<'_, AppState>) -> Result<Vec<WorkspaceSummary>> {
+pub async fn nav_workspaces(state: State<'_, AppState>) -> Result<Vec<WorkspaceSummary>> {
     logged("nav_workspaces", data_dir(&state).and_then(nav::workspaces))
 }
 
 /// Opens a workspace's tree and keeps it live: `nav:delta` carries what any writer commits,
 /// `nav:error` the error that stops it. Opening another workspace stops the previous one.
 #[tauri::command]
-pub fn nav_open<R: Runtime>(
+pub async fn nav_open<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     database: PathBuf,
 ) -> Result<nav::NavTree> {
+    // Reading the tree and its lines takes a while on a big history: off the main thread,
+    // which draws the window and carries the IPC.
+    let ticket = state.nav_opens.fetch_add(1, Ordering::SeqCst) + 1;
     let errors = app.clone();
-    let result = nav::open(
-        &database,
-        move |delta| {
-            let _ = app.emit("nav:delta", delta);
-        },
-        move |error| {
-            log::warn!("live navigation tree stopped: {}", error.error.message);
-            let _ = errors.emit("nav:error", error);
-        },
-    );
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        nav::open(
+            &database,
+            move |delta| {
+                let _ = app.emit("nav:delta", delta);
+            },
+            move |error| {
+                log::warn!("live navigation tree stopped: {}", error.error.message);
+                let _ = errors.emit("nav:error", error);
+            },
+        )
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(AppError::failed(format!(
+            "opening the tree did not finish: {e}"
+        )))
+    });
     let result = result.map(|(tree, live)| {
-        if let Ok(mut slot) = state.nav_live.lock() {
+        if let Ok(mut slot) = state.nav_live.lock()
+            && state.nav_opens.load(Ordering::SeqCst) == ticket
+        {
             *slot = Some(live);
         }
+        // Otherwise another workspace was opened (or the view closed) meanwhile: this
+        // reader stops as it drops.
         tree
     });
     logged("nav_open", result)
@@ -125,6 +142,7 @@ pub fn nav_open<R: Runtime>(
 
 #[tauri::command]
 pub fn nav_close(state: State<'_, AppState>) {
+    state.nav_opens.fetch_add(1, Ordering::SeqCst);
     if let Ok(mut slot) = state.nav_live.lock() {
         slot.take();
     }

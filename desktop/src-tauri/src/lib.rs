@@ -13,6 +13,7 @@ pub mod error;
 pub mod live;
 pub mod nav;
 pub mod prefs;
+pub mod rendering;
 pub mod stress;
 pub mod today;
 
@@ -44,6 +45,9 @@ pub struct AppState {
     prefs: Mutex<prefs::Prefs>,
     /// The live reader of the workspace open in the Navigation view.
     nav_live: Mutex<Option<nav::LiveReader>>,
+    /// Opens and closes of the Navigation view's tree so far: an open (which runs off the main
+    /// thread) keeps its live reader only if nothing was opened or closed after it began.
+    nav_opens: std::sync::atomic::AtomicU64,
     /// Watches for workspaces that get their first history (set once the app runs).
     workspaces_watch: Mutex<Option<live::Watch>>,
     /// The planner behind the Today view.
@@ -59,6 +63,7 @@ impl AppState {
             paths,
             prefs: Mutex::new(prefs),
             nav_live: Mutex::new(None),
+            nav_opens: std::sync::atomic::AtomicU64::new(0),
             workspaces_watch: Mutex::new(None),
             today: today::Today::new(today),
             today_watch: Mutex::new(None),
@@ -138,7 +143,13 @@ pub fn started() -> std::time::Instant {
 static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 pub fn run() -> i32 {
+    run_with(&[])
+}
+
+/// [`run`], told which of [`rendering::SOFTWARE`]'s switches `main` set (they are logged).
+pub fn run_with(software: &[(&'static str, &'static str)]) -> i32 {
     started();
+    let software: Vec<String> = software.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let log = tauri_plugin_log::Builder::new()
         .level(log::LevelFilter::Info)
         .targets([
@@ -160,6 +171,12 @@ pub fn run() -> i32 {
             }
         })
         .setup(move |app| {
+            if !software.is_empty() {
+                log::info!(
+                    "no GPU render node in /dev/dri: the webview draws with the CPU ({})",
+                    software.join(" ")
+                );
+            }
             let handle = app.handle().clone();
             std::thread::Builder::new()
                 .name("window-state".into())

@@ -117,6 +117,9 @@ impl StressState {
     pub fn batches(&self, folder: &str) -> Result<BatchPage> {
         let store = self.store()?;
         let workspace = workspace_dir(folder)?;
+        // The revision before the list: the feed sends again what is committed after it, as the
+        // list may have been read before it (see `feed`).
+        let revision = ops::changes(&store, i64::MAX).map_err(app_error)?.revision;
         let batches = ops::batch_list(
             &store,
             &BatchListOptions {
@@ -129,7 +132,7 @@ impl StressState {
         if let Ok(slot) = self.feed.lock()
             && let Some(feed) = slot.as_ref()
         {
-            feed.follow(&workspace, &batches);
+            feed.follow(&workspace, &batches, revision);
         }
         Ok(BatchPage {
             workspace: workspace.display().to_string(),

@@ -88,6 +88,73 @@ fn a_corrupt_history_is_listed_with_its_error_and_not_changed() {
     assert_eq!(std::fs::read(&file).unwrap(), junk);
 }
 
+/// A real history written by retrace-lsp's library, opened through `nav_open` (an async
+/// command, off the main thread): each row carries what the tree draws, and only that.
+#[test]
+fn a_tree_opens_with_lean_rows() {
+    use std::sync::Arc;
+
+    use retrace_lsp::history::{History, Options};
+    use retrace_lsp::store::{Endpoint, SessionInfo, database_path, this_host};
+    use retrace_lsp::tree::{Precision, Reason};
+    use retrace_lsp::workspace::{Workspace, uri_for_path};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let text: String = (0..50).map(|i| format!("fn f{i}() {{}}\n")).collect();
+    std::fs::write(root.join("src/a.rs"), text).unwrap();
+    let db = database_path(&data, &root);
+    let info = SessionInfo {
+        id: Arc::from("s1"),
+        pid: std::process::id(),
+        host: this_host(),
+        client: "Neovim 0.7".into(),
+        started_ms: 0,
+    };
+    let endpoint = Endpoint {
+        editor: "Neovim".into(),
+        socket: None,
+    };
+    let mut history = History::open_quarantining(
+        &db,
+        Workspace::new(&root),
+        &info,
+        &endpoint,
+        Options::default(),
+        0,
+    )
+    .unwrap()
+    .history;
+    let uri = uri_for_path(&root.join("src/a.rs"));
+    for line in [0, 30] {
+        history
+            .visit(&uri, line, 0, Reason::Definition, Precision::Line, 1000)
+            .unwrap();
+    }
+    let app = app(&data, &dir.path().join("config"));
+    let tree = invoke(
+        &app,
+        "nav_open",
+        json!({"database": db.display().to_string()}),
+    )
+    .unwrap();
+    let rows = tree["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let (first, second) = (&rows[0], &rows[1]);
+    assert_eq!(first["path"], "src/a.rs");
+    assert_eq!(first["lineNumber"], 1);
+    assert_eq!(first["text"], "fn f0() {}");
+    assert_eq!(first["children"], json!([second["id"]]));
+    assert_eq!(second["cursors"][0]["editor"], "Neovim");
+    for absent in ["uri", "line", "character", "createdMs", "anchor", "gone"] {
+        assert!(first.get(absent).is_none(), "{absent} in {first}");
+    }
+    assert!(first.get("cursors").is_none(), "no cursor: no field");
+    drop(history);
+}
+
 #[test]
 fn an_unknown_command_is_refused() {
     let dir = tempfile::tempdir().unwrap();

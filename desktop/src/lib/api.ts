@@ -70,28 +70,25 @@ export interface WorkspaceSummary {
   problem: { kind: "corrupt" | "newer" | "unreadable"; message: string } | null;
 }
 
-/** A node as retrace.tree returns it (retrace_lsp::render::NodeView). */
+/** What the tree's layout needs of a node. */
 export interface NodeView {
   id: number;
   parent: number | null;
-  uri: string;
+  /** Relative to the workspace root when inside it. */
   path: string;
-  line: number;
-  character: number;
-  reason: string;
-  createdMs: number;
-  visitedMs: number;
-  visits: number;
-  gone: boolean;
   children: number[];
 }
 
-/** A tree row in the app (retrace_lsp::rows::NodeRow): the node, its line's text, the
- *  editors whose cursor is on it. */
+/** A tree row in the app (nav::NavRow): what the view draws of a node, its line's text, the
+ *  editors whose cursor is on it. Empty fields are left out of the JSON. */
 export interface NodeRow extends NodeView {
   lineNumber: number;
-  text: string | null;
-  cursors: { session: string; editor: string }[];
+  text?: string;
+  reason: string;
+  visitedMs: number;
+  visits: number;
+  gone?: boolean;
+  cursors?: { session: string; editor: string }[];
 }
 
 /** A workspace's tree as first shown (nav::NavTree). */
@@ -320,6 +317,24 @@ export const api = {
   todayImport: (path: string, replace: boolean, date: string) =>
     invoke<Edited<Imported>>("today_import", { path, replace, date }),
 };
+
+let earlyWorkspaces: { asked: number; answer: Promise<WorkspaceSummary[]> } | null = null;
+/** How long the start-up's answer stands in for asking again. */
+const EARLY_FOR_MS = 3000;
+/** Asks for the Navigation view's workspaces at start-up, beside the preferences rather than
+ *  after them (one round trip fewer before the first tree). */
+export function prefetchWorkspaces(): void {
+  earlyWorkspaces ??= { asked: performance.now(), answer: api.navWorkspaces() };
+  // Not waited for when another view opens first; its error is the view's to show.
+  earlyWorkspaces.answer.catch(() => {});
+}
+
+/** The workspaces: the start-up's answer once if it is fresh, else asked anew. */
+export function workspacesNow(): Promise<WorkspaceSummary[]> {
+  const early = earlyWorkspaces;
+  earlyWorkspaces = null;
+  return early && performance.now() - early.asked < EARLY_FOR_MS ? early.answer : api.navWorkspaces();
+}
 
 let paintedTold = false;
 /** Tells the app, once, that its first view is painted: its log notes the start-up time

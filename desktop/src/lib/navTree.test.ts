@@ -1,20 +1,16 @@
 import { describe, expect, it } from "vitest";
-import type { NodeView } from "./api";
+import type { NodeRow } from "./api";
 import { applyDelta, byId, forkAbove, jumpTarget, layout } from "./navTree";
 
-function node(id: number, parent: number | null, path: string, children: number[] = []): NodeView {
+function node(id: number, parent: number | null, path: string, children: number[] = []): NodeRow {
   return {
     id,
     parent,
-    uri: `file:///w/${path}`,
     path,
-    line: id,
-    character: 0,
+    lineNumber: id + 1,
     reason: "definition",
-    createdMs: id,
     visitedMs: id,
     visits: 1,
-    gone: false,
     children,
   };
 }
@@ -51,7 +47,7 @@ describe("layout", () => {
   });
 
   it("survives a chain far deeper than the call stack", () => {
-    const deep: NodeView[] = [];
+    const deep: NodeRow[] = [];
     for (let i = 1; i <= 50_000; i++) deep.push(node(i, i === 1 ? null : i - 1, "a.rs", i < 50_000 ? [i + 1] : []));
     const { rows, index } = layout(1, byId(deep), new Set());
     expect(rows.length).toBe(50_000);

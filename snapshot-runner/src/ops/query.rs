@@ -185,12 +185,13 @@ pub fn batch_list(store: &Store, opts: &BatchListOptions) -> Result<Vec<BatchLis
     let results = open(store)?;
     // Batches record the workspace as its snapshot saw it: canonical.
     let ws = std::fs::canonicalize(&opts.workspace).unwrap_or_else(|_| opts.workspace.clone());
-    let batches = results.workspace_batches(&ws, opts.limit.saturating_add(1))?;
+    let (batches, mut iterations) =
+        results.workspace_batches_with_iterations(&ws, opts.limit.saturating_add(1), opts.limit)?;
     let host = host_name();
     let mut trees: HashMap<String, Option<Tree>> = HashMap::new();
     let mut items = Vec::new();
     for (i, b) in batches.iter().enumerate().take(opts.limit as usize) {
-        let summary = Summary::of(&results.iterations_without_output(&b.id)?);
+        let summary = Summary::of(&iterations.remove(&b.id).unwrap_or_default());
         let previous_code = batches.get(i + 1).map(|p| p.code_hash.clone());
         let changed = match &previous_code {
             Some(prev) if opts.changes => diff_cached(store, &mut trees, prev, &b.code_hash),

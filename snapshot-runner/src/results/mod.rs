@@ -4,6 +4,7 @@
 
 mod record;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -142,6 +143,9 @@ fn db_err(path: &Path, e: impl std::fmt::Display) -> Error {
         detail,
     }
 }
+
+/// Iterations by their batch's id.
+pub type IterationsByBatch = HashMap<String, Vec<Iteration>>;
 
 /// How long a process waits for others to finish with the database (their migration, their
 /// writes) before it gives up.
@@ -599,6 +603,32 @@ impl Results {
             "WHERE workspace = ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2",
             params![workspace.to_string_lossy(), limit],
         )
+    }
+
+    /// [`Results::workspace_batches`] with the iterations (without their output) of the first
+    /// `with_iterations` of them, by batch and in order, read as one consistent state: a list
+    /// of many batches costs two queries, not one per batch.
+    pub fn workspace_batches_with_iterations(
+        &self,
+        workspace: &Path,
+        limit: u32,
+        with_iterations: u32,
+    ) -> Result<(Vec<Batch>, IterationsByBatch)> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let batches = self.workspace_batches(workspace, limit)?;
+        let all = self.select_iterations(
+            Self::ITERATION_COLUMNS_NO_OUTPUT,
+            "WHERE batch_id IN (SELECT id FROM batches WHERE workspace = ?1
+                                ORDER BY start_ms DESC, id DESC LIMIT ?2)
+             ORDER BY batch_id, iteration",
+            params![workspace.to_string_lossy(), with_iterations],
+        )?;
+        tx.commit().map_err(|e| self.err(e))?;
+        let mut by_batch = IterationsByBatch::new();
+        for it in all {
+            by_batch.entry(it.batch_id.clone()).or_default().push(it);
+        }
+        Ok((batches, by_batch))
     }
 
     /// The revision of the newest write.

@@ -184,3 +184,36 @@ fn summary_counts_and_rates() {
     assert_eq!((s.failure_rate.failures, s.failure_rate.trials), (2, 4));
     assert_eq!(s.duration_ms.unwrap().max, 30);
 }
+
+/// A workspace's newest batches and their iterations in one read: each batch gets its own
+/// iterations, in order, and only the newest `with_iterations` batches get theirs.
+#[test]
+fn a_workspaces_batches_come_with_their_iterations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Results::open(&dir.path().join("r.db")).unwrap();
+    let ws = Path::new("/w");
+    for (k, id) in ["b1", "b2", "b3"].iter().enumerate() {
+        let mut b = batch(id, 100 * k as i64, None);
+        b.workspace = ws.to_path_buf();
+        db.insert_batch(&b).unwrap();
+        for n in (1..=k as u32 + 1).rev() {
+            db.insert_iteration(&Iteration {
+                batch_id: id.to_string(),
+                ..iteration(n, Status::Pass, 10)
+            })
+            .unwrap();
+        }
+    }
+    db.insert_batch(&batch("elsewhere", 900, None)).unwrap();
+    let (batches, iterations) = db.workspace_batches_with_iterations(ws, 3, 2).unwrap();
+    let ids: Vec<&str> = batches.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, ["b3", "b2", "b1"]);
+    let numbers = |id: &str| -> Vec<u32> { iterations[id].iter().map(|i| i.iteration).collect() };
+    assert_eq!(numbers("b3"), [1, 2, 3]);
+    assert_eq!(numbers("b2"), [1, 2]);
+    assert!(!iterations.contains_key("b1"), "past with_iterations");
+    assert!(
+        iterations["b3"].iter().all(|i| i.output.is_empty()),
+        "no output read"
+    );
+}

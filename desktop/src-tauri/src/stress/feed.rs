@@ -11,12 +11,25 @@
 //! to close deletes it (the first to open creates it), so counting those would make every read
 //! of the feed wake the feed again, in a loop. A commit always writes WAL frames, a checkpoint
 //! writes the database, and a database moved aside or replaced is created or removed itself.
+//!
+//! No write may be missed, and two ways used to miss one:
+//! - A commit's frames reach the WAL (the write inotify reports) before the commit can be read:
+//!   the writer syncs the WAL first (`synchronous=FULL`), which takes long on a loaded disk, and
+//!   then publishes the commit in the `-shm` index, which is shared memory (no event). A read
+//!   right after the event can find nothing new, and the batch's only write stayed unseen. So
+//!   after a burst of writes the feed reads again on a backoff ([`RECHECK`]) until the results
+//!   have been quiet for a while, whatever each read found; a new write starts it over. These
+//!   re-reads follow writes only: an idle store is never read.
+//! - The list of a workspace is read by a command, the feed follows it after: whatever was
+//!   committed in between was neither in the list nor sent for that workspace.
+//!   [`Cursor::follow`] takes the revision read before the list, and the feed catches up from
+//!   it at once.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
@@ -29,12 +42,25 @@ use tauri::{AppHandle, Emitter, Runtime};
 
 use super::app_error;
 use crate::error::{AppError, Result};
-use crate::live::coalesced;
 
 /// The event that carries a [`Changed`].
 pub const EVENT: &str = "stress:changed";
 /// After a first write, how long to wait for more before reading (a commit is several writes).
 const COALESCE: Duration = Duration::from_millis(15);
+/// After the reads of a burst of writes, the pauses before reading again (see the module): a
+/// commit whose WAL sync takes up to their sum (about 12 s) is seen at most one pause after
+/// it can be read.
+const RECHECK: [Duration; 9] = [
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(7),
+];
 
 /// Whether `event` is a write to the results: data written to the database or its WAL, or the
 /// database file itself created, removed or renamed. Never what readers do (see the module).
@@ -108,10 +134,13 @@ impl Cursor {
         }
     }
 
-    /// From now on, changes to `workspace` (whose list is `batches`, newest first) are followed.
-    pub fn follow(&mut self, workspace: &Path, batches: &[BatchListItem]) {
+    /// From now on, changes to `workspace` (whose list is `batches`, newest first, read at
+    /// `revision` or later) are followed. What was committed after `revision` is sent again by
+    /// the next [`Cursor::catch_up`], as it may not be in the list.
+    pub fn follow(&mut self, workspace: &Path, batches: &[BatchListItem], revision: i64) {
         self.workspace = Some(workspace.to_path_buf());
         self.order = batches.iter().map(|b| b.batch.id.clone()).collect();
+        self.revision = self.revision.min(revision);
     }
 
     /// What was written since the last call; `None` when nothing was.
@@ -194,9 +223,60 @@ impl Cursor {
     }
 }
 
+/// What wakes the feed's thread.
+enum Wake {
+    /// A write to the results.
+    Write,
+    /// A new workspace followed: catch up now.
+    Follow,
+}
+
+/// The feed's thread: reads after each burst of writes and again on [`RECHECK`]'s backoff until
+/// the results are quiet; `read` is called after a follow at once. Returns when every sender
+/// is gone.
+fn follow_writes(
+    rx: &mpsc::Receiver<Wake>,
+    coalesce: Duration,
+    recheck: &[Duration],
+    mut read: impl FnMut(),
+) {
+    // Where in the backoff the feed is; past the end, it sleeps until the next wake.
+    let mut step = recheck.len();
+    loop {
+        let woke = match recheck.get(step) {
+            Some(pause) => match rx.recv_timeout(*pause) {
+                Ok(w) => Some(w),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            None => match rx.recv() {
+                Ok(w) => Some(w),
+                Err(_) => return,
+            },
+        };
+        match woke {
+            Some(Wake::Write) => {
+                let deadline = Instant::now() + coalesce;
+                while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                    match rx.recv_timeout(left) {
+                        Ok(_) => {}
+                        Err(mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                step = 0;
+            }
+            Some(Wake::Follow) => {}
+            None => step += 1,
+        }
+        read();
+    }
+}
+
 /// The live feed of one store's results; dropping it stops it.
 pub struct Feed {
     cursor: Arc<Mutex<Cursor>>,
+    wake: mpsc::Sender<Wake>,
     // Dropping the watcher closes the channel, which ends the thread.
     watcher: Option<notify::RecommendedWatcher>,
     thread: Option<JoinHandle<()>>,
@@ -208,12 +288,13 @@ impl Feed {
         let files = ops::results_files(&store);
         let cursor = Arc::new(Mutex::new(Cursor::now(&store)));
         let shared = Arc::clone(&cursor);
-        let (tx, rx) = mpsc::channel::<()>();
+        let (tx, rx) = mpsc::channel::<Wake>();
+        let wake = tx.clone();
         let watched = files.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if event.is_ok_and(|e| is_write(&e, &watched)) {
-                    let _ = tx.send(());
+                    let _ = tx.send(Wake::Write);
                 }
             })
             .map_err(|e| AppError::failed(format!("cannot watch snaprun's results: {e}")))?;
@@ -243,26 +324,31 @@ impl Feed {
         };
         let thread = std::thread::Builder::new()
             .name("stress-feed".into())
-            .spawn(move || coalesced(&rx, COALESCE, refresh))
+            .spawn(move || follow_writes(&rx, COALESCE, &RECHECK, refresh))
             .map_err(|e| AppError::failed(format!("cannot start the results thread: {e}")))?;
         Ok(Feed {
             cursor,
+            wake,
             watcher: Some(watcher),
             thread: Some(thread),
         })
     }
 
-    /// See [`Cursor::follow`].
-    pub fn follow(&self, workspace: &Path, batches: &[BatchListItem]) {
+    /// See [`Cursor::follow`]; the feed catches up at once.
+    pub fn follow(&self, workspace: &Path, batches: &[BatchListItem], revision: i64) {
         if let Ok(mut cursor) = self.cursor.lock() {
-            cursor.follow(workspace, batches);
+            cursor.follow(workspace, batches, revision);
         }
+        let _ = self.wake.send(Wake::Follow);
     }
 }
 
 impl Drop for Feed {
     fn drop(&mut self) {
+        // Dropping the watcher and the feed's own sender closes the channel.
         drop(self.watcher.take());
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.wake, closed));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -315,7 +401,7 @@ mod tests {
             },
         )
         .unwrap();
-        cursor.follow(&ws, &list);
+        cursor.follow(&ws, &list, cursor.revision);
 
         // An iteration of the second newest batch: it and the one above it are re-listed.
         iteration(&store, "b2", 1, Status::Fail);
@@ -338,6 +424,97 @@ mod tests {
         );
         assert_eq!(c.workspaces.as_ref().map(Vec::len), Some(2));
         assert_eq!(cursor.order, ["b4", "b3", "b2", "b1"]);
+    }
+
+    /// A batch committed after a workspace's list was read but before the feed follows that
+    /// workspace (the feed caught up meanwhile, following another) is sent all the same.
+    #[test]
+    fn a_batch_committed_between_the_list_and_the_follow_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(&dir.path().join("store"))).unwrap();
+        let ws = std::fs::canonicalize(dir.path()).unwrap();
+        batch(&store, "b1", &ws, 1);
+        let mut cursor = Cursor::now(&store);
+        cursor.follow(Path::new("/elsewhere"), &[], cursor.revision);
+        let before_list = ops::changes(&store, i64::MAX).unwrap().revision;
+        let options = BatchListOptions {
+            workspace: ws.clone(),
+            limit: 100,
+            changes: false,
+        };
+        let list = ops::batch_list(&store, &options).unwrap();
+        batch(&store, "b2", &ws, 2);
+        let seen = cursor.catch_up(&store).unwrap().unwrap();
+        assert!(
+            seen.batches.is_empty(),
+            "b2 is not of the workspace followed"
+        );
+        cursor.follow(&ws, &list, before_list);
+        let c = cursor.catch_up(&store).unwrap().unwrap();
+        assert_eq!(ids(&c), ["b2"], "the batch the list missed");
+        assert!(cursor.catch_up(&store).unwrap().is_none());
+    }
+
+    /// A commit that can be read only some time after its write woke the feed (its WAL sync
+    /// took that long; no event marks its end) is read without another write, and once the
+    /// backoff is over, the feed sleeps until the next wake. The delay is the fake: a real
+    /// WAL sync cannot be slowed on demand.
+    #[test]
+    fn a_commit_readable_late_is_read_without_another_write() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (tx, rx) = mpsc::channel::<Wake>();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let (seen_tx, seen_rx) = mpsc::channel::<Instant>();
+        let woke = Instant::now();
+        let readable = woke + Duration::from_millis(400);
+        let counted = Arc::clone(&reads);
+        let thread = std::thread::spawn(move || {
+            follow_writes(&rx, COALESCE, &RECHECK, || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                if Instant::now() >= readable {
+                    let _ = seen_tx.send(Instant::now());
+                }
+            })
+        });
+        tx.send(Wake::Write).unwrap();
+        let seen = seen_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the commit read without another write");
+        // The pause in effect 400 ms after the write is 250 ms (one pause late at most).
+        assert!(
+            seen - readable < Duration::from_millis(400),
+            "{:?} late",
+            seen - readable
+        );
+        drop(tx);
+        thread.join().unwrap();
+
+        // A short backoff: reads stop when it is over, and a follow reads at once.
+        let (tx, rx) = mpsc::channel::<Wake>();
+        let counted = Arc::clone(&reads);
+        reads.store(0, Ordering::SeqCst);
+        let short = [Duration::from_millis(5), Duration::from_millis(10)];
+        let thread = std::thread::spawn(move || {
+            follow_writes(&rx, Duration::from_millis(1), &short, || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        tx.send(Wake::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            3,
+            "the burst, then two re-reads"
+        );
+        tx.send(Wake::Follow).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            4,
+            "a follow reads once, at once"
+        );
+        drop(tx);
+        thread.join().unwrap();
     }
 
     #[test]
