@@ -105,7 +105,29 @@ pub struct Reader {
     parents: HashMap<NodeId, Option<NodeId>>,
     lines: LineCache,
     watch: Option<DatabaseWatch>,
+    /// Where the reader is in [`RECHECK`] since the last write it was told of; `None` once
+    /// the writes have been quiet for all of it.
+    recheck: Option<usize>,
 }
+
+/// After a write event, the pauses before reading again, whatever each read found. A commit's
+/// frames reach the write-ahead log (the event) before the writer's sync lets a reader see
+/// them, and the commit is then published in the `-shm` index, which is shared memory and
+/// sends no event: on a loaded disk a read right after the event finds nothing new, and
+/// without these re-reads that commit stayed unseen until the next write. A commit whose sync
+/// takes up to their sum (about 8 s) is seen at most one pause after it can be read. They
+/// follow writes only: a quiet database is never read.
+const RECHECK: [Duration; 9] = [
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+    Duration::from_millis(2000),
+    Duration::from_millis(4000),
+];
 
 impl Reader {
     /// Opens the history in `db` read-only. A damaged file or one of a newer schema is an
@@ -122,6 +144,7 @@ impl Reader {
             parents: HashMap::new(),
             lines: LineCache::default(),
             watch: None,
+            recheck: None,
         };
         reader.sessions = reader.current_sessions()?;
         reader.remember_parents();
@@ -276,7 +299,8 @@ impl Reader {
     /// Blocks (a plain thread, no busy polling) until a writer commits something that
     /// changes what the reader shows, and returns it; `None` after `timeout` without one.
     /// The wait is a file watch on the database's directory (its file and write-ahead log),
-    /// each event checked with the store's cheap `data_version` test.
+    /// each event checked with the store's cheap `data_version` test, and read again on
+    /// [`RECHECK`]'s pauses after it (a commit can become readable after its event).
     pub fn wait_for_change(&mut self, timeout: Duration) -> Result<Option<TreeDelta>, StoreError> {
         let deadline = Instant::now() + timeout;
         if self.watch.is_none() {
@@ -292,7 +316,13 @@ impl Reader {
             let Some(watch) = &self.watch else {
                 return Ok(None);
             };
-            if !watch.wait(left) {
+            let pause = self.recheck.and_then(|i| RECHECK.get(i)).copied();
+            if watch.wait(pause.map_or(left, |p| p.min(left))) {
+                self.recheck = Some(0);
+            } else if pause.is_some_and(|p| p <= left) {
+                let next = self.recheck.map_or(0, |i| i + 1);
+                self.recheck = (next < RECHECK.len()).then_some(next);
+            } else {
                 return Ok(None);
             }
             let delta = self.refresh()?;
