@@ -515,6 +515,20 @@ fn mixture_estimate(m: Mixture) -> RateEstimate {
 mod tests {
     use super::*;
 
+    /// Uniform rates on both sides: what the data says, without the default's expectations.
+    fn flat_prior() -> Prior {
+        Prior {
+            before: Mixture {
+                parts: [
+                    (1.0, Beta { a: 1.0, b: 1.0 }),
+                    (0.0, Beta { a: 1.0, b: 1.0 }),
+                ],
+            },
+            after: Beta { a: 1.0, b: 1.0 },
+            ..Prior::default()
+        }
+    }
+
     #[test]
     fn no_data_is_the_prior() {
         let b = Bisection::new(5, Prior::default()).unwrap();
@@ -529,17 +543,7 @@ mod tests {
 
     #[test]
     fn clear_data_points_at_the_culprit() {
-        let flat = Prior {
-            before: Mixture {
-                parts: [
-                    (1.0, Beta { a: 1.0, b: 1.0 }),
-                    (0.0, Beta { a: 1.0, b: 1.0 }),
-                ],
-            },
-            after: Beta { a: 1.0, b: 1.0 },
-            ..Prior::default()
-        };
-        let mut b = Bisection::new(8, flat).unwrap();
+        let mut b = Bisection::new(8, flat_prior()).unwrap();
         for c in 0..8 {
             let failures = if c >= 5 { 30 } else { 0 };
             b.record(c, 100, failures).unwrap();
@@ -560,17 +564,7 @@ mod tests {
 
     #[test]
     fn the_same_rate_everywhere_is_no_change() {
-        let flat = Prior {
-            before: Mixture {
-                parts: [
-                    (1.0, Beta { a: 1.0, b: 1.0 }),
-                    (0.0, Beta { a: 1.0, b: 1.0 }),
-                ],
-            },
-            after: Beta { a: 1.0, b: 1.0 },
-            ..Prior::default()
-        };
-        let mut b = Bisection::new(8, flat).unwrap();
+        let mut b = Bisection::new(8, flat_prior()).unwrap();
         for c in 0..8 {
             b.record(c, 200, 20).unwrap();
         }
